@@ -1,0 +1,73 @@
+# carve — build, test and install rules.
+#   make          build ./carve
+#   make deps     install the Debian packages carve needs (root)
+#   make test     build and run every test (calls `make deps` first when root and packages are missing)
+#   make asan     run the suite under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make models   fill models/ from $CARVE_MODEL_MIRROR or the public Hugging Face copy
+CC      ?= cc
+BUILD   ?= build
+PYTHON  ?= /usr/bin/python3
+OPT     ?= -O2
+CFLAGS  ?= $(OPT) -g
+XCFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -fopenmp -MMD -MP -I. $(shell pkg-config --cflags jansson yaml-0.1 sqlite3 libpcre2-8 2>/dev/null)
+LDLIBS  += -lopenblas -llapacke $(shell pkg-config --libs jansson yaml-0.1 sqlite3 libpcre2-8 2>/dev/null) -lm -lpthread
+CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm)
+
+DEB_PACKAGES = build-essential pkg-config libopenblas-dev liblapacke-dev libyaml-dev libsqlite3-dev \
+               sqlite3 check libsubunit-dev libjansson-dev libpcre2-dev python3-numpy curl
+
+LIB_SRC  := $(sort $(wildcard runtime/*.c eval/*.c reform/*.c search/*.c results/*.c))
+CLI_SRC  := $(sort $(wildcard cli/*.c))
+TEST_SRC := $(sort $(wildcard tests/test_*.c))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+
+.PHONY: all deps test asan models clean bench carve
+all: carve
+
+# The binary is built per build directory (build/ or build-asan/); ./carve links to the default one.
+carve: $(BUILD)/carve
+	@if [ "$(BUILD)" = build ]; then ln -sf build/carve carve; fi
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(XCFLAGS) -c $< -o $@
+
+$(BUILD)/libcarve.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/carve: $(CLI_OBJ) $(BUILD)/libcarve.a
+	$(CC) $(CFLAGS) $(XCFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libcarve.a $(LDLIBS)
+
+$(BUILD)/tests/%: tests/%.c $(BUILD)/libcarve.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(XCFLAGS) -o $@ $< $(BUILD)/libcarve.a $(CHECK_LIBS) $(LDLIBS)
+
+deps:
+	@missing=$$(for p in $(DEB_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "make deps: installing $$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    (apt-get install -y -q $$missing || (apt-get update -q && apt-get install -y -q $$missing)) >/dev/null \
+	      || { echo "make deps: apt-get failed" >&2; exit 1; }; \
+	  else echo "make deps: run as root (or: sudo apt-get install $$missing)" >&2; exit 1; fi; \
+	fi
+
+test: deps
+	$(MAKE) --no-print-directory carve $(TEST_BIN)
+	PYTHON=$(PYTHON) BUILD=$(BUILD) CARVE=$(CURDIR)/$(BUILD)/carve tests/run_all.sh
+
+asan:
+	$(MAKE) --no-print-directory test BUILD=build-asan OPT=-O1 \
+	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -DCARVE_ASAN" \
+	  CARVE_ASAN=1
+
+models:
+	scripts/fetch_models.sh
+
+clean:
+	rm -rf build build-asan carve
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)

@@ -1,0 +1,87 @@
+/* main — carve's entry point: selects the BLAS kernels, then dispatches to a subcommand. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "runtime/blas.h"
+#include "runtime/util.h"
+
+bool cli_verbose = false;
+
+static const CliCommand commands[] = {
+    {"eval", cmd_eval, "perplexity of a model or subnet on a text file"},
+    {"info", cmd_info, "architecture, parameter counts and FLOPs of a model or subnet"},
+    {"tokenize", cmd_tokenize, "print the token ids of a text with a model's tokenizer"},
+};
+static const int n_commands = (int)(sizeof commands / sizeof commands[0]);
+
+int cli_fail(void) {
+    fprintf(stderr, "carve: %s\n", err_get()[0] ? err_get() : "failed");
+    return 2;
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "carve %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n(try 'carve %s --help')\n", cmd);
+    va_end(ap);
+    return 1;
+}
+
+bool cli_parse_int(const char *cmd, const char *opt, const char *s, long lo, long hi, long *out) {
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (end == s || *end || v < lo || v > hi) {
+        cli_usage_error(cmd, "%s expects an integer in [%ld, %ld], got '%s'", opt, lo, hi, s);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+bool cli_parse_double(const char *cmd, const char *opt, const char *s, double lo, double hi, double *out) {
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || *end || !(v >= lo && v <= hi)) {
+        cli_usage_error(cmd, "%s expects a number in [%g, %g], got '%s'", opt, lo, hi, s);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+static void usage(FILE *fp) {
+    fprintf(fp, "carve — search smaller subnets of Llama-family models, reform and export them\n\n"
+                "usage: carve <command> [options]    (carve <command> --help for details)\n\ncommands:\n");
+    for (int i = 0; i < n_commands; i++) fprintf(fp, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(fp, "\nenvironment: CARVE_VERBOSE=1 prints the BLAS configuration and extra detail to stderr.\n");
+}
+
+int main(int argc, char **argv) {
+    blas_select_kernels(argv);
+    if (getenv("CARVE_VERBOSE") && strcmp(getenv("CARVE_VERBOSE"), "0") != 0) cli_verbose = true;
+    if (argc < 2) {
+        usage(stderr);
+        return 1;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("carve 0.1\n");
+        return 0;
+    }
+    for (int i = 0; i < n_commands; i++)
+        if (!strcmp(argv[1], commands[i].name)) {
+            if (cli_verbose) fprintf(stderr, "carve: BLAS: %s\n", blas_describe());
+            return commands[i].run(argc - 1, argv + 1);
+        }
+    fprintf(stderr, "carve: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 1;
+}

@@ -1,0 +1,36 @@
+/* tokenizer — text <-> token ids for every tokenizer family carve meets:
+ *   - sentencepiece-style BPE with scores (llama2.c tokenizer.bin; GGUF tokenizer.ggml.model = "llama")
+ *   - sentencepiece-style BPE with merges (HF tokenizer.json: Metaspace "▁", byte_fallback; Llama-2, Mistral)
+ *   - byte-level BPE with merges and a regex pre-tokenizer split (HF tokenizer.json ByteLevel;
+ *     GGUF "gpt2" with tokenizer.ggml.pre; GPT-2, Llama-3, SmolLM, Qwen2)
+ * Encoding is O(n log n) in the text length (priority-queue merges). */
+#ifndef CARVE_TOKENIZER_H
+#define CARVE_TOKENIZER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct GGUFFile;
+typedef struct Tokenizer Tokenizer;
+
+/* Load from a file: llama2.c tokenizer.bin, HF tokenizer.json, or a .gguf (its tokenizer metadata). */
+int  tokenizer_load(const char *path, Tokenizer **out);
+/* Build from an open GGUF file's tokenizer.ggml.* metadata. */
+int  tokenizer_from_gguf(const struct GGUFFile *g, Tokenizer **out);
+void tokenizer_free(Tokenizer *t);
+
+int  tokenizer_vocab_size(const Tokenizer *t);
+int  tokenizer_bos(const Tokenizer *t);   /* -1 when the vocabulary has none */
+int  tokenizer_eos(const Tokenizer *t);
+
+/* Encode len bytes of text (any bytes; invalid UTF-8 falls back to byte tokens).
+ * With add_bos the BOS id is prepended (when the tokenizer has one).
+ * *ids is malloc'ed; *n_ids its length. Returns -1 on error with err_get() set. */
+int  tokenizer_encode(const Tokenizer *t, const char *text, size_t len, bool add_bos, int32_t **ids, size_t *n_ids);
+/* Decode ids back to bytes (malloc'ed, NUL-terminated; *len excludes the NUL). BOS/EOS are skipped. */
+char *tokenizer_decode(const Tokenizer *t, const int32_t *ids, size_t n_ids, size_t *len);
+/* Token text as stored in the vocabulary (for diagnostics). */
+const char *tokenizer_token_text(const Tokenizer *t, int id);
+
+#endif
