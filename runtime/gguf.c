@@ -82,17 +82,25 @@ static void decode_scalar(uint32_t t, const uint8_t *p, GGUFKV *kv) {
     }
 }
 
-static int read_kv(Cursor *c, GGUFKV *kv, uint64_t idx) {
-    GGUFStr key;
+/* A key or tensor name: non-empty, at most 64 KiB, no NUL bytes; returned as a heap copy. */
+static char *read_name(Cursor *c, const char *kind, uint64_t idx) {
+    GGUFStr s;
     char what[96];
-    snprintf(what, sizeof what, "key of metadata entry %llu", (unsigned long long)idx);
-    if (rd_str(c, &key, what)) return -1;
-    if (key.len == 0 || key.len > 65535 || memchr(key.ptr, 0, key.len))
-        return err_set("%s: metadata entry %llu has an invalid key (length %llu)", c->path,
-                       (unsigned long long)idx, (unsigned long long)key.len);
-    kv->key = xmalloc(key.len + 1);
-    memcpy(kv->key, key.ptr, key.len);
-    kv->key[key.len] = 0;
+    snprintf(what, sizeof what, "%s %llu", kind, (unsigned long long)idx);
+    if (rd_str(c, &s, what)) return NULL;
+    if (s.len == 0 || s.len > 65535 || memchr(s.ptr, 0, s.len)) {
+        err_set("%s: %s is invalid (length %llu)", c->path, what, (unsigned long long)s.len);
+        return NULL;
+    }
+    char *out = xmalloc(s.len + 1);
+    memcpy(out, s.ptr, s.len);
+    out[s.len] = 0;
+    return out;
+}
+
+static int read_kv(Cursor *c, GGUFKV *kv, uint64_t idx) {
+    char what[96];
+    if (!(kv->key = read_name(c, "key of metadata entry", idx))) return -1;
     uint32_t type;
     snprintf(what, sizeof what, "value of key '%.60s'", kv->key);
     if (rd_u32(c, &type, what)) return -1;
@@ -145,16 +153,8 @@ static uint64_t tensor_nbytes(uint32_t t, uint64_t n) {
 }
 
 static int read_tensor_info(Cursor *c, GGUFTensor *t, uint64_t idx) {
-    GGUFStr name;
     char what[96];
-    snprintf(what, sizeof what, "name of tensor %llu", (unsigned long long)idx);
-    if (rd_str(c, &name, what)) return -1;
-    if (name.len == 0 || name.len > 65535 || memchr(name.ptr, 0, name.len))
-        return err_set("%s: tensor %llu has an invalid name (length %llu)", c->path, (unsigned long long)idx,
-                       (unsigned long long)name.len);
-    t->name = xmalloc(name.len + 1);
-    memcpy(t->name, name.ptr, name.len);
-    t->name[name.len] = 0;
+    if (!(t->name = read_name(c, "name of tensor", idx))) return -1;
     snprintf(what, sizeof what, "info of tensor '%.60s'", t->name);
     if (rd_u32(c, &t->n_dims, what)) return -1;
     if (t->n_dims == 0 || t->n_dims > GGUF_MAX_DIMS)
