@@ -155,7 +155,7 @@ static int add_symbols(const Tokenizer *t, const char *s, int start, int len, Sy
     return ns + 1;
 }
 
-void tok_encode_chunk(const Tokenizer *t, const char *s, size_t n, int32_t **ids, size_t *n_ids, size_t *cap) {
+static void encode_span(const Tokenizer *t, const char *s, size_t n, int32_t **ids, size_t *n_ids, size_t *cap) {
     if (n == 0) return;
     if (t->byte_level && t->ignore_merges) {
         /* llama3-style: a pre-token that is itself a token is emitted whole */
@@ -181,8 +181,7 @@ void tok_encode_chunk(const Tokenizer *t, const char *s, size_t n, int32_t **ids
         }
     } else {
         for (size_t i = 0; i < n;) {
-            int l = tok_utf8_len((uint8_t)s[i]);
-            if ((size_t)l > n - i) l = (int)(n - i);
+            int l = tok_char_len(s + i, n - i);
             ns = add_symbols(t, s, (int)i, l, sym, ns);
             i += (size_t)l;
         }
@@ -220,4 +219,47 @@ void tok_encode_chunk(const Tokenizer *t, const char *s, size_t n, int32_t **ids
     }
     if (sym != stack_sym) free(sym);
     if (h.a != stack_heap) free(h.a);
+}
+
+/* Splitting a long text at byte p gives exactly the same tokens when no vocabulary token could
+ * cover a span crossing p: every symbol, merged or not, is a substring of the text, and a merge
+ * creates a token spanning both symbols; so no merge ever crosses p, the merges on either side
+ * only compare candidates of their own side, and (priority, position) order within a side is
+ * unchanged. When the two bytes around p are never adjacent inside any token that is certain at
+ * once; otherwise it costs at most max_len^2 / 2 lookups. */
+static bool boundary_is_safe(const Tokenizer *t, const char *s, size_t n, size_t p) {
+    unsigned pr = (unsigned)(uint8_t)s[p - 1] << 8 | (uint8_t)s[p];
+    if (!(t->inner_pair[pr >> 3] & (1u << (pr & 7)))) return true;
+    size_t L = (size_t)t->max_len;
+    for (size_t a = p; a-- > 0 && p - a < L;)
+        for (size_t b = p + 1; b <= n && b - a <= L; b++)
+            if (tok_lookup(t, s + a, b - a) >= 0) return false;
+    return true;
+}
+
+#define CHUNK_TARGET 4096 /* bytes; keeps the heap small and in cache */
+#define CHUNK_TRIES 64    /* boundaries tried before giving up on a region */
+
+void tok_encode_chunk(const Tokenizer *t, const char *s, size_t n, int32_t **ids, size_t *n_ids, size_t *cap) {
+    size_t start = 0;
+    while (!t->byte_level && n - start > 2 * CHUNK_TARGET) {
+        /* candidate boundaries: the start of a space mark / newline that follows another character */
+        size_t p = start + CHUNK_TARGET, limit = n - CHUNK_TARGET, found = 0;
+        for (int tries = 0; p < limit && tries < CHUNK_TRIES; p++) {
+            char c = s[p], prev = s[p - 1];
+            bool space_start = (c == ' ' && prev != ' ') || c == '\n' ||
+                               ((uint8_t)c == 0xE2 && p + 2 < n && (uint8_t)s[p + 1] == 0x96 && (uint8_t)s[p + 2] == 0x81 &&
+                                (uint8_t)prev != 0x81);
+            if (!space_start) continue;
+            tries++;
+            if (boundary_is_safe(t, s, n, p)) {
+                found = p;
+                break;
+            }
+        }
+        if (!found) break; /* no provably safe boundary nearby: merge the rest in one piece */
+        encode_span(t, s + start, found - start, ids, n_ids, cap);
+        start = found;
+    }
+    encode_span(t, s + start, n - start, ids, n_ids, cap);
 }

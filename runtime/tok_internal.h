@@ -44,6 +44,8 @@ struct Tokenizer {
     bool byte_fallback; /* unknown characters become <0xXX> byte tokens */
     int byte_tok[256];  /* byte fallback: id of <0xXX>; byte-level: id of the symbol for byte b; -1 none */
     int bos, eos, unk;
+    int max_len;        /* longest token text in bytes */
+    uint8_t inner_pair[256 * 256 / 8]; /* bit (a << 8 | b): bytes a, b are adjacent inside some token */
 
     /* ALGO_RANKS merge table: (left id, right id) -> rank and merged id */
     uint64_t *mkey;     /* ((uint64_t)left << 32 | right) + 1; 0 = empty */
@@ -77,8 +79,11 @@ uint32_t tok_byte_to_cp(uint8_t b);
 int      tok_cp_to_byte(uint32_t cp); /* -1 when cp is not one of the 256 */
 /* Encode a code point as UTF-8 into out (>= 4 bytes); returns the byte count. */
 int tok_utf8_put(uint32_t cp, char *out);
-/* Length of the UTF-8 sequence started by byte c, as llama.cpp groups text (1 for stray bytes). */
+/* Length of the UTF-8 sequence announced by lead byte c (1 for ASCII and stray bytes). */
 int tok_utf8_len(uint8_t c);
+/* Bytes of the character starting s[0..n): its UTF-8 length when all continuation bytes are
+ * present and well-formed, else 1. */
+int tok_char_len(const char *s, size_t n);
 
 /* ---- tok_bpe.c: merges ---- */
 /* Add merge (left, right) -> merged with the next rank. */

@@ -9,8 +9,10 @@
  *    spaces become U+2581 (except llama2.c tokenizer.bin, which stores plain spaces), and
  *    decode strips that one leading space again, so decode(encode(x)) == x for any bytes x
  *    when the vocabulary has byte-fallback tokens.
- *  - Characters are grouped as llama.cpp does: a lead byte claims its full UTF-8 length
- *    (clipped at the end), a stray byte stands alone. Characters not in the vocabulary fall
+ *  - Characters are grouped as llama.cpp does (a lead byte claims its UTF-8 length), except
+ *    that a lead byte not followed by enough continuation bytes stands alone (llama.cpp would
+ *    swallow the following bytes, e.g. an escaped space, into the broken character; that
+ *    differs only on invalid UTF-8 and would break the round trip). Characters not in the vocabulary fall
  *    back to <0xXX> byte tokens (or <unk> when there are none).
  *  - Byte-level BPE maps every byte through the GPT-2 byte<->unicode table, so every byte
  *    string round-trips. BOS/EOS and control tokens are skipped by decode. */
@@ -61,8 +63,15 @@ void tok_build_index(Tokenizer *t) {
     t->hslot = xmalloc(cap * sizeof *t->hslot);
     for (uint32_t i = 0; i < cap; i++) t->hslot[i] = -1;
     t->hcap = cap;
+    t->max_len = 1;
+    memset(t->inner_pair, 0, sizeof t->inner_pair);
     for (int id = 0; id < t->n_vocab; id++) {
         if (!t->text[id]) tok_set_text(t, id, "", 0);
+        if ((int)t->len[id] > t->max_len) t->max_len = (int)t->len[id];
+        for (uint32_t k = 1; k < t->len[id]; k++) {
+            unsigned pr = (unsigned)(uint8_t)t->text[id][k - 1] << 8 | (uint8_t)t->text[id][k];
+            t->inner_pair[pr >> 3] |= (uint8_t)(1u << (pr & 7));
+        }
         uint32_t h = str_hash(t->text[id], t->len[id]) & (cap - 1);
         for (;; h = (h + 1) & (cap - 1)) {
             int o = t->hslot[h];
@@ -159,6 +168,14 @@ int tok_utf8_put(uint32_t cp, char *out) {
 int tok_utf8_len(uint8_t c) {
     static const int8_t by_high_nibble[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4};
     return by_high_nibble[c >> 4];
+}
+
+int tok_char_len(const char *s, size_t n) {
+    int l = tok_utf8_len((uint8_t)s[0]);
+    if ((size_t)l > n) return 1;
+    for (int k = 1; k < l; k++)
+        if (((uint8_t)s[k] & 0xC0) != 0x80) return 1;
+    return l;
 }
 
 void tokenizer_free(Tokenizer *t) {

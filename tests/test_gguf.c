@@ -329,6 +329,7 @@ END_TEST
 int main(void) {
     Suite *s = suite_create("gguf");
     TCase *tc = tcase_create("reader");
+    tcase_set_timeout(tc, 60);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_valid);
     tcase_add_test(tc, test_truncated_everywhere);
