@@ -33,4 +33,9 @@ char *tokenizer_decode(const Tokenizer *t, const int32_t *ids, size_t n_ids, siz
 /* Token text as stored in the vocabulary (for diagnostics). */
 const char *tokenizer_token_text(const Tokenizer *t, int id);
 
+/* Write a valid small HF tokenizer.json of exactly vocab_size tokens (runtime/tok_synth.c):
+ * family 0 = sentencepiece-style (byte fallback, U+2581 spaces), 1 = byte-level (GPT-2 style).
+ * Merges are learned on a built-in English paragraph, then seeded random. -1 on error. */
+int tokenizer_synth_json(const char *path, int vocab_size, int family, uint64_t seed);
+
 #endif
