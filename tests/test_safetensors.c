@@ -117,51 +117,39 @@ START_TEST(test_bad_files) {
     ck_assert_int_eq(write_file_atomic(p, "abc", 3), 0);
     expect_error(p, "truncated");
     free(p);
-    p = write_raw("trunc.st", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", data, 16, 5000);
-    expect_error(p, "truncated safetensors header");
-    free(p);
-    p = write_raw("huge.st", "{}", NULL, 0, (int64_t)1 << 40);
-    expect_error(p, "absurd");
-    free(p);
-    p = write_raw("notjson.st", "{\"a\": [1, 2", NULL, 0, -1);
-    expect_error(p, "not valid JSON");
-    free(p);
-    p = write_raw("notobj.st", "[1, 2]", NULL, 0, -1);
-    expect_error(p, "does not start with '{'");
-    free(p);
-    p = write_raw("past.st", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", data, 8, -1);
-    expect_error(p, "runs past the end");
-    free(p);
-    p = write_raw("order.st", "{\"a\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[8,0]}}", data, 16, -1);
-    expect_error(p, "begin 8 > end 0");
-    free(p);
-    p = write_raw("overlap.st",
-                  "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
-                  "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}",
-                  data, 16, -1);
-    expect_error(p, "overlap");
-    free(p);
-    p = write_raw("dtype.st", "{\"a\":{\"dtype\":\"Q4_K\",\"shape\":[4],\"data_offsets\":[0,16]}}", data, 16, -1);
-    expect_error(p, "unknown dtype 'Q4_K'");
-    free(p);
-    p = write_raw("size.st", "{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,16]}}", data, 16, -1);
-    expect_error(p, "needs 12");
-    free(p);
-    p = write_raw("dup.st",
-                  "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
-                  "\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}",
-                  data, 16, -1);
-    expect_error(p, "duplicate");
-    free(p);
-    p = write_raw("shape.st", "{\"a\":{\"dtype\":\"F32\",\"shape\":[-4],\"data_offsets\":[0,16]}}", data, 16, -1);
-    expect_error(p, "shape entry");
-    free(p);
-    p = write_raw("offs.st", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4]}}", data, 16, -1);
-    expect_error(p, "data_offsets");
-    free(p);
-    p = write_raw("meta.st", "{\"__metadata__\":{\"k\":1}}", NULL, 0, -1);
-    expect_error(p, "__metadata__");
-    free(p);
+    static const struct {
+        const char *file, *header;
+        size_t data_len;
+        int64_t len_field;
+        const char *needle;
+    } cases[] = {
+        {"trunc.st", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", 16, 5000,
+         "truncated safetensors header"},
+        {"huge.st", "{}", 0, (int64_t)1 << 40, "absurd"},
+        {"notjson.st", "{\"a\": [1, 2", 0, -1, "not valid JSON"},
+        {"notobj.st", "[1, 2]", 0, -1, "does not start with '{'"},
+        {"past.st", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", 8, -1, "runs past the end"},
+        {"order.st", "{\"a\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[8,0]}}", 16, -1, "begin 8 > end 0"},
+        {"overlap.st",
+         "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+         "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}",
+         16, -1, "overlap"},
+        {"dtype.st", "{\"a\":{\"dtype\":\"Q4_K\",\"shape\":[4],\"data_offsets\":[0,16]}}", 16, -1,
+         "unknown dtype 'Q4_K'"},
+        {"size.st", "{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,16]}}", 16, -1, "needs 12"},
+        {"dup.st",
+         "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+         "\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}",
+         16, -1, "duplicate"},
+        {"shape.st", "{\"a\":{\"dtype\":\"F32\",\"shape\":[-4],\"data_offsets\":[0,16]}}", 16, -1, "shape entry"},
+        {"offs.st", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4]}}", 16, -1, "data_offsets"},
+        {"meta.st", "{\"__metadata__\":{\"k\":1}}", 0, -1, "__metadata__"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        p = write_raw(cases[i].file, cases[i].header, data, cases[i].data_len, cases[i].len_field);
+        expect_error(p, cases[i].needle);
+        free(p);
+    }
     /* a valid file with a non-float dtype loads (the model loader rejects using it) */
     p = write_raw("i64.st", "{\"ids\":{\"dtype\":\"I64\",\"shape\":[2],\"data_offsets\":[0,16]}}", data, 16, -1);
     SafeTensors st;
