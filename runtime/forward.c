@@ -485,9 +485,7 @@ static void attention(Forward *f, const Plan *p, const float *qkv, float *out, i
     int nblk = (T + ATT_QB - 1) / ATT_QB;
     int64_t ntask = (int64_t)B * nh * nblk;
     float scale = 1.0f / sqrtf((float)hd);
-    /* each thread runs its own single-threaded sgemms */
-    int saved = openblas_get_num_threads();
-    openblas_set_num_threads(1);
+    /* each thread runs its own single-threaded sgemms (OpenBLAS is single-threaded here) */
 #pragma omp parallel
     {
         float *S = f->att_s + (size_t)omp_get_thread_num() * ATT_QB * f->cap_T;
@@ -508,15 +506,42 @@ static void attention(Forward *f, const Plan *p, const float *qkv, float *out, i
                         out + ((size_t)b * T + i0) * ldo + (size_t)h * hd, ldo);
         }
     }
-    openblas_set_num_threads(saved);
 }
 
-/* y (n, out) = x (n, in) . W (out, in)^T + beta * y */
+/* y (n, out) = x (n, in) . W (out, in)^T + beta * y, split over the OpenMP threads: each runs a
+ * single-threaded sgemm on its share of the larger of the two output dimensions. The OpenMP
+ * threads are then the only busy threads (no OpenBLAS pool spinning against them on 2 cores). */
 static void proj(const float *x, int n, int in, const float *W, int out, float *y, int ldy, float beta) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1.0f, x, in, W, in, beta, y, ldy);
+    int nt = omp_get_max_threads();
+    if (nt < 2 || (double)n * in * out < 2e6) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1.0f, x, in, W, in, beta, y, ldy);
+        return;
+    }
+    int split_rows = n > out;
+    int total = split_rows ? n : out;
+#pragma omp parallel num_threads(nt)
+    {
+        int t = omp_get_thread_num(), k = omp_get_num_threads();
+        int per = (total + k - 1) / k;
+        per = (per + 15) & ~15; /* keep slices a multiple of 16 for the kernels */
+        int a = t * per, b = a + per < total ? a + per : total;
+        if (a < b) {
+            if (split_rows)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b - a, out, in, 1.0f, x + (size_t)a * in, in, W,
+                            in, beta, y + (size_t)a * ldy, ldy);
+            else
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, b - a, in, 1.0f, x, in, W + (size_t)a * in, in,
+                            beta, y + a, ldy);
+        }
+    }
 }
 
-int forward_layer(Forward *f, int l, float *x, int B, int T, const ForwardHooks *hooks) {
+/* Every OpenBLAS call of the forward pass runs single-threaded inside our own OpenMP threads;
+ * the caller's OpenBLAS thread count is restored on the way out. */
+#define BLAS_SOLO_BEGIN int blas_saved_ = openblas_get_num_threads(); openblas_set_num_threads(1)
+#define BLAS_SOLO_END openblas_set_num_threads(blas_saved_)
+
+static int layer_impl(Forward *f, int l, float *x, int B, int T, const ForwardHooks *hooks) {
     if (check_shape(f, NULL, B, T)) return -1;
     if (l < 0 || l >= f->m->cfg.n_layers) return err_set("forward: layer %d out of range", l);
     int n = B * T, D = f->m->cfg.dim, hd = f->m->cfg.head_dim;
@@ -559,8 +584,8 @@ int forward_layer(Forward *f, int l, float *x, int B, int T, const ForwardHooks 
     return 0;
 }
 
-int forward_head_nll(Forward *f, const float *x, const int32_t *tokens, int B, int T, double *nll_sum,
-                     int64_t *n_scored) {
+static int head_nll_impl(Forward *f, const float *x, const int32_t *tokens, int B, int T, double *nll_sum,
+                         int64_t *n_scored) {
     if (check_shape(f, tokens, B, T)) return -1;
     int D = f->m->cfg.dim, V = f->m->cfg.vocab_size, C = f->chunk;
     const float *fn = f->norms + (size_t)2 * f->m->cfg.n_layers * D;
@@ -590,29 +615,49 @@ static int run_layers(Forward *f, const int32_t *tokens, int B, int T, const For
     ensure_buffers(f, B * T, T);
     if (forward_embed(f, tokens, B, T, f->x)) return -1;
     for (int l = 0; l < f->m->cfg.n_layers; l++)
-        if (forward_layer(f, l, f->x, B, T, hooks)) return -1;
+        if (layer_impl(f, l, f->x, B, T, hooks)) return -1;
     if (hooks && hooks->hidden) hooks->hidden(hooks->ud, f->m->cfg.n_layers, 0, f->x, B * T, f->m->cfg.dim);
     return 0;
+}
+
+int forward_layer(Forward *f, int l, float *x, int B, int T, const ForwardHooks *hooks) {
+    BLAS_SOLO_BEGIN;
+    int rc = layer_impl(f, l, x, B, T, hooks);
+    BLAS_SOLO_END;
+    return rc;
+}
+
+int forward_head_nll(Forward *f, const float *x, const int32_t *tokens, int B, int T, double *nll_sum,
+                     int64_t *n_scored) {
+    BLAS_SOLO_BEGIN;
+    int rc = head_nll_impl(f, x, tokens, B, T, nll_sum, n_scored);
+    BLAS_SOLO_END;
+    return rc;
 }
 
 int forward_nll(Forward *f, const int32_t *tokens, int B, int T, const ForwardHooks *hooks, double *nll_sum,
                 int64_t *n_scored) {
     if (check_shape(f, tokens, B, T)) return -1;
-    if (run_layers(f, tokens, B, T, hooks)) return -1;
-    return forward_head_nll(f, f->x, tokens, B, T, nll_sum, n_scored);
+    BLAS_SOLO_BEGIN;
+    int rc = run_layers(f, tokens, B, T, hooks);
+    if (rc == 0) rc = head_nll_impl(f, f->x, tokens, B, T, nll_sum, n_scored);
+    BLAS_SOLO_END;
+    return rc;
 }
 
 int forward_logits(Forward *f, const int32_t *tokens, int B, int T, float *logits) {
     if (check_shape(f, tokens, B, T)) return -1;
-    if (run_layers(f, tokens, B, T, NULL)) return -1;
+    BLAS_SOLO_BEGIN;
+    int rc = run_layers(f, tokens, B, T, NULL);
     int D = f->m->cfg.dim, V = f->m->cfg.vocab_size, n = B * T;
     const float *fn = f->norms + (size_t)2 * f->m->cfg.n_layers * D;
-    for (int r0 = 0; r0 < n; r0 += f->chunk) {
+    for (int r0 = 0; rc == 0 && r0 < n; r0 += f->chunk) {
         int k = n - r0 < f->chunk ? n - r0 : f->chunk;
         k_rmsnorm(f->chunk_x, f->x + (size_t)r0 * D, fn, k, D, f->m->cfg.norm_eps);
         proj(f->chunk_x, k, D, f->cls, V, logits + (size_t)r0 * V, V, 0.0f);
     }
-    return 0;
+    BLAS_SOLO_END;
+    return rc;
 }
 
 /* Counted (multiply-add = 2 FLOPs), exactly the sgemm work forward_nll executes:
