@@ -34,6 +34,9 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(XCFLAGS) -c $< -o $@
 
+# The forward-pass elementwise kernels: vectorised (libmvec expf); see runtime/fwd_kernels.h.
+$(BUILD)/runtime/fwd_kernels.o: XCFLAGS += -O3 -ffast-math
+
 $(BUILD)/libcarve.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
