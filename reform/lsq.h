@@ -17,7 +17,7 @@
 
 #include <stdint.h>
 
-#define REFORM_LAMBDA_FRAC 1e-2
+#define REFORM_LAMBDA_FRAC 1e-3
 
 /* C (n, k) <- H[:, idx], G (k, k) <- H[idx, idx]; H: (n, n). Either output may be NULL. */
 void lsq_gather(const double *H, int n, const int *idx, int k, double *C, double *G);
