@@ -520,3 +520,14 @@ int store_final_put(Store *st, int64_t run, int budget, double target, const cha
     sqlite3_bind_int64(s, 5, cand);
     return step_done(st, s, "insert final");
 }
+
+int store_population_distinct(Store *st, int64_t run, int budget, int *n) {
+    sqlite3_stmt *s = prep(st, "SELECT count(DISTINCT candidate_id) FROM population WHERE run_id = ? AND budget = ?");
+    if (!s) return -1;
+    sqlite3_bind_int64(s, 1, run);
+    sqlite3_bind_int(s, 2, budget);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) *n = sqlite3_column_int(s, 0);
+    sqlite3_finalize(s);
+    return rc == SQLITE_ROW ? 0 : db_fail(st, "count population");
+}

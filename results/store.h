@@ -67,6 +67,8 @@ int  store_cand_set_final(Store *st, int64_t id, bool reformed, double reformed_
 int store_population_put(Store *st, int64_t run, int budget, int generation, int slot, int64_t cand);
 /* Candidate ids of a generation in slot order (*ids malloc'ed; *n = 0 when none). */
 int store_population_get(Store *st, int64_t run, int budget, int generation, int64_t **ids, int *n);
+/* Number of distinct candidates in all generations of a budget's population. */
+int store_population_distinct(Store *st, int64_t run, int budget, int *n);
 int store_baseline_put(Store *st, int64_t run, int budget, int slot, int64_t cand);
 int store_baseline_count(Store *st, int64_t run, int budget, int *n);
 int store_baseline_get(Store *st, int64_t run, int budget, int64_t **ids, int *n);
