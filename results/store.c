@@ -531,3 +531,56 @@ int store_population_distinct(Store *st, int64_t run, int budget, int *n) {
     sqlite3_finalize(s);
     return rc == SQLITE_ROW ? 0 : db_fail(st, "count population");
 }
+
+int store_cand_require(Store *st, const char *id_str, CandRow *out) {
+    char *end;
+    long long id = strtoll(id_str, &end, 10);
+    if (end == id_str || *end || id <= 0)
+        return err_set("%s: candidate ID must be a positive integer, got '%s'", st->path, id_str);
+    bool found;
+    if (store_cand_get(st, id, true, out, &found)) return -1;
+    if (!found) return err_set("%s: no candidate with id %lld", st->path, id);
+    return 0;
+}
+
+int store_run_require(Store *st, const char *name, StoreRun *out) {
+    bool found;
+    if (name) {
+        if (store_run_find(st, name, out, &found)) return -1;
+        if (!found) return err_set("%s: no run named '%s'", st->path, name);
+        return 0;
+    }
+    char **names;
+    int n;
+    if (store_run_names(st, &names, &n)) return -1;
+    int rc = 0;
+    if (n == 1) rc = store_run_find(st, names[0], out, &found);
+    else if (n == 0) rc = err_set("%s: holds no runs", st->path);
+    else rc = err_set("%s: holds %d runs; pick one with --run", st->path, n);
+    for (int i = 0; i < n; i++) free(names[i]);
+    free(names);
+    return rc;
+}
+
+char *store_cand_roles(Store *st, int64_t id) {
+    sqlite3_stmt *s = prep(st, "SELECT role, target FROM finals WHERE candidate_id = ? ORDER BY budget, role");
+    size_t cap = 256, len = 0;
+    char *out = xmalloc(cap);
+    out[0] = 0;
+    if (!s) return out;
+    sqlite3_bind_int64(s, 1, id);
+    while (sqlite3_step(s) == SQLITE_ROW) {
+        char item[64];
+        if (sqlite3_column_type(s, 1) == SQLITE_NULL)
+            snprintf(item, sizeof item, "%s%s", len ? ", " : "", (const char *)sqlite3_column_text(s, 0));
+        else
+            snprintf(item, sizeof item, "%s%s %.2f", len ? ", " : "", (const char *)sqlite3_column_text(s, 0),
+                     sqlite3_column_double(s, 1));
+        size_t k = strlen(item);
+        if (len + k + 1 > cap) out = xrealloc(out, cap = 2 * (len + k + 1));
+        memcpy(out + len, item, k + 1);
+        len += k;
+    }
+    sqlite3_finalize(s);
+    return out;
+}

@@ -40,6 +40,11 @@ int store_run_create(Store *st, const StoreRunNew *r, int64_t *id);
 int store_run_set_generation(Store *st, int64_t run, int generation);
 int store_run_finish(Store *st, int64_t run);
 /* All run names (malloc'ed array of malloc'ed strings), in id order. */
+/* The run named `name` ("<db>: no run named 'x'"), or when name is NULL the only run of the
+ * database ("<db>: holds N runs; pick one with --run" / "<db>: holds no runs"). */
+int store_run_require(Store *st, const char *name, StoreRun *out);
+/* The roles ("best 0.90, init 0.90, ...") the final step gave a candidate (malloc'ed, "" when none). */
+char *store_cand_roles(Store *st, int64_t id);
 int store_run_names(Store *st, char ***names, int *n);
 
 typedef struct {
@@ -59,6 +64,9 @@ void cand_row_free(CandRow *r);   /* frees subnet and summary */
 int  store_cand_insert(Store *st, CandRow *r);   /* sets r->id */
 /* found = false when absent. with_text: also read subnet and summary. */
 int  store_cand_get(Store *st, int64_t id, bool with_text, CandRow *out, bool *found);
+/* The candidate named by a command-line ID string (with subnet/summary); errors:
+ * "<db>: candidate ID must be a positive integer, got 'x'", "<db>: no candidate with id N". */
+int  store_cand_require(Store *st, const char *id_str, CandRow *out);
 int  store_cand_by_hash(Store *st, int64_t run, uint64_t hash, CandRow *out, bool *found);
 /* Every candidate of a run (without texts), in id order; *rows malloc'ed. */
 int  store_cand_list(Store *st, int64_t run, CandRow **rows, int *n);
