@@ -11,6 +11,9 @@
 bool cli_verbose = false;
 
 static const CliCommand commands[] = {
+    {"front", cmd_front, "the Pareto front of a search run"},
+    {"show", cmd_show, "one searched subnet in detail"},
+    {"subnet", cmd_subnet, "write a searched subnet to a subnet file"},
     {"eval", cmd_eval, "perplexity of a model or subnet on a text file"},
     {"info", cmd_info, "architecture, parameter counts and FLOPs of a model or subnet"},
     {"synth", cmd_synth, "write a random-weight Hugging Face model of a named shape"},
