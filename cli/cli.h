@@ -25,5 +25,6 @@ extern bool cli_verbose;
 int cmd_info(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 
 #endif

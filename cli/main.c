@@ -12,6 +12,7 @@ bool cli_verbose = false;
 
 static const CliCommand commands[] = {
     {"eval", cmd_eval, "perplexity of a model or subnet on a text file"},
+    {"export", cmd_export, "write a subnet as a smaller Hugging Face or GGUF model"},
     {"info", cmd_info, "architecture, parameter counts and FLOPs of a model or subnet"},
     {"tokenize", cmd_tokenize, "print the token ids of a text with a model's tokenizer"},
 };

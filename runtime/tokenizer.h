@@ -33,4 +33,15 @@ char *tokenizer_decode(const Tokenizer *t, const int32_t *ids, size_t n_ids, siz
 /* Token text as stored in the vocabulary (for diagnostics). */
 const char *tokenizer_token_text(const Tokenizer *t, int id);
 
+/* ---- vocabulary access (for export: the GGUF tokenizer.ggml.* keys) ---- */
+/* GGUF tokenizer model: "llama" (sentencepiece-style, scores) or "gpt2" (byte-level BPE, merges). */
+const char *tokenizer_gguf_model(const Tokenizer *t);
+/* GGUF tokenizer.ggml.pre of a byte-level vocabulary ("default", "llama-bpe", "qwen2", ...), or NULL. */
+const char *tokenizer_gguf_pre(const Tokenizer *t);
+float tokenizer_token_score(const Tokenizer *t, int id);  /* 0 when the vocabulary has no scores */
+/* GGUF token type: 1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte. */
+int   tokenizer_token_type(const Tokenizer *t, int id);
+int   tokenizer_n_merges(const Tokenizer *t);               /* 0 for score-based vocabularies */
+const char *tokenizer_merge(const Tokenizer *t, int rank);  /* "left right" */
+
 #endif
