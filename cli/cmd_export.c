@@ -11,6 +11,7 @@
 #include "runtime/export_util.h"
 #include "runtime/extract.h"
 #include "runtime/model.h"
+#include "runtime/model_write.h"
 #include "runtime/subnet.h"
 
 static void help(void) {
@@ -96,12 +97,14 @@ static DType source_dtype(const Model *m) {
     return m->tok_embedding.dtype;
 }
 
-static int write_out(const Args *a, const Model *x, DType dtype) {
+/* x: the model to write; src: the source model (its tokenizer files go with an HF export). */
+static int write_out(const Args *a, const Model *x, const Model *src, DType dtype) {
     if (!strcmp(a->format, "gguf")) {
         GGUFExportOptions o = {dtype, a->name, a->manifest};
         return export_gguf(x, a->out, &o);
     }
-    return err_set("%s: --format hf is not available yet (the safetensors writer has not landed)", a->out);
+    HFWriteOptions o = {dtype, src, a->force};
+    return model_write_hf(x, a->out, &o);
 }
 
 int cmd_export(int argc, char **argv) {
@@ -123,15 +126,15 @@ int cmd_export(int argc, char **argv) {
         goto out;
     }
     DType dtype = a.have_dtype ? a.dtype : source_dtype(m);
-    const Model *src = m;
+    const Model *out_model = m;
     if (s) {
         if (model_extract(m, s, &x) != 0) goto out;
-        src = x;
+        out_model = x;
     }
     if (!a.no_reform && s && cli_verbose)
         fprintf(stderr, "carve export: reformation is not available; writing the extracted weights\n");
-    if (write_out(&a, src, dtype) != 0) goto out;
-    ParamCount pc = model_param_count(src);
+    if (write_out(&a, out_model, m, dtype) != 0) goto out;
+    ParamCount pc = model_param_count(out_model);
     printf("wrote %s (%s, %s): %lld parameters\n", a.out, a.format, dtype_name(dtype),
            (long long)(pc.embedding + pc.classifier + pc.layers + pc.other));
     rc = 0;
