@@ -200,15 +200,25 @@ static int put_tokenizer(Rec *r, const Tokenizer *t, int vocab) {
     put_arr_i32(r, "tokenizer.ggml.token_type", types, (uint64_t)n);
     int nm = tokenizer_n_merges(t);
     if (!spm && nm > 0) {
-        const char **mg = xcalloc((size_t)nm, sizeof *mg);
+        int32_t *left = xcalloc((size_t)nm, sizeof *left), *right = xcalloc((size_t)nm, sizeof *right);
+        tokenizer_merges(t, left, right);
+        char **mg = xcalloc((size_t)nm, sizeof *mg);
         uint64_t *ml = xcalloc((size_t)nm, sizeof *ml);
-        for (int i = 0; i < nm; i++) {
-            mg[i] = tokenizer_merge(t, i);
-            ml[i] = strlen(mg[i]);
+        for (int i = 0; i < nm; i++) { /* "left right" */
+            const char *a = tokenizer_token_text(t, left[i]), *b = tokenizer_token_text(t, right[i]);
+            size_t la = strlen(a), lb = strlen(b);
+            mg[i] = xmalloc(la + lb + 2);
+            memcpy(mg[i], a, la);
+            mg[i][la] = ' ';
+            memcpy(mg[i] + la + 1, b, lb + 1);
+            ml[i] = la + lb + 1;
         }
-        put_arr_str(r, "tokenizer.ggml.merges", mg, ml, (uint64_t)nm);
+        put_arr_str(r, "tokenizer.ggml.merges", (const char *const *)mg, ml, (uint64_t)nm);
+        for (int i = 0; i < nm; i++) free(mg[i]);
         free(mg);
         free(ml);
+        free(left);
+        free(right);
     }
     if (tokenizer_bos(t) >= 0) put_u32(r, "tokenizer.ggml.bos_token_id", (uint32_t)tokenizer_bos(t));
     if (tokenizer_eos(t) >= 0) put_u32(r, "tokenizer.ggml.eos_token_id", (uint32_t)tokenizer_eos(t));

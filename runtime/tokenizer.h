@@ -42,6 +42,7 @@ float tokenizer_token_score(const Tokenizer *t, int id);  /* 0 when the vocabula
 /* GGUF token type: 1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte. */
 int   tokenizer_token_type(const Tokenizer *t, int id);
 int   tokenizer_n_merges(const Tokenizer *t);               /* 0 for score-based vocabularies */
-const char *tokenizer_merge(const Tokenizer *t, int rank);  /* "left right" */
+/* The merge list in rank order: merge r joins token ids left[r] and right[r] (n_merges entries each). */
+void  tokenizer_merges(const Tokenizer *t, int32_t *left, int32_t *right);
 
 #endif

@@ -10,6 +10,6 @@ const char *tokenizer_gguf_pre(const Tokenizer *t) { (void)t; return 0; }
 float tokenizer_token_score(const Tokenizer *t, int id) { (void)t; (void)id; return 0; }
 int tokenizer_token_type(const Tokenizer *t, int id) { (void)t; (void)id; return 1; }
 int tokenizer_n_merges(const Tokenizer *t) { (void)t; return 0; }
-const char *tokenizer_merge(const Tokenizer *t, int rank) { (void)t; (void)rank; return ""; }
+void tokenizer_merges(const Tokenizer *t, int32_t *l, int32_t *r) { (void)t; (void)l; (void)r; }
 #include "runtime/extract.h"
 int model_extract(const Model *m, const Subnet *s, Model **out) { (void)m; (void)s; *out = 0; return err_set("model extraction is not available yet"); }
