@@ -28,6 +28,7 @@ int cmd_tokenize(int argc, char **argv);
 int cmd_front(int argc, char **argv);
 int cmd_show(int argc, char **argv);
 int cmd_subnet(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
 
 #endif
