@@ -11,6 +11,7 @@
 bool cli_verbose = false;
 
 static const CliCommand commands[] = {
+    {"bench-forward", cmd_bench_forward, "(benchmark) forward throughput vs the sgemm ceiling, 50% subnet time"},
     {"eval", cmd_eval, "perplexity of a model or subnet on a text file"},
     {"info", cmd_info, "architecture, parameter counts and FLOPs of a model or subnet"},
     {"synth", cmd_synth, "write a random-weight Hugging Face model of a named shape"},
