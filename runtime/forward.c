@@ -492,7 +492,7 @@ static void attention(Forward *f, const Plan *p, const float *qkv, float *out, i
     int64_t ntask = (int64_t)B * nh * nblk;
     float scale = 1.0f / sqrtf((float)hd);
     /* each thread runs its own single-threaded sgemms (OpenBLAS is single-threaded here) */
-#pragma omp parallel
+#pragma omp parallel num_threads(f->n_threads)
     {
         float *S = f->att_s + (size_t)omp_get_thread_num() * ATT_QB * f->cap_T;
 #pragma omp for schedule(dynamic, 1)
