@@ -196,6 +196,9 @@ static int parse_config(json_t *root, const char *path, Model *m, json_t **carve
         cfg_num(root, path, "rope_theta", 10000.0, &c->rope_theta) ||
         cfg_num(root, path, "rms_norm_eps", 1e-6, &c->norm_eps))
         return -1;
+    if (c->n_heads % c->n_kv_heads != 0)
+        return err_set("%s: num_attention_heads %d is not a multiple of num_key_value_heads %d", path, c->n_heads,
+                       c->n_kv_heads);
     if (c->dim % c->n_heads != 0 && !json_is_integer(json_object_get(root, "head_dim")))
         return err_set("%s: hidden_size %d is not a multiple of num_attention_heads %d and there is no head_dim",
                        path, c->dim, c->n_heads);
@@ -272,9 +275,14 @@ static int load_layer(Weights *w, int l, bool replace, bool need_bias) {
     return 0;
 }
 
+/* tokenizer.json, else a llama2.c tokenizer.bin (what carve export writes for a llama2.c source). */
 static int attach_tokenizer(Model *m, const char *dir) {
     char *p = path_join(dir, "tokenizer.json");
     int rc = 0;
+    if (!path_exists(p)) {
+        free(p);
+        p = path_join(dir, "tokenizer.bin");
+    }
     if (path_exists(p)) {
         Tokenizer *t = NULL;
         if (tokenizer_load(p, &t) != 0) rc = -1;

@@ -153,8 +153,9 @@ int st_open(SafeTensors *st, const char *path) {
     memset(st, 0, sizeof *st);
     if (mapped_open(&st->file, path) != 0) return -1;
     if (st->file.size < 8) {
+        size_t have = st->file.size;
         st_close(st);
-        return err_set("%s: truncated safetensors file (%zu bytes, no header length)", path, st->file.size);
+        return err_set("%s: truncated safetensors file (%zu bytes, no header length)", path, have);
     }
     uint64_t n = 0;
     for (int i = 7; i >= 0; i--) n = n << 8 | st->file.data[i];
