@@ -77,8 +77,8 @@ def main():
     # Hugging Face models from carve synth (F32/F16/BF16, biases, rotate-half RoPE)
     has_synth = subprocess.run([CARVE, "synth", "--help"], capture_output=True).returncode == 0
     if has_synth:
-        for i, (dtype, extra) in enumerate([("f32", []), ("f16", ["--bias"]), ("bf16", ["--tied"]),
-                                            ("bf16", ["--bias", "--kv-heads", "2"])]):
+        for i, (dtype, extra) in enumerate([("f32", []), ("f16", ["--bias", "1"]), ("bf16", ["--tied", "0"]),
+                                            ("bf16", ["--bias", "1", "--kv-heads", "4"])]):
             d = os.path.join(TMP, f"synth{i}")
             run(["synth", "--shape", "tiny", "--dtype", dtype, "--seed", str(i + 1), "--out", d] + extra)
             name = f"hf-{dtype}{''.join(extra).replace('--', '+')}"
