@@ -5,6 +5,7 @@
 #include <cblas.h>
 #include <lapacke.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "reform/lsq.h"
@@ -21,18 +22,6 @@ int imp_method_parse(const char *s, ImpMethod *out) {
 }
 
 const char *imp_method_name(ImpMethod m) { return names[m]; }
-
-/* t as a (rows, cols) double matrix, malloc'ed */
-static double *to_double(const Tensor *t) {
-    double *d = xmalloc_aligned((size_t)t->rows * t->cols * sizeof *d + 8);
-    float *row = xmalloc((size_t)t->cols * sizeof *row);
-    for (int64_t r = 0; r < t->rows; r++) {
-        tensor_row_f32(t, r, row);
-        for (int64_t c = 0; c < t->cols; c++) d[r * t->cols + c] = row[c];
-    }
-    free(row);
-    return d;
-}
 
 /* diag of (H + λI)⁻¹, H (n, n); λ = REFORM_LAMBDA_FRAC × mean diag */
 static int inv_diag(const double *H, int n, double *out) {
@@ -101,7 +90,7 @@ int importance_layer(const Model *m, int l, const LayerStats *s, ImpMethod metho
     int rc = 0;
     if (nh > 0) {
         int q = nh * hd, g = nh / nkv;
-        double *Wo = to_double(&L->wo), *col = xmalloc((size_t)q * sizeof *col);
+        double *Wo = lsq_tensor_double(&L->wo), *col = xmalloc((size_t)q * sizeof *col);
         double *rq = xcalloc((size_t)q, sizeof *rq), *rk = xcalloc((size_t)nkv * hd, sizeof *rk),
                *rv = xcalloc((size_t)nkv * hd, sizeof *rv);
         if (method == IMP_SALIENCY) rc = col_saliency(Wo, D, q, s->H_o, col);
@@ -115,7 +104,7 @@ int importance_layer(const Model *m, int l, const LayerStats *s, ImpMethod metho
         }
         double rw = method == IMP_SALIENCY ? row_weight : method == IMP_MAGNITUDE ? 1.0 : 0.0;
         if (rc == 0 && rw != 0) {
-            double *Wq = to_double(&L->wq), *Wk = to_double(&L->wk), *Wv = to_double(&L->wv);
+            double *Wq = lsq_tensor_double(&L->wq), *Wk = lsq_tensor_double(&L->wk), *Wv = lsq_tensor_double(&L->wv);
             if (method == IMP_SALIENCY) {
                 row_energy(Wq, q, D, s->H_a, rq), row_energy(Wk, nkv * hd, D, s->H_a, rk);
                 row_energy(Wv, nkv * hd, D, s->H_a, rv);
@@ -135,7 +124,7 @@ int importance_layer(const Model *m, int l, const LayerStats *s, ImpMethod metho
         free(Wo), free(col), free(rq), free(rk), free(rv);
     }
     if (rc == 0 && F > 0) {
-        double *Wd = to_double(&L->w_down), *col = xmalloc((size_t)F * sizeof *col);
+        double *Wd = lsq_tensor_double(&L->w_down), *col = xmalloc((size_t)F * sizeof *col);
         double *rg = xcalloc((size_t)F, sizeof *rg), *ru = xcalloc((size_t)F, sizeof *ru);
         if (method == IMP_SALIENCY) rc = col_saliency(Wd, D, F, s->H_d, col);
         else if (method == IMP_MAGNITUDE) col_sq(Wd, D, F, col);
@@ -148,7 +137,7 @@ int importance_layer(const Model *m, int l, const LayerStats *s, ImpMethod metho
         }
         double rw = method == IMP_SALIENCY ? row_weight : method == IMP_MAGNITUDE ? 1.0 : 0.0;
         if (rc == 0 && rw != 0) {
-            double *Wg = to_double(&L->w_gate), *Wu = to_double(&L->w_up);
+            double *Wg = lsq_tensor_double(&L->w_gate), *Wu = lsq_tensor_double(&L->w_up);
             if (method == IMP_SALIENCY) row_energy(Wg, F, D, s->H_m, rg), row_energy(Wu, F, D, s->H_m, ru);
             else row_sq(Wg, F, D, rg), row_sq(Wu, F, D, ru);
             free(Wg), free(Wu);
@@ -182,4 +171,37 @@ void importance_layers(const StatsFile *sf, double *bi, double *attn, double *ml
         if (attn) attn[l] = 1 - sf->cos_attn[l];
         if (mlp) mlp[l] = 1 - sf->cos_mlp[l];
     }
+}
+
+void importance_free(const Model *m, double **head, double **chan) {
+    for (int l = 0; l < m->cfg.n_layers; l++) {
+        if (head) free(head[l]);
+        if (chan) free(chan[l]);
+    }
+    free(head), free(chan);
+}
+
+int importance_all(const Model *m, const StatsFile *sf, ImpMethod method, double row_weight, double ***head,
+                   double ***chan) {
+    int nl = m->cfg.n_layers;
+    double **h = xcalloc((size_t)nl, sizeof *h), **c = xcalloc((size_t)nl, sizeof *c);
+    int rc = 0;
+    for (int l = 0; rc == 0 && l < nl; l++) {
+        h[l] = xcalloc((size_t)m->layers[l].n_heads + 1, sizeof **h);
+        c[l] = xcalloc((size_t)m->layers[l].hidden_dim + 1, sizeof **c);
+        LayerStats st, *sp = NULL;
+        if (method != IMP_MAGNITUDE) {
+            if (!sf) rc = err_set("importance: %s needs calibration statistics", names[method]);
+            else if ((rc = stats_layer(sf, l, &st)) == 0) sp = &st;
+        }
+        if (rc == 0) rc = importance_layer(m, l, sp, method, row_weight, h[l], c[l]);
+        if (sp) layer_stats_free(sp);
+    }
+    if (rc != 0) {
+        importance_free(m, h, c);
+        *head = *chan = NULL;
+        return -1;
+    }
+    *head = h, *chan = c;
+    return 0;
 }

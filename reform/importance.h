@@ -44,4 +44,10 @@ void importance_flap_bias(const Model *m, int l, const LayerStats *s, int which,
 /* Layer-level scores (n_layers each): block influence, attention-alone and MLP-alone. */
 void importance_layers(const StatsFile *sf, double *bi, double *attn, double *mlp);
 
+/* Scores of every layer: *head[l] (n_heads), *chan[l] (hidden_dim), reading each layer's
+ * statistics from sf in turn (sf may be NULL for magnitude). Free with importance_free. */
+int  importance_all(const Model *m, const StatsFile *sf, ImpMethod method, double row_weight, double ***head,
+                    double ***chan);
+void importance_free(const Model *m, double **head, double **chan);
+
 #endif
