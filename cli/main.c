@@ -11,6 +11,7 @@
 bool cli_verbose = false;
 
 static const CliCommand commands[] = {
+    {"search", cmd_search, "evolutionary search for subnets (YAML config), results in SQLite"},
     {"front", cmd_front, "the Pareto front of a search run"},
     {"show", cmd_show, "one searched subnet in detail"},
     {"subnet", cmd_subnet, "write a searched subnet to a subnet file"},
