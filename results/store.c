@@ -108,7 +108,15 @@ static const char SCHEMA[] =
     "                    WHERE d.run_id = c.run_id AND d.eval_ppl IS NOT NULL\n"
     "                      AND d.eval_ppl <= c.eval_ppl AND d.cost_ratio <= c.cost_ratio\n"
     "                      AND (d.eval_ppl < c.eval_ppl OR d.cost_ratio < c.cost_ratio));\n"
-    "\n";
+    "\n"
+    "-- The final step's results side by side: per run and budget, the search's best subnet, the\n"
+    "-- importance-initialised one and the best random one, with their held-out perplexity.\n"
+    "CREATE VIEW IF NOT EXISTS final_results AS\n"
+    "  SELECT r.name AS run, f.budget, f.target, f.role, c.id AS candidate_id, c.cost_ratio, c.fitness,\n"
+    "         c.reformed, c.reformed_fitness, c.eval_ppl\n"
+    "  FROM finals f JOIN runs r ON r.id = f.run_id JOIN candidates c ON c.id = f.candidate_id\n"
+    "  ORDER BY r.id, f.budget, f.role, c.cost_ratio DESC;\n"
+    "";
 
 struct Store {
     sqlite3 *db;
