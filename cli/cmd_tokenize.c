@@ -1,3 +1,102 @@
-/* cmd_tokenize — being written. */
+/* cmd_tokenize — `carve tokenize`: print the token ids of a text (one line, space-separated)
+ * with a model's tokenizer or a tokenizer file; --decode prints the round-tripped text instead. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "cli/cli.h"
-int cmd_tokenize(int argc, char **argv) { (void)argc; (void)argv; return cli_usage_error("tokenize", "not yet available"); }
+#include "runtime/model.h"
+#include "runtime/tokenizer.h"
+#include "runtime/util.h"
+
+static void usage(FILE *fp) {
+    fprintf(fp,
+            "usage: carve tokenize (--model PATH | --tokenizer FILE) (--text FILE | --string S) [--no-bos] [--decode]\n\n"
+            "Prints the token ids of the text on one line, space-separated (BOS first unless --no-bos).\n\n"
+            "  --model PATH       a model (llama2.c .bin, GGUF, or a Hugging Face directory); its tokenizer is used\n"
+            "  --tokenizer FILE   a tokenizer file: llama2.c tokenizer.bin, HF tokenizer.json, or a .gguf\n"
+            "  --text FILE        the text to encode (bytes as they are)\n"
+            "  --string S         the text to encode, given on the command line\n"
+            "  --no-bos           do not prepend the BOS token\n"
+            "  --decode           print decode(encode(text)) instead of the ids\n"
+            "  -h, --help         this help\n\n"
+            "Special-token strings in the text (\"<s>\", \"<|endoftext|>\") are encoded as plain text.\n");
+}
+
+int cmd_tokenize(int argc, char **argv) {
+    static const struct option opts[] = {
+        {"model", required_argument, 0, 'm'}, {"tokenizer", required_argument, 0, 't'},
+        {"text", required_argument, 0, 'f'},  {"string", required_argument, 0, 's'},
+        {"no-bos", no_argument, 0, 'b'},      {"decode", no_argument, 0, 'd'},
+        {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
+    const char *model_path = NULL, *tok_path = NULL, *text_path = NULL, *str = NULL;
+    bool bos = true, decode = false;
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm': model_path = optarg; break;
+        case 't': tok_path = optarg; break;
+        case 'f': text_path = optarg; break;
+        case 's': str = optarg; break;
+        case 'b': bos = false; break;
+        case 'd': decode = true; break;
+        case 'h': usage(stdout); return 0;
+        default: return cli_usage_error("tokenize", "unknown option");
+        }
+    }
+    if (optind < argc) return cli_usage_error("tokenize", "unexpected argument '%s'", argv[optind]);
+    if (!!model_path + !!tok_path != 1) return cli_usage_error("tokenize", "give exactly one of --model or --tokenizer");
+    if (!!text_path + !!str != 1) return cli_usage_error("tokenize", "give exactly one of --text or --string");
+
+    Tokenizer *tok = NULL;
+    Model *model = NULL;
+    if (tok_path) {
+        if (tokenizer_load(tok_path, &tok)) return cli_fail();
+    } else {
+        if (model_open(model_path, &model)) return cli_fail();
+        tok = model->tokenizer;
+        if (!tok) {
+            err_set("%s: no tokenizer found with this model", model_path);
+            model_free(model);
+            return cli_fail();
+        }
+    }
+    int rc = 0;
+    size_t len = 0;
+    char *text = NULL;
+    if (text_path) {
+        text = read_file(text_path, &len);
+        if (!text) rc = cli_fail();
+    } else {
+        text = xstrdup(str);
+        len = strlen(str);
+    }
+    int32_t *ids = NULL;
+    size_t n = 0;
+    if (!rc && tokenizer_encode(tok, text, len, bos, &ids, &n)) rc = cli_fail();
+    if (!rc && decode) {
+        size_t dl;
+        char *back = tokenizer_decode(tok, ids, n, &dl);
+        if (!back) rc = cli_fail();
+        else {
+            fwrite(back, 1, dl, stdout);
+            putchar('\n');
+            free(back);
+        }
+    } else if (!rc) {
+        for (size_t i = 0; i < n; i++) printf(i ? " %d" : "%d", (int)ids[i]);
+        putchar('\n');
+    }
+    if (!rc && fflush(stdout) != 0) {
+        err_set("cannot write to standard output");
+        rc = cli_fail();
+    }
+    free(ids);
+    free(text);
+    if (model) model_free(model);
+    else
+        tokenizer_free(tok);
+    return rc;
+}

@@ -287,9 +287,14 @@ static int load_layer(Weights *w, int l, bool replace, bool need_bias) {
     return 0;
 }
 
+/* tokenizer.json, else a llama2.c tokenizer.bin (what carve export writes for a llama2.c source). */
 static int attach_tokenizer(Model *m, const char *dir) {
     char *p = path_join(dir, "tokenizer.json");
     int rc = 0;
+    if (!path_exists(p)) {
+        free(p);
+        p = path_join(dir, "tokenizer.bin");
+    }
     if (path_exists(p)) {
         Tokenizer *t = NULL;
         if (tokenizer_load(p, &t) != 0) rc = -1;
