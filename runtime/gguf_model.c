@@ -121,6 +121,12 @@ static int load_layer(const GGUFFile *g, LayerWeights *L, int l) {
         GET(bk, "attn_k.bias", false);
         GET(bv, "attn_v.bias", false);
     }
+    static const char *const unsupported[] = {"attn_output.bias", "ffn_gate.bias", "ffn_up.bias", "ffn_down.bias"};
+    for (size_t i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++) {
+        snprintf(n, sizeof n, "blk.%d.%s", l, unsupported[i]);
+        if (gguf_find_tensor(g, n))
+            return err_set("%s: tensor %s is not supported (carve models have q/k/v biases only)", g->file.path, n);
+    }
     if (L->hidden_dim > 0) {
         GET(ffn_norm, "ffn_norm.weight", true);
         GET(w_gate, "ffn_gate.weight", true);
