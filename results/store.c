@@ -260,6 +260,21 @@ int store_run_find(Store *st, const char *name, StoreRun *out, bool *found) {
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_fail(st, "read runs");
 }
 
+int store_run_model(Store *st, int64_t run, char **model_path, char **settings) {
+    *model_path = *settings = NULL;
+    sqlite3_stmt *s = prep(st, "SELECT model_path, settings FROM runs WHERE id = ?");
+    if (!s) return -1;
+    sqlite3_bind_int64(s, 1, run);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        *model_path = xstrdup((const char *)sqlite3_column_text(s, 0));
+        *settings = xstrdup((const char *)sqlite3_column_text(s, 1));
+    }
+    sqlite3_finalize(s);
+    if (rc == SQLITE_DONE) return err_set("%s: no run with id %lld", st->path, (long long)run);
+    return rc == SQLITE_ROW ? 0 : db_fail(st, "read runs");
+}
+
 int store_run_create(Store *st, const StoreRunNew *r, int64_t *id) {
     sqlite3_stmt *s = prep(st, "INSERT INTO runs (name, config, settings, model_path, model_identity, seed, "
                                "algorithm, budget_kind, status, started_at) VALUES (?,?,?,?,?,?,?,?,'running',?)");

@@ -215,7 +215,14 @@ int model_open_gguf(const char *path, Model *m) {
     c->tied_embeddings = m->classifier.data == NULL;
     if (c->tied_embeddings) m->classifier = m->tok_embedding;
     if (model_validate(m, path) != 0) goto out;
-    /* tokenizer: attached from the metadata once tokenizer_from_gguf lands on main */
+    if (gguf_find(&g, "tokenizer.ggml.model")) { /* the tokenizer embedded in the metadata */
+        if (tokenizer_from_gguf(&g, &m->tokenizer) != 0) goto out;
+        if (tokenizer_vocab_size(m->tokenizer) > c->vocab_size) {
+            err_set("%s: tokenizer has %d tokens, more than the model's vocabulary %d", path,
+                    tokenizer_vocab_size(m->tokenizer), c->vocab_size);
+            goto out;
+        }
+    }
     model_add_file(m, &g.file); /* the mapping now belongs to the model; gguf_close keeps it */
     rc = 0;
 out:
