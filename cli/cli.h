@@ -30,6 +30,7 @@ int cmd_eval(int argc, char **argv);
 int cmd_bench_forward(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_search(int argc, char **argv);
+int cmd_baseline(int argc, char **argv);
 int cmd_front(int argc, char **argv);
 int cmd_show(int argc, char **argv);
 int cmd_subnet(int argc, char **argv);

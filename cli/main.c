@@ -18,6 +18,7 @@ static const CliCommand commands[] = {
     {"front", cmd_front, "the Pareto front of a search run"},
     {"show", cmd_show, "one searched subnet in detail"},
     {"subnet", cmd_subnet, "write a searched subnet to a subnet file"},
+    {"baseline", cmd_baseline, "prune with a baseline method of the registry (shortgpt, sleb, flap, ...)"},
     {"eval", cmd_eval, "perplexity of a model or subnet on a text file"},
     {"export", cmd_export, "write a subnet as a smaller Hugging Face or GGUF model"},
     {"importance", cmd_importance, "per-layer importance scores from calibration statistics"},
