@@ -104,7 +104,9 @@ def quality(a):
                     verdict = ("carve wins" if best[1].startswith("carve-") else
                                f"carve does NOT win (best carve: {min(carve)[1]} {min(carve)[0]:.3f})"
                                if carve else "carve not measured")
-                    best_lines.append(f"- budget {b}: lowest TinyStories ppl {best[0]:.3f} by {best[1]} — {verdict}")
+                    bk = mean_sd(cell[(best[1], b)]["kept"])[0] if cell[(best[1], b)]["kept"] else float("nan")
+                    over = f" (note: {best[1]} keeps {bk:.3f} > target {b})" if bk > float(b) + 0.005 else ""
+                    best_lines.append(f"- budget {b}: lowest TinyStories ppl {best[0]:.3f} by {best[1]} — {verdict}{over}")
     out.append("### Lowest held-out TinyStories perplexity per budget\n")
     out.extend(best_lines or ["- nothing measured"])
     out.append("")
