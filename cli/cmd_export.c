@@ -105,6 +105,9 @@ static int write_out(const Args *a, const Model *x, const Model *src, DType dtyp
         return export_gguf(x, a->out, &o);
     }
     HFWriteOptions o = {dtype, src, a->force};
+    if (src->tokenizer && !strcmp(src->format, "gguf"))
+        fprintf(stderr, "carve export: note: the tokenizer embedded in %s is not converted; %s gets no tokenizer "
+                        "files (evaluate it with --tokenizer %s)\n", src->path, a->out, src->path);
     return model_write_hf(x, a->out, &o);
 }
 
