@@ -60,6 +60,22 @@ def quality(a):
                f"stories260K was trained at 512). Budget = fraction of the dense non-embedding parameters "
                f"kept (eval/cost.h COST_PARAMS); layer-level methods take the achievable budget nearest the "
                f"target, shown as `@kept`. Cells: mean ± sample sd over {a.seeds} seeds.\n")
+    out.append("How each method runs (configs/method-NAME.yaml; `carve baseline`, `carve prune`, `carve search`):\n")
+    out.append("- magnitude / saliency: reform/'s unit scores (weight norms / the seed paper's saliency), no search.")
+    out.append("- flap: FLAP fluctuation scores (reform/), standardised per structure type (heads, channels) across "
+               "all layers, the globally lowest removed until the budget is met. FLAP's bias compensation is NOT "
+               "applied: carve layers have no o/down bias; reform/ computes the bias and reports it.")
+    out.append("- shortgpt: the layers with the lowest Block Influence. uls: evenly spaced intermediate layers. "
+               "sleb: greedy, each step removes the layer whose removal gives the lowest calibration ppl.")
+    out.append("- streamline: the contiguous span whose entering/leaving hidden states are most similar (mean "
+               "cosine), removed; streamline-fit: the span replaced by one least-squares fitted dim x dim layer.")
+    out.append("- attn-skip: attention sublayers skipped from the last layer backwards; when the target is below "
+               "what skipping every attention sublayer reaches, it stops there (the `@kept` figure shows it).")
+    out.append("- random: best of K random head/channel subnets at the budget by calibration ppl.")
+    out.append("- carve-ga / carve-nsga2: `carve search` (GA per budget / NSGA-II), the best subnet of each budget "
+               "reformed and exported (`carve export DB ID`) before evaluation.")
+    out.append("- Seeds: 1..N set the calibration sample (and random draws, and the search's seed); deterministic "
+               "methods often pick the same subnet for every seed (spread 0).\n")
     out.append(f"**Dense model:** TinyStories ppl {float(a.dense[0]):.3f}, WikiText-2 ppl {float(a.dense[1]):.3f}.\n")
     best_lines = []
     for key, title in (("ts", "TinyStories valid.txt"), ("wt", "WikiText-2 valid")):
