@@ -183,7 +183,7 @@ void tokenizer_free(Tokenizer *t) {
     for (int i = 0; i < t->n_vocab; i++) free(t->text[i]);
     for (int i = 0; i < t->n_regex; i++) pcre2_code_free(t->re[i]);
     free(t->text); free(t->len); free(t->score); free(t->type); free(t->byte_val); free(t->hslot);
-    free(t->mkey); free(t->mrank); free(t->mres);
+    free(t->merge);
     free(t->pre_name); free(t->source);
     free(t);
 }
@@ -265,6 +265,7 @@ static int load_llama2c(const char *path, Tokenizer **out) {
     t->escape_ws = false; /* the exporter already turned U+2581 into plain spaces */
     tok_build_index(t);
     tok_find_byte_tokens(t, true);
+    tok_build_score_pairs(t);
     *out = t;
     return 0;
 }
@@ -370,6 +371,7 @@ int tokenizer_from_gguf(const GGUFFile *g, Tokenizer **out) {
             gguf_get_bool(g, "tokenizer.ggml.add_space_prefix", &t->space_prefix))
             goto fail;
         tok_find_byte_tokens(t, !types); /* with token types, only TT_BYTE tokens are byte tokens */
+        tok_build_score_pairs(t);
         if (gguf_token_id(g, "tokenizer.ggml.bos_token_id", n, 1 < n ? 1 : -1, &t->bos) ||
             gguf_token_id(g, "tokenizer.ggml.eos_token_id", n, 2 < n ? 2 : -1, &t->eos) ||
             gguf_token_id(g, "tokenizer.ggml.unknown_token_id", n, 0, &t->unk))
