@@ -34,6 +34,9 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(XCFLAGS) -c $< -o $@
 
+# The forward-pass elementwise kernels: vectorised (libmvec expf); see runtime/fwd_kernels.h.
+$(BUILD)/runtime/fwd_kernels.o: XCFLAGS += -O3 -ffast-math
+
 $(BUILD)/libcarve.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
@@ -71,3 +74,11 @@ clean:
 	rm -rf build build-asan carve
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
+
+# Benchmark programs (bench/*.c), each linked against libcarve; `make bench` builds them all.
+BENCH_SRC := $(sort $(wildcard bench/*.c))
+BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+bench: $(BENCH_BIN)
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libcarve.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(XCFLAGS) -o $@ $< $(BUILD)/libcarve.a $(LDLIBS)

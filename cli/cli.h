@@ -25,5 +25,10 @@ extern bool cli_verbose;
 int cmd_info(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
+int cmd_front(int argc, char **argv);
+int cmd_show(int argc, char **argv);
+int cmd_subnet(int argc, char **argv);
+int cmd_export(int argc, char **argv);
+int cmd_synth(int argc, char **argv);
 
 #endif

@@ -11,8 +11,13 @@
 bool cli_verbose = false;
 
 static const CliCommand commands[] = {
+    {"front", cmd_front, "the Pareto front of a search run"},
+    {"show", cmd_show, "one searched subnet in detail"},
+    {"subnet", cmd_subnet, "write a searched subnet to a subnet file"},
     {"eval", cmd_eval, "perplexity of a model or subnet on a text file"},
+    {"export", cmd_export, "write a subnet as a smaller Hugging Face or GGUF model"},
     {"info", cmd_info, "architecture, parameter counts and FLOPs of a model or subnet"},
+    {"synth", cmd_synth, "write a random-weight Hugging Face model of a named shape"},
     {"tokenize", cmd_tokenize, "print the token ids of a text with a model's tokenizer"},
 };
 static const int n_commands = (int)(sizeof commands / sizeof commands[0]);

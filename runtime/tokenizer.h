@@ -45,5 +45,19 @@ const char *tokenizer_token_text(const Tokenizer *t, int id);
  * family 0 = sentencepiece-style (byte fallback, U+2581 spaces), 1 = byte-level (GPT-2 style).
  * Merges are learned on a built-in English paragraph, then seeded random. -1 on error. */
 int tokenizer_synth_json(const char *path, int vocab_size, int family, uint64_t seed);
+/* ---- vocabulary access (for export: the GGUF tokenizer.ggml.* keys) ---- */
+/* GGUF tokenizer model: "llama" (sentencepiece-style, scores) or "gpt2" (byte-level BPE, merges). */
+const char *tokenizer_gguf_model(const Tokenizer *t);
+/* GGUF tokenizer.ggml.pre of a byte-level vocabulary ("default", "llama-bpe", "qwen2", ...), or NULL. */
+const char *tokenizer_gguf_pre(const Tokenizer *t);
+/* true when the vocabulary spells spaces as U+2581 (GGUF, tokenizer.json); false for llama2.c
+ * tokenizer.bin, which stores plain spaces. */
+bool tokenizer_spaces_escaped(const Tokenizer *t);
+float tokenizer_token_score(const Tokenizer *t, int id);  /* 0 when the vocabulary has no scores */
+/* GGUF token type: 1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte. */
+int   tokenizer_token_type(const Tokenizer *t, int id);
+int   tokenizer_n_merges(const Tokenizer *t);               /* 0 for score-based vocabularies */
+/* The merge list in rank order: merge r joins token ids left[r] and right[r] (n_merges entries each). */
+void  tokenizer_merges(const Tokenizer *t, int32_t *left, int32_t *right);
 
 #endif

@@ -11,6 +11,8 @@ export CARVE_SHARED=${CARVE_SHARED:-$(cd .. && pwd)/shared}
 export CARVE_TEST_TMP=$(mktemp -d "${TMPDIR:-/tmp}/carve-test.XXXXXX")
 trap 'rm -rf "$CARVE_TEST_TMP"' EXIT
 export CK_FORK=yes
+# Check kills a test after 4 s by default: far too tight on a loaded 2-core CI machine or under ASan.
+export CK_DEFAULT_TIMEOUT=${CK_DEFAULT_TIMEOUT:-600}
 pass=0; fail=0; skip=0; failed=()
 run_one() { # name, command...
     local name=$1; shift

@@ -1,0 +1,109 @@
+/* cmd_front — `carve front DB [--run NAME] [--by calib|eval] [--format table|csv|json]`:
+ * prints the Pareto front of a search run over (calibration perplexity or held-out
+ * perplexity, cost ratio), largest subnet first. */
+#include <getopt.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "results/store.h"
+#include "runtime/util.h"
+
+static void help(FILE *fp) {
+    fprintf(fp, "usage: carve front DB [--run NAME] [--by calib|eval] [--format table|csv|json]\n\n"
+                "Print the Pareto front of a search run stored in DB.\n"
+                "  --run NAME     the run (default: the database's only run)\n"
+                "  --by calib     front over calibration perplexity and cost (default)\n"
+                "  --by eval      front over held-out perplexity (candidates the final step evaluated)\n"
+                "  --format F     table (default), csv or json\n");
+}
+
+static void print_num(FILE *fp, double v, const char *fmt) {
+    if (isnan(v)) fprintf(fp, "%s", "");
+    else fprintf(fp, fmt, v);
+}
+
+int cmd_front(int argc, char **argv) {
+    static const struct option opts[] = {{"run", required_argument, 0, 'r'},
+                                         {"by", required_argument, 0, 'b'},
+                                         {"format", required_argument, 0, 'f'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    const char *run_name = NULL, *by = "calib", *format = "table";
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (c == 'r') run_name = optarg;
+        else if (c == 'b') by = optarg;
+        else if (c == 'f') format = optarg;
+        else if (c == 'h') return help(stdout), 0;
+        else return cli_usage_error("front", "unknown option");
+    }
+    if (optind != argc - 1) return cli_usage_error("front", "expects one database file");
+    if (strcmp(by, "calib") && strcmp(by, "eval")) return cli_usage_error("front", "--by expects calib or eval, got '%s'", by);
+    if (strcmp(format, "table") && strcmp(format, "csv") && strcmp(format, "json"))
+        return cli_usage_error("front", "--format expects table, csv or json, got '%s'", format);
+    Store *st;
+    if (store_open(argv[optind], false, &st)) return cli_fail();
+    StoreRun run;
+    if (store_run_require(st, run_name, &run)) {
+        store_close(st);
+        return cli_fail();
+    }
+    free(run.settings);
+    CandRow *rows;
+    int n;
+    if (store_front(st, run.id, !strcmp(by, "eval"), &rows, &n)) {
+        store_close(st);
+        return cli_fail();
+    }
+    if (!strcmp(format, "json")) {
+        json_t *arr = json_array();
+        for (int i = 0; i < n; i++) {
+            CandRow *r = &rows[i];
+            json_t *o = json_pack("{s:s, s:I, s:i, s:f, s:f, s:I, s:f, s:f, s:b}", "run", run.name, "id",
+                                  (json_int_t)r->id, "generation", r->generation, "cost_ratio", r->cost_ratio,
+                                  "params_ratio", r->params_ratio, "params", (json_int_t)r->params, "flops", r->flops,
+                                  "fitness", r->fitness, "reformed", r->reformed);
+            json_object_set_new(o, "eval_ppl", isnan(r->eval_ppl) ? json_null() : json_real(r->eval_ppl));
+            json_object_set_new(o, "reformed_fitness",
+                                isnan(r->reformed_fitness) ? json_null() : json_real(r->reformed_fitness));
+            json_array_append_new(arr, o);
+        }
+        char *s = json_dumps(arr, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+        printf("%s\n", s ? s : "[]");
+        free(s);
+        json_decref(arr);
+    } else if (!strcmp(format, "csv")) {
+        printf("run,id,generation,cost_ratio,params_ratio,params,flops,fitness,reformed,reformed_fitness,eval_ppl\n");
+        for (int i = 0; i < n; i++) {
+            CandRow *r = &rows[i];
+            printf("%s,%lld,%d,%.6f,%.6f,%lld,%.0f,%.6f,%d,", run.name, (long long)r->id, r->generation, r->cost_ratio,
+                   r->params_ratio, (long long)r->params, r->flops, r->fitness, r->reformed);
+            print_num(stdout, r->reformed_fitness, "%.6f");
+            putchar(',');
+            print_num(stdout, r->eval_ppl, "%.6f");
+            putchar('\n');
+        }
+    } else {
+        printf("run %s: Pareto front by %s (%d subnets)\n", run.name,
+               !strcmp(by, "eval") ? "held-out perplexity" : "calibration perplexity", n);
+        printf("%8s %5s %8s %8s %10s %10s %10s %10s\n", "id", "gen", "cost", "params%", "params", "calib_ppl",
+               "reform_ppl", "eval_ppl");
+        for (int i = 0; i < n; i++) {
+            CandRow *r = &rows[i];
+            printf("%8lld %5d %8.4f %8.2f %10lld %10.4f ", (long long)r->id, r->generation, r->cost_ratio,
+                   100 * r->params_ratio, (long long)r->params, r->fitness);
+            if (isnan(r->reformed_fitness)) printf("%10s ", "-");
+            else printf("%10.4f ", r->reformed_fitness);
+            if (isnan(r->eval_ppl)) printf("%10s\n", "-");
+            else printf("%10.4f\n", r->eval_ppl);
+        }
+    }
+    free(rows);
+    store_close(st);
+    return 0;
+}

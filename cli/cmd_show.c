@@ -1,0 +1,90 @@
+/* cmd_show — `carve show DB ID`: one stored candidate in detail: per layer the kept heads
+ * (indices), kept MLP channels (count) and skipped sublayers, its cost and its metrics. */
+#include <getopt.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "results/store.h"
+#include "runtime/util.h"
+
+static void help(FILE *fp) {
+    fprintf(fp, "usage: carve show DB ID\n\n"
+                "Print candidate ID of the search database DB: per-layer heads, channels and skipped\n"
+                "sublayers, parameters, FLOPs, calibration / reformed / held-out perplexity.\n");
+}
+
+static void print_metric(const char *name, double v) {
+    if (isnan(v)) printf("%-18s -\n", name);
+    else printf("%-18s %.4f\n", name, v);
+}
+
+int cmd_show(int argc, char **argv) {
+    static const struct option opts[] = {{"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (c == 'h') return help(stdout), 0;
+        return cli_usage_error("show", "unknown option");
+    }
+    if (optind != argc - 2) return cli_usage_error("show", "expects a database file and a candidate ID");
+    Store *st;
+    if (store_open(argv[optind], false, &st)) return cli_fail();
+    CandRow r;
+    if (store_cand_require(st, argv[optind + 1], &r)) {
+        store_close(st);
+        return cli_fail();
+    }
+    json_error_t je;
+    json_t *root = json_loads(r.subnet, 0, &je);
+    json_t *model = root ? json_object_get(root, "model") : NULL, *layers = root ? json_object_get(root, "layers") : NULL;
+    if (!json_is_array(layers)) {
+        err_set("%s: candidate %lld: stored subnet is not valid JSON (%s)", argv[optind], (long long)r.id, je.text);
+        json_decref(root);
+        cand_row_free(&r);
+        store_close(st);
+        return cli_fail();
+    }
+    int n_heads = (int)json_integer_value(json_object_get(model, "n_heads"));
+    int hidden = (int)json_integer_value(json_object_get(model, "hidden_dim"));
+    char *roles = store_cand_roles(st, r.id);
+    printf("candidate %lld (run %lld, generation %d, hash %016llx)%s%s\n", (long long)r.id, (long long)r.run_id,
+           r.generation, (unsigned long long)r.hash, roles[0] ? ": " : "", roles);
+    free(roles);
+    size_t nl = json_array_size(layers);
+    for (size_t i = 0; i < nl; i++) {
+        json_t *l = json_array_get(layers, i), *heads = json_object_get(l, "heads"),
+               *chans = json_object_get(l, "channels");
+        printf("layer %2zu  ", i);
+        if (!json_is_true(json_object_get(l, "attn"))) {
+            printf("attention skipped          ");
+        } else {
+            int k = heads ? (int)json_array_size(heads) : n_heads;
+            char list[256] = "all";
+            if (heads) {
+                size_t len = 0;
+                for (size_t j = 0; j < json_array_size(heads) && len < sizeof list - 16; j++)
+                    len += (size_t)snprintf(list + len, sizeof list - len, "%s%lld", j ? "," : "",
+                                            (long long)json_integer_value(json_array_get(heads, j)));
+            }
+            printf("heads %2d/%-2d [%s]  ", k, n_heads, list);
+        }
+        if (!json_is_true(json_object_get(l, "mlp"))) printf("mlp skipped\n");
+        else printf("channels %d/%d\n", chans ? (int)json_array_size(chans) : hidden, hidden);
+    }
+    json_decref(root);
+    printf("%-18s %lld\n", "params", (long long)r.params);
+    printf("%-18s %.0f\n", "flops/token", r.flops);
+    printf("%-18s %.4f\n", "params ratio", r.params_ratio);
+    printf("%-18s %.4f\n", "budget cost ratio", r.cost_ratio);
+    print_metric("calibration ppl", r.fitness);
+    print_metric("reformed calib ppl", r.reformed_fitness);
+    print_metric("held-out ppl", r.eval_ppl);
+    printf("%-18s %s\n", "reformed", r.reformed ? "yes" : "no");
+    cand_row_free(&r);
+    store_close(st);
+    return 0;
+}

@@ -1,0 +1,82 @@
+/* lsq — exact (ridge) least-squares reformation with OpenBLAS + LAPACKE. See lsq.h. */
+#include "reform/lsq.h"
+
+#include <cblas.h>
+#include <lapacke.h>
+#include <string.h>
+
+#include "runtime/util.h"
+
+void lsq_gather(const double *H, int n, const int *idx, int k, double *C, double *G) {
+    /* C: (n, k), G: (k, k), H: (n, n), all row-major */
+    if (C)
+        for (int64_t i = 0; i < n; i++)
+            for (int j = 0; j < k; j++) C[i * k + j] = H[i * n + idx[j]];
+    if (G)
+        for (int64_t i = 0; i < k; i++)
+            for (int j = 0; j < k; j++) G[i * k + j] = H[(int64_t)idx[i] * n + idx[j]];
+}
+
+void lsq_wc(const double *W, int m, int n, const double *C, int k, double *WC) {
+    /* WC (m, k) = W (m, n) · C (n, k) */
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, k, n, 1.0, W, n, C, k, 0.0, WC, k);
+}
+
+int lsq_ridge_solve(double *WC, int m, int k, const double *G, double lambda_frac) {
+    if (k == 0 || m == 0) return 0;
+    double mean = 0;
+    for (int64_t i = 0; i < k; i++) mean += G[i * k + i];
+    mean /= k;
+    if (!(mean > 0)) mean = 1.0; /* all kept inputs dead: any λ > 0 gives Ŵ = 0 */
+    double lambda = lambda_frac * mean;
+    if (!(lambda > 0)) lambda = 1e-12 * mean;
+    double *F = xmalloc_aligned((size_t)k * k * sizeof *F);
+    for (int attempt = 0;; attempt++) {
+        memcpy(F, G, (size_t)k * k * sizeof *F);
+        for (int64_t i = 0; i < k; i++) F[i * k + i] += lambda;
+        /* G is symmetric, so row- and column-major agree; the lower triangle is factored. */
+        lapack_int info = LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', k, F, k);
+        if (info == 0) break;
+        if (info < 0 || attempt == 6) {
+            free(F);
+            return err_set("reformation: Gram matrix (%d x %d) is not positive definite even with ridge %g "
+                           "(dpotrf info %d)", k, k, lambda, (int)info);
+        }
+        lambda *= 10;
+    }
+    /* WC row-major (m, k) is (WC)ᵀ column-major (k, m): solve (G + λI) Ŵᵀ = (WC)ᵀ in place. */
+    lapack_int info = LAPACKE_dpotrs(LAPACK_COL_MAJOR, 'L', k, m, F, k, WC, k);
+    free(F);
+    if (info != 0) return err_set("reformation: dpotrs failed (info %d)", (int)info);
+    return 0;
+}
+
+int lsq_ridge(const double *W, int m, int n, const double *C, const double *G, int k, double lambda_frac,
+              double *out) {
+    lsq_wc(W, m, n, C, k, out);
+    return lsq_ridge_solve(out, m, k, G, lambda_frac);
+}
+
+double lsq_energy(const double *W, int m, int n, const double *H) {
+    /* WH (m, n) = W · H (H symmetric); energy = Σ WH ∘ W */
+    double *WH = xmalloc_aligned((size_t)m * n * sizeof *WH);
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, n, 1.0, W, n, H, n, 0.0, WH, n);
+    double e = 0;
+    for (int64_t i = 0; i < (int64_t)m * n; i++) e += WH[i] * W[i];
+    free(WH);
+    return e;
+}
+
+double lsq_residual(const double *What, int m, int k, const double *WC, const double *G, double energy) {
+    if (k == 0 || m == 0) return energy;
+    /* P (m, k) = Ŵ · G */
+    double *P = xmalloc_aligned((size_t)m * k * sizeof *P);
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, k, k, 1.0, What, k, G, k, 0.0, P, k);
+    double quad = 0, cross = 0;
+    for (int64_t i = 0; i < (int64_t)m * k; i++) {
+        quad += P[i] * What[i];
+        cross += What[i] * WC[i];
+    }
+    free(P);
+    return quad - 2 * cross + energy;
+}

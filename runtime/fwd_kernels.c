@@ -1,0 +1,165 @@
+/* fwd_kernels — elementwise kernels of the forward pass (see fwd_kernels.h). Compiled with
+ * -O3 -ffast-math (Makefile): loops vectorise, expf goes to libmvec. */
+#include "runtime/fwd_kernels.h"
+
+#include <math.h>
+#include <string.h>
+
+/* Below this many floats a kernel runs on the calling thread only. */
+#define PAR_MIN 16384
+
+// y, x: (n, d); w: (d)
+void k_rmsnorm(float *y, const float *x, const float *w, int n, int d, float eps) {
+#pragma omp parallel for schedule(static) if ((size_t)n * d > PAR_MIN)
+    for (int i = 0; i < n; i++) {
+        const float *xi = x + (size_t)i * d;
+        float *yi = y + (size_t)i * d;
+        float ss = 0.0f;
+        for (int j = 0; j < d; j++) ss += xi[j] * xi[j];
+        float sc = 1.0f / sqrtf(ss / (float)d + eps);
+        for (int j = 0; j < d; j++) yi[j] = xi[j] * sc * w[j];
+    }
+}
+
+// y: (n, d); x: (*, d); rows: (n)
+void k_rmsnorm_rows(float *y, const float *x, const int32_t *rows, const float *w, int n, int d, float eps) {
+#pragma omp parallel for schedule(static) if ((size_t)n * d > PAR_MIN)
+    for (int i = 0; i < n; i++) {
+        const float *xi = x + (size_t)rows[i] * d;
+        float *yi = y + (size_t)i * d;
+        float ss = 0.0f;
+        for (int j = 0; j < d; j++) ss += xi[j] * xi[j];
+        float sc = 1.0f / sqrtf(ss / (float)d + eps);
+        for (int j = 0; j < d; j++) yi[j] = xi[j] * sc * w[j];
+    }
+}
+
+// y: (n, ld); b: (w)
+void k_add_bias(float *y, int ld, const float *b, int n, int w) {
+#pragma omp parallel for schedule(static) if ((size_t)n * w > PAR_MIN)
+    for (int i = 0; i < n; i++) {
+        float *yi = y + (size_t)i * ld;
+        for (int j = 0; j < w; j++) yi[j] += b[j];
+    }
+}
+
+// x: (n, ld), heads of hd floats from column 0; cs, sn: (T, hd/2)
+void k_rope(float *x, int ld, int n, int T, int n_rot_heads, int hd, const float *cs, const float *sn, int half) {
+    int h2 = hd / 2;
+#pragma omp parallel for schedule(static) if ((size_t)n * n_rot_heads * hd > PAR_MIN)
+    for (int i = 0; i < n; i++) {
+        const float *c = cs + (size_t)(i % T) * h2, *s = sn + (size_t)(i % T) * h2;
+        for (int h = 0; h < n_rot_heads; h++) {
+            float *v = x + (size_t)i * ld + (size_t)h * hd;
+            if (half) {
+                for (int j = 0; j < h2; j++) {
+                    float a = v[j], b = v[j + h2];
+                    v[j] = a * c[j] - b * s[j];
+                    v[j + h2] = a * s[j] + b * c[j];
+                }
+            } else {
+                for (int j = 0; j < h2; j++) {
+                    float a = v[2 * j], b = v[2 * j + 1];
+                    v[2 * j] = a * c[j] - b * s[j];
+                    v[2 * j + 1] = a * s[j] + b * c[j];
+                }
+            }
+        }
+    }
+}
+
+// s: (m, ld), row r holds scores of query q0 + r against keys 0..kn-1
+void k_softmax_causal(float *s, int ld, int m, int q0, int kn) {
+    for (int r = 0; r < m; r++) {
+        float *row = s + (size_t)r * ld;
+        int valid = q0 + r + 1;
+        if (valid > kn) valid = kn;
+        float mx = row[0];
+        for (int j = 1; j < valid; j++) mx = row[j] > mx ? row[j] : mx;
+        float sum = 0.0f;
+        for (int j = 0; j < valid; j++) {
+            row[j] = expf(row[j] - mx);
+            sum += row[j];
+        }
+        float inv = 1.0f / sum;
+        for (int j = 0; j < valid; j++) row[j] *= inv;
+        for (int j = valid; j < kn; j++) row[j] = 0.0f;
+    }
+}
+
+// gu: (n, 2c); act: (n, c)
+void k_silu_mul(float *act, const float *gu, int n, int c) {
+#pragma omp parallel for schedule(static) if ((size_t)n * c > PAR_MIN)
+    for (int i = 0; i < n; i++) {
+        const float *g = gu + (size_t)i * 2 * c, *u = g + c;
+        float *a = act + (size_t)i * c;
+        for (int j = 0; j < c; j++) a[j] = g[j] / (1.0f + expf(-g[j])) * u[j];
+    }
+}
+
+// logits: (n, v); target, nll: (n)
+void k_rows_nll(const float *logits, int n, int v, const int32_t *target, double *nll) {
+#pragma omp parallel for schedule(static) if ((size_t)n * v > PAR_MIN)
+    for (int i = 0; i < n; i++) {
+        const float *l = logits + (size_t)i * v;
+        float mx = l[0];
+        for (int j = 1; j < v; j++) mx = l[j] > mx ? l[j] : mx;
+        double total = 0.0;
+        for (int j0 = 0; j0 < v; j0 += 1024) { /* float lanes within a block, double across blocks */
+            int j1 = j0 + 1024 < v ? j0 + 1024 : v;
+            float part = 0.0f;
+            for (int j = j0; j < j1; j++) part += expf(l[j] - mx);
+            total += part;
+        }
+        nll[i] = log(total) + (double)mx - (double)l[target[i]];
+    }
+}
+
+static inline float f16_bits_to_f32(uint32_t h) {
+    uint32_t sign = (h & 0x8000u) << 16, em = h & 0x7fffu;
+    uint32_t bits = (em << 13) + 0x38000000u;      /* rebias the exponent 15 -> 127 */
+    if (em >= 0x7c00u) bits += 0x38000000u;         /* inf / nan: exponent all ones */
+    float f;
+    memcpy(&f, &bits, 4);
+    if (em < 0x0400u) f = (float)em * 5.9604644775390625e-8f; /* zero and subnormals: em * 2^-24 */
+    uint32_t out;
+    memcpy(&out, &f, 4);
+    out |= sign;
+    memcpy(&f, &out, 4);
+    return f;
+}
+
+// dst: (n); src: a row of dtype t; idx: (n) or NULL
+void k_gather_f32(float *dst, const void *src, DType t, const int32_t *idx, int n) {
+    if (!idx) {
+        k_convert_f32(dst, src, t, (size_t)n);
+        return;
+    }
+    if (t == DT_F32) {
+        const float *s = src;
+        for (int j = 0; j < n; j++) dst[j] = s[idx[j]];
+    } else if (t == DT_BF16) {
+        const uint16_t *s = src;
+        for (int j = 0; j < n; j++) {
+            uint32_t b = (uint32_t)s[idx[j]] << 16;
+            memcpy(&dst[j], &b, 4);
+        }
+    } else {
+        const uint16_t *s = src;
+        for (int j = 0; j < n; j++) dst[j] = f16_bits_to_f32(s[idx[j]]);
+    }
+}
+
+// dst: (n); src: (n) of dtype t
+void k_convert_f32(float *dst, const void *src, DType t, size_t n) {
+    if (t == DT_F32) {
+        memcpy(dst, src, n * 4);
+    } else if (t == DT_BF16) {
+        const uint16_t *s = src;
+        uint32_t *d = (uint32_t *)dst;
+        for (size_t i = 0; i < n; i++) d[i] = (uint32_t)s[i] << 16;
+    } else {
+        const uint16_t *s = src;
+        for (size_t i = 0; i < n; i++) dst[i] = f16_bits_to_f32(s[i]);
+    }
+}

@@ -1,0 +1,41 @@
+/* synth — random-weight Hugging Face models of known shapes (config.json +
+ * model.safetensors streamed layer by layer + a small tokenizer.json), deterministic from a
+ * seed, for tests and benchmarks without downloads. Weights are Gaussian with std
+ * 1/sqrt(fan_in) (activations stay O(1)); norm weights are 1 + small noise. */
+#ifndef CARVE_SYNTH_H
+#define CARVE_SYNTH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "runtime/dtype.h"
+
+typedef struct {
+    const char *name;
+    const char *hf_arch;     /* "LlamaForCausalLM" / "Qwen2ForCausalLM" */
+    int dim, n_layers, n_heads, n_kv_heads, hidden_dim, vocab_size, max_pos;
+    double rope_theta;
+    bool tied, bias;
+} SynthShape;
+
+typedef struct {
+    const char *shape;       /* a SynthShape name */
+    DType dtype;
+    uint64_t seed;
+    int layers;              /* 0 = the shape's */
+    int vocab;               /* 0 = the shape's */
+    int kv_heads;            /* 0 = the shape's */
+    int tied;                /* -1 = the shape's, else 0/1 */
+    int bias;                /* -1 = the shape's, else 0/1 */
+    bool force;              /* replace an existing output directory */
+    bool progress;           /* print progress lines to stderr */
+} SynthOptions;
+
+/* The named shape, or NULL. */
+const SynthShape *synth_shape_find(const char *name);
+/* All shapes (NULL-name terminated), for --help. */
+const SynthShape *synth_shapes(void);
+/* Write the model into out_dir (via a temporary directory renamed at the end). */
+int synth_model(const SynthOptions *o, const char *out_dir);
+
+#endif

@@ -1,0 +1,93 @@
+/* config — the YAML search configuration (`carve search FILE`): one file holds shared
+ * settings and an optional list of runs (a batch); a run's keys override the shared ones
+ * key by key (a run's `algorithm: {kind: nsga2}` changes only the algorithm kind).
+ * Parsed with libyaml's document API; every unknown key, wrong type or out-of-range value
+ * is an error "FILE:LINE:COL: message" (1-based, from libyaml's marks). the files in configs/
+ * document every key with comments; defaults are the paper's GA schedule.
+ * Owns: SearchConfig / ConfigBatch and their parsing, validation and JSON rendering. */
+#ifndef CARVE_SEARCH_CONFIG_H
+#define CARVE_SEARCH_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CFG_PATH_MAX 1024
+#define CFG_MAX_TARGETS 16
+#define CFG_NAME_MAX 64
+
+typedef enum { ALGO_GA = 0, ALGO_NSGA2 = 1 } AlgoKind;
+
+typedef struct {
+    bool heads;             /* search over attention heads (else all heads stay) */
+    bool channels;          /* search over MLP channels */
+    int channel_multiple;   /* kept channel count is a multiple of this (or all channels) */
+    bool sublayers;         /* attention / MLP sublayers may be skipped */
+    bool layers;            /* whole layers may be skipped */
+    double attn_ratio[2];   /* per-layer kept-heads ratio range of an attention sublayer that runs */
+    double mlp_ratio[2];    /* per-layer kept-channels ratio range of an MLP sublayer that runs */
+} SpaceConfig;
+
+typedef struct {
+    AlgoKind kind;
+    int population;         /* individuals per generation (per budget for ga) */
+    int generations;
+    int parents;            /* ga: top-k kept as parents (and elites) */
+    int mutations;          /* offspring from mutation per generation */
+    int crossovers;         /* offspring from crossover per generation */
+    double mutation_prob[2];/* per-layer mutation probability: first generation, later ones */
+    double crossover_prob[2];/* per-layer probability of taking the second parent's layer */
+    double depth_prob;      /* per-layer probability of toggling a sublayer/layer (when allowed) */
+    double overlap;         /* a mutated layer keeps at least this share of its old units */
+    uint64_t seed;
+} AlgoConfig;
+
+typedef struct {
+    int line, col;   /* 1-based position of a value in the YAML file; 0 = not from the file */
+} CfgMark;
+
+typedef struct {
+    char name[CFG_NAME_MAX];
+    char file[CFG_PATH_MAX];        /* the YAML file (for messages) */
+    char model[CFG_PATH_MAX];
+    char tokenizer[CFG_PATH_MAX];   /* "" = the model's own */
+    char calib_text[CFG_PATH_MAX];
+    int calib_n, calib_len;
+    uint64_t calib_seed;
+    char eval_text[CFG_PATH_MAX];
+    int eval_seq_len;
+    int eval_max_windows;           /* 0 = all */
+    SpaceConfig space;
+    int budget_kind;                /* CostKind: 0 params, 1 flops */
+    int n_targets;
+    double targets[CFG_MAX_TARGETS];
+    double tolerance;               /* feasible: target - tolerance <= cost ratio <= target */
+    AlgoConfig algo;
+    bool fitness_reform;            /* reform each candidate before scoring it */
+    bool final_reform;
+    bool final_eval;
+    int baseline_random;            /* random subnets per budget for the baseline; -1 = as many
+                                       as the search evaluated for that budget; 0 = none */
+    char output[CFG_PATH_MAX];
+    CfgMark model_at, tokenizer_at, calib_text_at, eval_text_at;
+} SearchConfig;
+
+typedef struct {
+    int n_runs;
+    SearchConfig *runs;   /* effective settings of each run (shared + run overrides) */
+    char *text;           /* the YAML file's text */
+} ConfigBatch;
+
+/* Parse and validate a config file. Errors: "FILE:LINE:COL: message" (or "FILE: message"). */
+int  config_load(const char *path, ConfigBatch *out);
+/* Parse from a string; `what` names it in messages. */
+int  config_parse(const char *text, size_t len, const char *what, ConfigBatch *out);
+void config_batch_free(ConfigBatch *b);
+void config_defaults(SearchConfig *c);
+/* Check that the files a run reads exist (model, tokenizer, texts). */
+int  config_check_files(const SearchConfig *c);
+/* The effective settings as a compact JSON object (malloc'ed); stored with the run and hashed
+ * to recognise a resumed run. */
+char *config_to_json(const SearchConfig *c);
+
+#endif

@@ -1,0 +1,56 @@
+/* engine — the evolutionary search over subnets: the paper's GA (one population per budget
+ * target) or NSGA-II (one population whose front spans all targets), the random baseline,
+ * and the final step (reform + held-out evaluation) of the results. Fitness and the final
+ * evaluation are callbacks, so the engine runs on a synthetic fitness in tests.
+ *
+ * Persistence and resume: every evaluated subnet is a row of the store (also the cache:
+ * an identical subnet — same subnet_hash — is never evaluated twice in a run, across
+ * generations and restarts), and each generation's populations are committed in one
+ * transaction. Generation g+1 is a pure function of the committed population of generation
+ * g (its subnets, fitness and cost, in stored order) and a PCG32 stream seeded with
+ * (seed, run name, budget, generation), so a run killed at any point and started again
+ * resumes from the last committed generation and ends with the same rows.
+ *
+ * Candidates outside the budget: every offspring is *repaired* into
+ * [target - tolerance, target] (ga) or [min target - tolerance, max target] (nsga2) by
+ * removing or adding single units (genome_repair). Offspring that repair cannot fix (the
+ * space's ranges or fixed parts make the interval unreachable) are *dropped* and the slot
+ * draws another offspring; after 50 failed draws the slot is filled from the parents.
+ * Owns: the search loop, selection (ga) and non-dominated sorting + crowding (nsga2). */
+#ifndef CARVE_ENGINE_H
+#define CARVE_ENGINE_H
+
+#include <stdbool.h>
+
+#include "results/store.h"
+#include "search/config.h"
+#include "search/genome.h"
+
+/* Fitness of subnet s (lower is better: calibration perplexity). 0 or -1 with err_set. */
+typedef int (*FitnessFn)(void *ud, const Subnet *s, double *fitness);
+/* Final step: with reform, reform s then measure; fill reformed_fitness (NAN when not
+ * measured) and eval_ppl (held-out perplexity). */
+typedef int (*FinalFn)(void *ud, const Subnet *s, bool reform, double *reformed_fitness, double *eval_ppl);
+
+typedef struct {
+    const SearchConfig *cfg;
+    GenomeSpace *gs;          /* model, space, importance scores */
+    Store *st;
+    int64_t run_id;
+    FitnessFn fitness;
+    FinalFn final;            /* NULL: no final step */
+    void *ud;
+    bool quiet;               /* no progress lines */
+    int stop_after;           /* tests: return after committing this many generations (0 = off) */
+} Engine;
+
+/* Run (or resume) the search, the random baseline and the final step of the engine's run.
+ * Marks the run done at the end. */
+int engine_run(Engine *e);
+
+/* Non-dominated sorting and crowding distance over n points (f0, f1), both minimised
+ * (NSGA-II, Deb et al. 2002): rank[i] = front index (0 = non-dominated); crowd[i] =
+ * crowding distance within its front (INFINITY at the front's ends). */
+void nsga2_rank(const double *f0, const double *f1, int n, int *rank, double *crowd);
+
+#endif

@@ -1,0 +1,60 @@
+/* genome — the search's variation operators on a Subnet (the genome): importance-based
+ * initialisation at a uniform per-layer ratio, the paper's mutation (Algorithm 1: redraw a
+ * layer's kept heads/channels so the new set overlaps the old one by at least `overlap`,
+ * changing its size within the per-layer ratio range; toggle sublayers/layers when the space
+ * allows), layer-wise crossover, uniformly random subnets (the random baseline), and budget
+ * repair. Every operator honours the search space: the kept channel count is a multiple of
+ * channel_multiple (or all channels), per-layer ratios stay in their ranges, and heads /
+ * channels / sublayers / layers that the space fixes are never changed.
+ * Owns: GenomeSpace (the space + the importance scores) and the operators. */
+#ifndef CARVE_GENOME_H
+#define CARVE_GENOME_H
+
+#include <stdbool.h>
+
+#include "eval/cost.h"
+#include "runtime/subnet.h"
+#include "search/config.h"
+#include "search/pcg32.h"
+
+typedef struct {
+    const Model *m;
+    SpaceConfig space;
+    double overlap;       /* mutation keeps at least this share of a layer's units */
+    double depth_prob;    /* per-layer probability of toggling a sublayer/layer in mutation */
+    CostKind kind;        /* budget kind */
+    int seq_len;          /* for FLOP costs */
+    float **head_score;   /* [layer][head] importance (higher = more important) */
+    float **chan_score;   /* [layer][channel] */
+} GenomeSpace;
+
+/* Set up a space over model m; importance scores start as all-equal (call
+ * genome_set_importance to fill them). */
+void genome_space_init(GenomeSpace *gs, const Model *m, const SpaceConfig *space, double overlap,
+                       double depth_prob, CostKind kind, int seq_len);
+void genome_space_free(GenomeSpace *gs);
+
+/* Cost ratio of s in the space's budget kind. */
+double genome_cost(const GenomeSpace *gs, const Subnet *s);
+
+/* Every layer keeps its `ratio` most important heads and channels (rounded to the space),
+ * then importance-guided repair into [lo, hi]. NULL when no subnet of the space fits. */
+Subnet *genome_importance_init(const GenomeSpace *gs, double ratio, double lo, double hi);
+/* Mutation (per-layer probability prob) of parent; not repaired. */
+Subnet *genome_mutate(const GenomeSpace *gs, Pcg32 *r, const Subnet *parent, double prob);
+/* Layer-wise crossover: each layer from b with probability prob, else from a. */
+Subnet *genome_crossover(const GenomeSpace *gs, Pcg32 *r, const Subnet *a, const Subnet *b, double prob);
+/* A uniformly random subnet of the space (per-layer ratios uniform in their ranges, random
+ * kept sets, sublayers off with probability depth_prob when allowed); not repaired. */
+Subnet *genome_random(const GenomeSpace *gs, Pcg32 *r);
+/* Bring s's cost ratio into [lo, hi] by removing (too costly) or adding (too cheap) one unit
+ * (a head, or channel_multiple channels) at a time in a random sublayer that still can —
+ * the least (most) important unit when by_importance, a random one otherwise. Sublayers are
+ * never switched on or off here. Returns 0 on success, -1 when s cannot be brought into range
+ * (the caller drops it). s is canonicalized. */
+int genome_repair(const GenomeSpace *gs, Pcg32 *r, Subnet *s, double lo, double hi, bool by_importance);
+
+/* "h/c" per layer joined by spaces, '-' for a skipped sublayer: "8/172 6/- -/96" (malloc'ed). */
+char *genome_summary(const Subnet *s);
+
+#endif

@@ -1,0 +1,28 @@
+/* method_eval — what the registry methods draw from a real model: calibration windows
+ * sampled from a calibration text and their perplexity under a subnet (the MethodPplFn of
+ * SLEB and random), through the batched forward pass. Owns MethodCalib. */
+#ifndef CARVE_METHOD_EVAL_H
+#define CARVE_METHOD_EVAL_H
+
+#include <stdint.h>
+
+#include "eval/calib.h"
+#include "runtime/forward.h"
+#include "search/method.h"
+
+typedef struct {
+    const Model *model;
+    Windows windows;    /* (n, len) calibration tokens */
+    Forward *fwd;
+    int n_evals;
+} MethodCalib;
+
+/* Tokenize calib_path with the model's tokenizer and sample n_windows windows of seq_len
+ * tokens with `seed` (eval/calib.h). Errors name the file. */
+int  method_calib_open(const Model *m, const char *calib_path, int n_windows, int seq_len, uint64_t seed,
+                       MethodCalib *out);
+void method_calib_close(MethodCalib *c);
+/* MethodPplFn: exp(mean NLL) of the calibration windows under s (ud = MethodCalib *). */
+int  method_calib_ppl(void *ud, const Subnet *s, double *ppl);
+
+#endif

@@ -1,0 +1,166 @@
+/* Unit tests for search/config: the YAML search configuration — defaults, run-level overrides,
+ * and the exact one-line messages for unknown keys, wrong types, out-of-range values,
+ * missing files and YAML syntax errors. */
+#include "search/config.h"
+#include "tests/testutil.h"
+
+static void expect_error(const char *yaml, const char *message) {
+    ConfigBatch b;
+    ck_assert_int_eq(config_parse(yaml, strlen(yaml), "configs/x.yaml", &b), -1);
+    ck_assert_str_eq(err_get(), message);
+}
+
+START_TEST(test_defaults_and_overrides) {
+    const char *y = "model: m.bin\n"
+                    "budget:\n"
+                    "  targets: [0.9, 0.7]\n"
+                    "algorithm:\n"
+                    "  population: 20\n"
+                    "  parents: 4\n"
+                    "  mutations: 10\n"
+                    "  crossovers: 6\n"
+                    "  mutation_prob: [0.5, 0.2]\n"
+                    "runs:\n"
+                    "  - name: a\n"
+                    "  - name: b\n"
+                    "    algorithm: {kind: nsga2, seed: 9}\n"
+                    "    budget: {kind: flops}\n";
+    ConfigBatch b;
+    ck_assert_msg(config_parse(y, strlen(y), "t.yaml", &b) == 0, "%s", err_get());
+    ck_assert_int_eq(b.n_runs, 2);
+    const SearchConfig *a = &b.runs[0], *c = &b.runs[1];
+    ck_assert_str_eq(a->name, "a");
+    ck_assert_str_eq(a->model, "m.bin");
+    ck_assert_int_eq(a->n_targets, 2);
+    ck_assert_int_eq(a->algo.kind, ALGO_GA);
+    ck_assert_int_eq(a->algo.population, 20);
+    ck_assert_double_eq(a->algo.mutation_prob[0], 0.5);
+    ck_assert_double_eq(a->algo.crossover_prob[1], 0.1); /* the paper's default */
+    ck_assert_int_eq(a->budget_kind, 0);
+    /* b overrides only what it names */
+    ck_assert_int_eq(c->algo.kind, ALGO_NSGA2);
+    ck_assert_int_eq((int)c->algo.seed, 9);
+    ck_assert_int_eq(c->algo.population, 20);
+    ck_assert_int_eq(c->budget_kind, 1);
+    ck_assert_int_eq(c->n_targets, 2);
+    ck_assert_str_eq(c->output, "t.db");
+    char *js = config_to_json(c);
+    ck_assert_ptr_nonnull(strstr(js, "\"kind\":\"nsga2\""));
+    free(js);
+    config_batch_free(&b);
+    /* no runs: one run named after the file */
+    const char *y2 = "model: m.bin\n";
+    ck_assert_int_eq(config_parse(y2, strlen(y2), "dir/small.yaml", &b), 0);
+    ck_assert_int_eq(b.n_runs, 1);
+    ck_assert_str_eq(b.runs[0].name, "small");
+    ck_assert_int_eq(b.runs[0].algo.population, 100); /* the paper's schedule */
+    ck_assert_int_eq(b.runs[0].algo.parents, 10);
+    ck_assert_int_eq(b.runs[0].algo.mutations, 50);
+    ck_assert_int_eq(b.runs[0].algo.crossovers, 30);
+    config_batch_free(&b);
+}
+END_TEST
+
+START_TEST(test_unknown_key) {
+    expect_error("model: m.bin\nalgorithm:\n  kind: ga\n  populaton: 10\n",
+                 "configs/x.yaml:4:3: unknown key 'populaton' in 'algorithm'");
+    expect_error("modle: m.bin\n", "configs/x.yaml:1:1: unknown key 'modle' in 'top level'");
+    expect_error("runs:\n  - name: a\n    runs: []\n", "configs/x.yaml:3:5: unknown key 'runs' in 'runs'");
+}
+END_TEST
+
+START_TEST(test_bad_type) {
+    expect_error("algorithm:\n  population: many\n",
+                 "configs/x.yaml:2:15: 'population' in 'algorithm' must be an integer, got 'many'");
+    expect_error("space:\n  heads: maybe\n", "configs/x.yaml:2:10: 'heads' in 'space' must be true or false, got 'maybe'");
+    expect_error("budget: 0.5\n", "configs/x.yaml:1:9: 'budget' must be a mapping of keys");
+    expect_error("model: [a, b]\n", "configs/x.yaml:1:8: 'model' in 'top level' must be a string, got a list");
+    expect_error("budget:\n  tolerance: abc\n", "configs/x.yaml:2:14: 'tolerance' in 'budget' must be a number, got 'abc'");
+}
+END_TEST
+
+START_TEST(test_out_of_range) {
+    expect_error("budget:\n  targets: [0.9, 1.5]\n",
+                 "configs/x.yaml:2:18: 'targets' in 'budget' must be in (0, 1], got 1.5");
+    expect_error("budget:\n  targets: [0, 0.5]\n", "configs/x.yaml:2:13: 'targets' in 'budget' must be in (0, 1], got 0");
+    expect_error("budget:\n  targets: -0.2\n", "configs/x.yaml:2:12: 'targets' in 'budget' must be in (0, 1], got -0.2");
+    expect_error("algorithm:\n  population: 1\n",
+                 "configs/x.yaml:2:15: 'population' in 'algorithm' must be in [2, 100000], got 1");
+    expect_error("space:\n  mlp_ratio: [0.8, 0.2]\n",
+                 "configs/x.yaml:2:14: 'mlp_ratio' in 'space' must have min <= max, got [0.8, 0.2]");
+    expect_error("algorithm:\n  population: 20\n",
+                 "configs/x.yaml: run 'x': parents (10) + mutations (50) + crossovers (30) exceed population (20)");
+    expect_error("runs:\n  - name: a\n  - name: a\n", "configs/x.yaml:3:5: run name 'a' is used twice");
+    expect_error("runs:\n  - algorithm: {kind: ga}\n", "configs/x.yaml:2:5: run 1 has no 'name'");
+    expect_error("algorithm:\n  kind: cmaes\n", "configs/x.yaml:2:9: 'kind' in 'algorithm' must be ga or nsga2, got 'cmaes'");
+}
+END_TEST
+
+START_TEST(test_syntax_error) {
+    expect_error("model: m.bin\nbudget: {targets: [0.5\n",
+                 "configs/x.yaml:3:1: YAML syntax error: did not find expected ',' or ']'");
+}
+END_TEST
+
+START_TEST(test_missing_files) {
+    char *dir = test_tmpdir("cfg");
+    char *yaml = path_join(dir, "c.yaml"), *text = path_join(dir, "t.txt");
+    ck_assert_int_eq(write_file_atomic(text, "once upon a time", 16), 0);
+    char buf[4096], want[8192];
+    snprintf(buf, sizeof buf, "model: %s/nope.bin\ncalibration:\n  text: %s\neval:\n  text: %s\n", dir, text, text);
+    ck_assert_int_eq(write_file_atomic(yaml, buf, strlen(buf)), 0);
+    ConfigBatch b;
+    ck_assert_int_eq(config_load(yaml, &b), -1);
+    snprintf(want, sizeof want, "%s:1:8: model '%s/nope.bin' not found", yaml, dir);
+    ck_assert_str_eq(err_get(), want);
+    /* the default model path, absent from the file, is named with a hint */
+    snprintf(buf, sizeof buf, "calibration:\n  text: %s\n", text);
+    ck_assert_int_eq(write_file_atomic(yaml, buf, strlen(buf)), 0);
+    if (!path_exists("models/stories260K/stories260K.bin")) {
+        ck_assert_int_eq(config_load(yaml, &b), -1);
+        snprintf(want, sizeof want, "%s: model 'models/stories260K/stories260K.bin' not found (run 'make models')",
+                 yaml);
+        ck_assert_str_eq(err_get(), want);
+    }
+    /* a missing calibration text */
+    snprintf(buf, sizeof buf, "model: %s\ncalibration:\n  text: %s/none.txt\n", text, dir);
+    ck_assert_int_eq(write_file_atomic(yaml, buf, strlen(buf)), 0);
+    ck_assert_int_eq(config_load(yaml, &b), -1);
+    snprintf(want, sizeof want, "%s:3:9: calibration text '%s/none.txt' not found", yaml, dir);
+    ck_assert_str_eq(err_get(), want);
+    /* a missing config file */
+    char *none = path_join(dir, "none.yaml");
+    ck_assert_int_eq(config_load(none, &b), -1);
+    snprintf(want, sizeof want, "%s: cannot read the configuration (No such file or directory)", none);
+    ck_assert_str_eq(err_get(), want);
+    free(none), free(yaml), free(text), free(dir);
+}
+END_TEST
+
+START_TEST(test_shipped_configs_parse) {
+    const char *files[] = {"configs/stories260k.yaml", "configs/ga.yaml", "configs/nsga2.yaml", "configs/llama2-7b.yaml"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        size_t len;
+        char *t = read_file(files[i], &len);
+        ck_assert_msg(t != NULL, "%s missing", files[i]);
+        ConfigBatch b;
+        ck_assert_msg(config_parse(t, len, files[i], &b) == 0, "%s", err_get());
+        config_batch_free(&b);
+        free(t);
+    }
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("config");
+    TCase *tc = tcase_create("config");
+    tcase_add_test(tc, test_defaults_and_overrides);
+    tcase_add_test(tc, test_unknown_key);
+    tcase_add_test(tc, test_bad_type);
+    tcase_add_test(tc, test_out_of_range);
+    tcase_add_test(tc, test_syntax_error);
+    tcase_add_test(tc, test_missing_files);
+    tcase_add_test(tc, test_shipped_configs_parse);
+    suite_add_tcase(s, tc);
+    return run_suite(s);
+}

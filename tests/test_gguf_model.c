@@ -1,0 +1,274 @@
+/* Tests for runtime/gguf_model: small llama and deci GGUF files written with the GGUF
+ * writer load with the right config, per-layer counts, reversed dims, tied/untied
+ * classifiers, stored dtypes, interleaved RoPE; broken metadata gives one-line errors. */
+#include <math.h>
+
+#include "runtime/gguf.h"
+#include "runtime/model.h"
+#include "search/pcg32.h"
+#include "tests/testutil.h"
+
+static char *dir;
+static void setup(void) { dir = test_tmpdir("gguf_model"); }
+static void teardown(void) { free(dir); }
+
+/* Buffers handed to the writer must outlive gguf_writer_write: collect them here. */
+static void *bufs[256];
+static int n_bufs;
+static void free_bufs(void) {
+    for (int i = 0; i < n_bufs; i++) free(bufs[i]);
+    n_bufs = 0;
+}
+
+/* Add a (rows, cols) tensor of random values (norms around 1) in ggml type t. */
+static void add_tensor(GGUFWriter *w, const char *name, uint32_t t, int64_t rows, int64_t cols, uint64_t seed) {
+    int64_t n = rows * cols;
+    float *x = xmalloc((size_t)n * sizeof *x);
+    Pcg32 r;
+    pcg32_seed(&r, seed, (uint64_t)n_bufs);
+    bool norm = strstr(name, "norm") != NULL;
+    for (int64_t i = 0; i < n; i++) x[i] = (float)((norm ? 1.0 : 0.0) + 0.1 * pcg32_normal(&r));
+    void *data = x;
+    if (t != GGML_TYPE_F32) {
+        data = xmalloc((size_t)n * 2);
+        convert_from_f32(data, x, t == GGML_TYPE_F16 ? DT_F16 : DT_BF16, (size_t)n);
+        free(x);
+    }
+    bufs[n_bufs++] = data;
+    gguf_add_tensor(w, name, t, rows, cols, data);
+}
+
+static void add_layer(GGUFWriter *w, int l, int D, int hd, int q, int kv, int f, uint32_t t) {
+    char n[64];
+#define T(fmt, rows, cols, type)                         \
+    do {                                                 \
+        snprintf(n, sizeof n, "blk.%d." fmt, l);         \
+        add_tensor(w, n, (type), (rows), (cols), 11);    \
+    } while (0)
+    if (q > 0) {
+        T("attn_norm.weight", 1, D, GGML_TYPE_F32);
+        T("attn_q.weight", q * hd, D, t);
+        T("attn_k.weight", kv * hd, D, t);
+        T("attn_v.weight", kv * hd, D, t);
+        T("attn_output.weight", D, q * hd, t);
+    }
+    if (f > 0) {
+        T("ffn_norm.weight", 1, D, GGML_TYPE_F32);
+        T("ffn_gate.weight", f, D, t);
+        T("ffn_up.weight", f, D, t);
+        T("ffn_down.weight", D, f, t);
+    }
+#undef T
+}
+
+/* A writer with general.architecture, {arch}.block_count and {arch}.embedding_length set. */
+static GGUFWriter *header(const char *arch, uint32_t layers, uint32_t dim) {
+    GGUFWriter *w = gguf_writer_new();
+    char k[64];
+    gguf_set_str(w, "general.architecture", arch);
+    snprintf(k, sizeof k, "%s.block_count", arch);
+    gguf_set_u32(w, k, layers);
+    snprintf(k, sizeof k, "%s.embedding_length", arch);
+    gguf_set_u32(w, k, dim);
+    return w;
+}
+
+/* One-layer llama metadata with 4 heads and 48 MLP channels (tensors added by the caller). */
+static GGUFWriter *one_layer_header(void) {
+    GGUFWriter *w = header("llama", 1, 32);
+    gguf_set_u32(w, "llama.attention.head_count", 4);
+    gguf_set_u32(w, "llama.feed_forward_length", 48);
+    return w;
+}
+
+/* A llama GGUF: dim 32, 3 layers, 4 heads, 2 kv heads, ffn 48, vocab 40. */
+static GGUFWriter *llama_writer_ff(uint32_t t, bool tied, int ff_meta) {
+    GGUFWriter *w = header("llama", 3, 32);
+    gguf_set_u32(w, "llama.attention.head_count", 4);
+    gguf_set_u32(w, "llama.attention.head_count_kv", 2);
+    gguf_set_u32(w, "llama.feed_forward_length", (uint32_t)ff_meta);
+    gguf_set_u32(w, "llama.context_length", 1024);
+    gguf_set_u32(w, "llama.rope.dimension_count", 8);
+    gguf_set_f32(w, "llama.rope.freq_base", 500000.0f);
+    gguf_set_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-6f);
+    add_tensor(w, "token_embd.weight", t, 40, 32, 1);
+    for (int l = 0; l < 3; l++) add_layer(w, l, 32, 8, 4, 2, 48, t);
+    add_tensor(w, "output_norm.weight", GGML_TYPE_F32, 1, 32, 2);
+    if (!tied) add_tensor(w, "output.weight", t, 40, 32, 3);
+    return w;
+}
+
+static GGUFWriter *llama_writer(uint32_t t, bool tied) { return llama_writer_ff(t, tied, 48); }
+
+static char *write_gguf(GGUFWriter *w, const char *name) {
+    char *p = path_join(dir, name);
+    ck_assert_msg(gguf_writer_write(w, p) == 0, "%s", err_get());
+    gguf_writer_free(w);
+    free_bufs();
+    return p;
+}
+
+static void open_fails(const char *path, const char *needle) {
+    Model *m = NULL;
+    ck_assert_int_eq(model_open(path, &m), -1);
+    ck_assert_msg(strstr(err_get(), needle) != NULL, "expected '%s' in: %s", needle, err_get());
+    ck_assert_msg(strstr(err_get(), path) != NULL, "error does not name the file: %s", err_get());
+    ck_assert_msg(strchr(err_get(), '\n') == NULL, "multi-line error: %s", err_get());
+}
+
+START_TEST(test_llama_untied) {
+    GGUFWriter *w = llama_writer(GGML_TYPE_BF16, false);
+    char *p = write_gguf(w, "llama.gguf");
+    Model *m = NULL;
+    ck_assert_msg(model_open(p, &m) == 0, "%s", err_get());
+    const ModelConfig *c = &m->cfg;
+    ck_assert_str_eq(m->format, "gguf");
+    ck_assert_str_eq(c->arch, "llama");
+    ck_assert(c->dim == 32 && c->n_layers == 3 && c->n_heads == 4 && c->n_kv_heads == 2 && c->head_dim == 8);
+    ck_assert(c->hidden_dim == 48 && c->vocab_size == 40 && c->max_seq_len == 1024);
+    ck_assert(fabsf(c->rope_theta - 5e5f) < 1 && fabsf(c->norm_eps - 1e-6f) < 1e-10f);
+    ck_assert_int_eq(c->rope_layout, ROPE_INTERLEAVED);
+    ck_assert(!c->tied_embeddings && !c->heterogeneous && !c->qkv_bias);
+    /* ggml dims reversed: ffn_down stored ne = [48, 32] is (32 rows, 48 cols) */
+    ck_assert(m->layers[1].w_down.rows == 32 && m->layers[1].w_down.cols == 48);
+    ck_assert(m->layers[1].wk.rows == 16 && m->layers[1].wk.cols == 32);
+    ck_assert_int_eq(m->layers[2].wq.dtype, DT_BF16);
+    ck_assert_int_eq(m->layers[2].attn_norm.dtype, DT_F32);
+    ck_assert(m->classifier.data != m->tok_embedding.data && m->classifier.rows == 40);
+    /* views into the mapping, nothing copied */
+    ck_assert_int_eq(m->n_files, 1);
+    ck_assert_int_eq(m->n_owned, 0);
+    const uint8_t *lo = m->files[0].data, *hi = lo + m->files[0].size;
+    ck_assert((const uint8_t *)m->layers[0].wv.data >= lo && (const uint8_t *)m->layers[0].wv.data < hi);
+    /* norm rows read back near 1 */
+    float row[32];
+    tensor_row_f32(&m->final_norm, 0, row);
+    for (int i = 0; i < 32; i++) ck_assert(fabsf(row[i] - 1) < 0.6f);
+    model_free(m);
+    free(p);
+}
+END_TEST
+
+START_TEST(test_llama_tied_f16) {
+    char *p = write_gguf(llama_writer(GGML_TYPE_F16, true), "tied.gguf");
+    Model *m = NULL;
+    ck_assert_msg(model_open(p, &m) == 0, "%s", err_get());
+    ck_assert(m->cfg.tied_embeddings);
+    ck_assert_ptr_eq(m->classifier.data, m->tok_embedding.data);
+    ck_assert_int_eq(m->layers[0].w_up.dtype, DT_F16);
+    ParamCount pc = model_param_count(m);
+    ck_assert_int_eq(pc.classifier, 0);
+    ck_assert_int_eq(pc.layers, 3 * (2 * 32 + 32 * 32 * 2 + 16 * 32 * 2 + 3 * 48 * 32));
+    model_free(m);
+    free(p);
+}
+END_TEST
+
+START_TEST(test_deci_heterogeneous) {
+    GGUFWriter *w = header("deci", 4, 32);
+    const int32_t heads[4] = {4, 0, 2, 4}, kv[4] = {2, 0, 1, 4}, ff[4] = {48, 64, 0, 32};
+    gguf_set_arr_i32(w, "deci.attention.head_count", heads, 4);
+    gguf_set_arr_i32(w, "deci.attention.head_count_kv", kv, 4);
+    gguf_set_arr_i32(w, "deci.feed_forward_length", ff, 4);
+    gguf_set_u32(w, "deci.context_length", 2048);
+    gguf_set_u32(w, "deci.attention.key_length", 8);
+    add_tensor(w, "token_embd.weight", GGML_TYPE_F32, 50, 32, 1);
+    for (int l = 0; l < 4; l++) add_layer(w, l, 32, 8, heads[l], kv[l], ff[l], GGML_TYPE_F32);
+    add_tensor(w, "output_norm.weight", GGML_TYPE_F32, 1, 32, 2);
+    char *p = write_gguf(w, "deci.gguf");
+    Model *m = NULL;
+    ck_assert_msg(model_open(p, &m) == 0, "%s", err_get());
+    const ModelConfig *c = &m->cfg;
+    ck_assert_str_eq(c->arch, "deci");
+    ck_assert(c->heterogeneous && c->tied_embeddings);
+    ck_assert(c->n_heads == 4 && c->n_kv_heads == 2 && c->hidden_dim == 64 && c->head_dim == 8);
+    for (int l = 0; l < 4; l++) {
+        ck_assert_int_eq(m->layers[l].n_heads, heads[l]);
+        ck_assert_int_eq(m->layers[l].n_kv_heads, kv[l]);
+        ck_assert_int_eq(m->layers[l].hidden_dim, ff[l]);
+    }
+    ck_assert(!m->layers[1].wq.data && !m->layers[1].attn_norm.data && m->layers[1].w_gate.rows == 64);
+    ck_assert(!m->layers[2].w_up.data && !m->layers[2].ffn_norm.data && m->layers[2].wq.rows == 16);
+    ck_assert_int_eq(m->layers[3].wk.rows, 32);
+    model_free(m);
+    free(p);
+}
+END_TEST
+
+START_TEST(test_errors) {
+    char *p;
+    /* quantised tensor */
+    GGUFWriter *w = llama_writer(GGML_TYPE_F32, true);
+    static uint8_t q8[34 * 4];
+    gguf_add_tensor(w, "blk.9.attn_q.weight", 8 /* Q8_0 */, 1, 32 * 4 / 2, q8); /* 136 bytes: 4 blocks of 34 */
+    p = write_gguf(w, "q8.gguf");
+    Model *m = NULL;
+    ck_assert_msg(model_open(p, &m) == 0, "unused quantised tensor must not matter: %s", err_get());
+    model_free(m);
+    free(p);
+    /* unsupported architecture */
+    w = gguf_writer_new();
+    gguf_set_str(w, "general.architecture", "gpt2");
+    p = write_gguf(w, "gpt2.gguf");
+    open_fails(p, "unsupported GGUF architecture 'gpt2'");
+    free(p);
+    /* missing key */
+    w = header("llama", 2, 32);
+    p = write_gguf(w, "nokey.gguf");
+    open_fails(p, "missing metadata key 'llama.attention.head_count'");
+    free(p);
+    /* per-layer array of the wrong length */
+    w = header("deci", 3, 32);
+    const int32_t h2[2] = {4, 4};
+    gguf_set_arr_i32(w, "deci.attention.head_count", h2, 2);
+    p = write_gguf(w, "arr.gguf");
+    open_fails(p, "key 'deci.attention.head_count' has 2 entries, block_count is 3");
+    free(p);
+    /* missing tensor */
+    w = one_layer_header();
+    add_tensor(w, "token_embd.weight", GGML_TYPE_F32, 40, 32, 1);
+    add_layer(w, 0, 32, 8, 4, 4, 0, GGML_TYPE_F32);
+    p = write_gguf(w, "notensor.gguf");
+    open_fails(p, "missing tensor blk.0.ffn_norm.weight");
+    free(p);
+    /* a shape that disagrees with the metadata */
+    p = write_gguf(llama_writer_ff(GGML_TYPE_F32, true, 40), "shape.gguf");
+    open_fails(p, "gate_proj of layer 0 has shape [48, 32], config says [40, 32]");
+    free(p);
+    /* RoPE scaling is refused rather than silently ignored */
+    w = llama_writer(GGML_TYPE_F32, true);
+    add_tensor(w, "rope_freqs.weight", GGML_TYPE_F32, 1, 4, 5);
+    p = write_gguf(w, "ropefreq.gguf");
+    open_fails(p, "rope_freqs.weight");
+    free(p);
+}
+END_TEST
+
+START_TEST(test_quantised_used) {
+    GGUFWriter *w = one_layer_header();
+    static uint8_t q8[40 * 34];
+    gguf_add_tensor(w, "token_embd.weight", 8 /* Q8_0 */, 40, 34 / 2, q8); /* bytes: 40*34 = 40 rows x 1 block */
+    add_layer(w, 0, 32, 8, 4, 4, 48, GGML_TYPE_F32);
+    add_tensor(w, "output_norm.weight", GGML_TYPE_F32, 1, 32, 2);
+    char *p = write_gguf(w, "q8used.gguf");
+    Model *m = NULL;
+    ck_assert_int_eq(model_open(p, &m), -1);
+    ck_assert_msg(strstr(err_get(), "tensor token_embd.weight has type Q8_0 (quantised GGUF is not supported"),
+                  "%s", err_get());
+    ck_assert(strchr(err_get(), '\n') == NULL);
+    free(p);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("gguf_model");
+    TCase *tc = tcase_create("load");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_llama_untied);
+    tcase_add_test(tc, test_llama_tied_f16);
+    tcase_add_test(tc, test_deci_heterogeneous);
+    tcase_add_test(tc, test_errors);
+    tcase_add_test(tc, test_quantised_used);
+    suite_add_tcase(s, tc);
+    return run_suite(s);
+}
