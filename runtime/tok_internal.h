@@ -60,6 +60,7 @@ struct Tokenizer {
      * (matches and the gaps between them both become pieces) */
     int n_regex;
     pcre2_code *re[TOK_MAX_REGEX];
+    char *pre_regex[TOK_MAX_REGEX]; /* their source patterns */
     char *pre_name;     /* for diagnostics */
     char *source;       /* path it was loaded from */
 };

@@ -15,9 +15,9 @@ int tokenizer_n_merges(const Tokenizer *t) { return t->algo == ALGO_RANKS ? t->n
 void tokenizer_merges(const Tokenizer *t, int32_t *left, int32_t *right) {
     if (t->algo != ALGO_RANKS) return;
     for (uint32_t i = 0; i < t->mcap; i++) {
-        if (!t->mkey[i]) continue;
-        uint64_t k = t->mkey[i] - 1;
-        int r = t->mrank[i];
+        if (!t->merge[i].key) continue;
+        uint64_t k = t->merge[i].key - 1;
+        int r = t->merge[i].rank;
         if (r < 0 || r >= t->n_merges) continue;
         left[r] = (int32_t)(k >> 32);
         right[r] = (int32_t)(k & 0xffffffffu);

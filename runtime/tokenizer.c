@@ -181,7 +181,10 @@ int tok_char_len(const char *s, size_t n) {
 void tokenizer_free(Tokenizer *t) {
     if (!t) return;
     for (int i = 0; i < t->n_vocab; i++) free(t->text[i]);
-    for (int i = 0; i < t->n_regex; i++) pcre2_code_free(t->re[i]);
+    for (int i = 0; i < t->n_regex; i++) {
+        pcre2_code_free(t->re[i]);
+        free(t->pre_regex[i]);
+    }
     free(t->text); free(t->len); free(t->score); free(t->type); free(t->byte_val); free(t->hslot);
     free(t->merge);
     free(t->pre_name); free(t->source);
