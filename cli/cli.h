@@ -23,8 +23,14 @@ bool cli_parse_double(const char *cmd, const char *opt, const char *s, double lo
 extern bool cli_verbose;
 
 int cmd_info(int argc, char **argv);
+int cmd_importance(int argc, char **argv);
+int cmd_prune(int argc, char **argv);
+int cmd_reform(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_bench_forward(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
+int cmd_search(int argc, char **argv);
+int cmd_baseline(int argc, char **argv);
 int cmd_front(int argc, char **argv);
 int cmd_show(int argc, char **argv);
 int cmd_subnet(int argc, char **argv);

@@ -3,6 +3,7 @@
 
 #include <cblas.h>
 #include <lapacke.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "runtime/util.h"
@@ -79,4 +80,15 @@ double lsq_residual(const double *What, int m, int k, const double *WC, const do
     }
     free(P);
     return quad - 2 * cross + energy;
+}
+
+double *lsq_tensor_double(const Tensor *t) {
+    double *d = xmalloc_aligned((size_t)t->rows * t->cols * sizeof *d + 8);
+    float *row = xmalloc((size_t)t->cols * sizeof *row + 4);
+    for (int64_t r = 0; r < t->rows; r++) {
+        tensor_row_f32(t, r, row);
+        for (int64_t c = 0; c < t->cols; c++) d[r * t->cols + c] = row[c];
+    }
+    free(row);
+    return d;
 }

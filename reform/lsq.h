@@ -17,6 +17,8 @@
 
 #include <stdint.h>
 
+#include "runtime/model.h"
+
 #define REFORM_LAMBDA_FRAC 1e-3
 
 /* C (n, k) <- H[:, idx], G (k, k) <- H[idx, idx]; H: (n, n). Either output may be NULL. */
@@ -40,5 +42,8 @@ double lsq_energy(const double *W, int m, int n, const double *H);
 /* ‖Ŵ X_S − W X‖² for one-shot statistics, from WC = W·H[:, S] (m, k), G = H[S, S] and
  * energy = tr(W H Wᵀ):  tr(Ŵ G Ŵᵀ) − 2 tr(Ŵ WCᵀ) + energy. */
 double lsq_residual(const double *What, int m, int k, const double *WC, const double *G, double energy);
+
+/* A weight tensor (any stored dtype) as a new (rows, cols) double matrix (free()). */
+double *lsq_tensor_double(const Tensor *t);
 
 #endif

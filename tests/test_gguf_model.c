@@ -235,6 +235,12 @@ START_TEST(test_errors) {
     p = write_gguf(llama_writer_ff(GGML_TYPE_F32, true, 40), "shape.gguf");
     open_fails(p, "gate_proj of layer 0 has shape [48, 32], config says [40, 32]");
     free(p);
+    /* weights carve cannot evaluate are refused, not ignored */
+    w = llama_writer(GGML_TYPE_F32, true);
+    add_tensor(w, "blk.1.attn_output.bias", GGML_TYPE_F32, 1, 32, 5);
+    p = write_gguf(w, "obias.gguf");
+    open_fails(p, "tensor blk.1.attn_output.bias is not supported");
+    free(p);
     /* RoPE scaling is refused rather than silently ignored */
     w = llama_writer(GGML_TYPE_F32, true);
     add_tensor(w, "rope_freqs.weight", GGML_TYPE_F32, 1, 4, 5);

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# reform_table.sh — held-out perplexity of saliency-pruned stories260K subnets before and after
+# reformation (acceptance table): masks from `carve prune --method saliency` at 90/80/70/60/50% of
+# the non-embedding parameters (calibration: calib.txt, 32 x 256 tokens, seed 1), reformed
+# one-shot (exact ridge), one-shot ADMM (rho 1, 30 iterations) and sequential (exact), each
+# evaluated on valid.txt (all 621 windows of 256 tokens). Also the LLM-Streamline comparison:
+# the span with the highest boundary cosine removed plainly vs replaced by a fitted linear map.
+# Prints a Markdown table. Usage: bench/reform_table.sh [shared-dir]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SHARED=${1:-../shared}
+M=$SHARED/models/stories260K/stories260K.bin
+C=$SHARED/data/tinystories/calib.txt
+V=$SHARED/data/tinystories/valid.txt
+[ -f "$M" ] || { echo "reform_table: $M not found" >&2; exit 1; }
+make -s carve
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/reform-table.XXXXXX")
+trap 'rm -rf "$TMP"' EXIT
+export CARVE_CACHE_DIR=$TMP/cache
+dense=$(./carve eval --model "$M" --text "$V" --seq-len 256 | sed -n 's/^ppl=\([^ ]*\).*/\1/p')
+echo "dense stories260K held-out ppl (valid.txt, 256-token windows): $dense"
+echo
+echo "| budget | kept params | no reformation | one-shot exact | one-shot ADMM-30 | sequential exact |"
+echo "|---|---|---|---|---|---|"
+for b in 0.9 0.8 0.7 0.6 0.5; do
+    kept=$(./carve prune --model "$M" --method saliency --budget $b --calib "$C" --out "$TMP/s.json" 2>/dev/null |
+        sed -n 's/.*kept_params=\([^ ]*\).*/\1/p')
+    row=()
+    for args in "--mode one-shot" "--mode one-shot --method admm" "--mode sequential"; do
+        line=$(./carve reform --model "$M" --subnet "$TMP/s.json" --calib "$C" $args --eval "$V" 2>/dev/null)
+        before=$(sed -n 's/.*ppl_before=\([^ ]*\).*/\1/p' <<<"$line")
+        row+=("$(sed -n 's/.*ppl_after=\([^ ]*\).*/\1/p' <<<"$line")")
+    done
+    echo "| $b | $kept | $before | ${row[0]} | ${row[1]} | ${row[2]} |"
+done
+echo
+# LLM-Streamline: best span of n layers by boundary cosine, n = 1 and 2
+json=$(./carve importance --model "$M" --calib "$C" --json 2>/dev/null)
+echo "| span removed (LLM-Streamline pick) | plain removal | replaced by fitted linear map |"
+echo "|---|---|---|"
+for n in 1 2; do
+    first=$(python3 -c "
+import json,sys
+d=json.loads(sys.argv[1]); bc=d['boundary_cos']; L=len(bc)-1; n=int(sys.argv[2])
+print(max(range(L-n+1), key=lambda i: bc[i][i+n]))" "$json" $n)
+    line=$(./carve reform --model "$M" --replace-span "$first:$n" --calib "$C" --eval "$V" 2>/dev/null)
+    echo "| layers [$first, $((first + n))) | $(sed -n 's/.*ppl_before=\([^ ]*\).*/\1/p' <<<"$line") | $(sed -n 's/.*ppl_after=\([^ ]*\).*/\1/p' <<<"$line") |"
+done

@@ -1,0 +1,207 @@
+/* importance — saliency, magnitude and FLAP unit scores; layer-level cosine scores.
+ * See importance.h for the formulas. */
+#include "reform/importance.h"
+
+#include <cblas.h>
+#include <lapacke.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "reform/lsq.h"
+
+static const char *names[] = {"saliency", "magnitude", "flap"};
+
+int imp_method_parse(const char *s, ImpMethod *out) {
+    for (int i = 0; i < 3; i++)
+        if (!strcmp(s, names[i])) {
+            *out = (ImpMethod)i;
+            return 0;
+        }
+    return err_set("unknown importance method '%s' (known: saliency, magnitude, flap)", s);
+}
+
+const char *imp_method_name(ImpMethod m) { return names[m]; }
+
+/* diag of (H + λI)⁻¹, H (n, n); λ = REFORM_LAMBDA_FRAC × mean diag */
+static int inv_diag(const double *H, int n, double *out) {
+    double *A = xmalloc_aligned((size_t)n * n * sizeof *A), mean = 0;
+    memcpy(A, H, (size_t)n * n * sizeof *A);
+    for (int64_t i = 0; i < n; i++) mean += H[i * n + i];
+    mean = mean > 0 ? mean / n : 1.0;
+    for (int64_t i = 0; i < n; i++) A[i * n + i] += REFORM_LAMBDA_FRAC * mean;
+    lapack_int info = LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', n, A, n);
+    if (info == 0) info = LAPACKE_dpotri(LAPACK_COL_MAJOR, 'L', n, A, n);
+    if (info == 0)
+        for (int64_t i = 0; i < n; i++) out[i] = A[i * n + i];
+    free(A);
+    if (info != 0) return err_set("saliency: input Hessian (%d x %d) not positive definite (info %d)", n, n, (int)info);
+    return 0;
+}
+
+/* col_phi (n) <- Σ_i W_ij² · 2 / [H⁻¹]_jj  for W (m, n) */
+static int col_saliency(const double *W, int m, int n, const double *H, double *phi) {
+    double *id = xmalloc((size_t)n * sizeof *id);
+    if (inv_diag(H, n, id) != 0) {
+        free(id);
+        return -1;
+    }
+    for (int j = 0; j < n; j++) phi[j] = 0;
+    for (int64_t i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) phi[j] += W[i * n + j] * W[i * n + j];
+    for (int j = 0; j < n; j++) phi[j] *= 2.0 / id[j];
+    free(id);
+    return 0;
+}
+
+/* e (rows) <- 2 w_r H w_rᵀ for W (rows, D), H (D, D) */
+static void row_energy(const double *W, int rows, int D, const double *H, double *e) {
+    double *P = xmalloc_aligned((size_t)rows * D * sizeof *P + 8);
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, D, D, 1.0, W, D, H, D, 0.0, P, D);
+    for (int64_t r = 0; r < rows; r++) {
+        double s = 0;
+        for (int j = 0; j < D; j++) s += P[r * D + j] * W[r * D + j];
+        e[r] = 2 * s;
+    }
+    free(P);
+}
+
+static void row_sq(const double *W, int rows, int D, double *e) {
+    for (int64_t r = 0; r < rows; r++) {
+        double s = 0;
+        for (int j = 0; j < D; j++) s += W[r * D + j] * W[r * D + j];
+        e[r] = s;
+    }
+}
+
+static void col_sq(const double *W, int rows, int n, double *e) {
+    for (int j = 0; j < n; j++) e[j] = 0;
+    for (int64_t r = 0; r < rows; r++)
+        for (int j = 0; j < n; j++) e[j] += W[r * n + j] * W[r * n + j];
+}
+
+int importance_layer(const Model *m, int l, const LayerStats *s, ImpMethod method, double row_weight, double *head,
+                     double *chan) {
+    const LayerWeights *L = &m->layers[l];
+    int D = m->cfg.dim, hd = m->cfg.head_dim, nh = L->n_heads, nkv = L->n_kv_heads, F = L->hidden_dim;
+    if (method != IMP_MAGNITUDE && !s) return err_set("importance: %s needs calibration statistics", names[method]);
+    if (s && (s->q != nh * hd || s->f != F || s->dim != D))
+        return err_set("importance: statistics of layer %d do not match the model", l);
+    int rc = 0;
+    if (nh > 0) {
+        int q = nh * hd, g = nh / nkv;
+        double *Wo = lsq_tensor_double(&L->wo), *col = xmalloc((size_t)q * sizeof *col);
+        double *rq = xcalloc((size_t)q, sizeof *rq), *rk = xcalloc((size_t)nkv * hd, sizeof *rk),
+               *rv = xcalloc((size_t)nkv * hd, sizeof *rv);
+        if (method == IMP_SALIENCY) rc = col_saliency(Wo, D, q, s->H_o, col);
+        else if (method == IMP_MAGNITUDE) col_sq(Wo, D, q, col);
+        else {
+            col_sq(Wo, D, q, col);
+            for (int j = 0; j < q; j++) {
+                double mu = s->sum_o[j] / s->n_tok;
+                col[j] *= s->sq_o[j] / s->n_tok - mu * mu;
+            }
+        }
+        double rw = method == IMP_SALIENCY ? row_weight : method == IMP_MAGNITUDE ? 1.0 : 0.0;
+        if (rc == 0 && rw != 0) {
+            double *Wq = lsq_tensor_double(&L->wq), *Wk = lsq_tensor_double(&L->wk), *Wv = lsq_tensor_double(&L->wv);
+            if (method == IMP_SALIENCY) {
+                row_energy(Wq, q, D, s->H_a, rq), row_energy(Wk, nkv * hd, D, s->H_a, rk);
+                row_energy(Wv, nkv * hd, D, s->H_a, rv);
+            } else {
+                row_sq(Wq, q, D, rq), row_sq(Wk, nkv * hd, D, rk), row_sq(Wv, nkv * hd, D, rv);
+            }
+            free(Wq), free(Wk), free(Wv);
+        }
+        for (int h = 0; h < nh; h++) {
+            double sc = 0, rows = 0;
+            for (int j = 0; j < hd; j++) {
+                sc += col[h * hd + j];
+                rows += rq[h * hd + j] + (rk[(h / g) * hd + j] + rv[(h / g) * hd + j]) / g;
+            }
+            head[h] = sc + rw * rows;
+        }
+        free(Wo), free(col), free(rq), free(rk), free(rv);
+    }
+    if (rc == 0 && F > 0) {
+        double *Wd = lsq_tensor_double(&L->w_down), *col = xmalloc((size_t)F * sizeof *col);
+        double *rg = xcalloc((size_t)F, sizeof *rg), *ru = xcalloc((size_t)F, sizeof *ru);
+        if (method == IMP_SALIENCY) rc = col_saliency(Wd, D, F, s->H_d, col);
+        else if (method == IMP_MAGNITUDE) col_sq(Wd, D, F, col);
+        else {
+            col_sq(Wd, D, F, col);
+            for (int j = 0; j < F; j++) {
+                double mu = s->sum_d[j] / s->n_tok;
+                col[j] *= s->sq_d[j] / s->n_tok - mu * mu;
+            }
+        }
+        double rw = method == IMP_SALIENCY ? row_weight : method == IMP_MAGNITUDE ? 1.0 : 0.0;
+        if (rc == 0 && rw != 0) {
+            double *Wg = lsq_tensor_double(&L->w_gate), *Wu = lsq_tensor_double(&L->w_up);
+            if (method == IMP_SALIENCY) row_energy(Wg, F, D, s->H_m, rg), row_energy(Wu, F, D, s->H_m, ru);
+            else row_sq(Wg, F, D, rg), row_sq(Wu, F, D, ru);
+            free(Wg), free(Wu);
+        }
+        for (int c = 0; c < F; c++) chan[c] = col[c] + rw * (rg[c] + ru[c]);
+        free(Wd), free(col), free(rg), free(ru);
+    }
+    return rc;
+}
+
+void importance_flap_bias(const Model *m, int l, const LayerStats *s, int which, const uint8_t *keep, double *bias) {
+    const LayerWeights *L = &m->layers[l];
+    const Tensor *t = which == 0 ? &L->wo : &L->w_down;
+    const double *sum = which == 0 ? s->sum_o : s->sum_d;
+    int D = m->cfg.dim;
+    int64_t n = t->cols;
+    float *row = xmalloc((size_t)n * sizeof *row);
+    for (int i = 0; i < D; i++) {
+        tensor_row_f32(t, i, row);
+        double b = 0;
+        for (int64_t j = 0; j < n; j++)
+            if (!keep[j]) b += row[j] * sum[j] / s->n_tok;
+        bias[i] = b;
+    }
+    free(row);
+}
+
+void importance_layers(const StatsFile *sf, double *bi, double *attn, double *mlp) {
+    for (int l = 0; l < sf->n_layers; l++) {
+        if (bi) bi[l] = 1 - sf->cos_layer[l];
+        if (attn) attn[l] = 1 - sf->cos_attn[l];
+        if (mlp) mlp[l] = 1 - sf->cos_mlp[l];
+    }
+}
+
+void importance_free(const Model *m, double **head, double **chan) {
+    for (int l = 0; l < m->cfg.n_layers; l++) {
+        if (head) free(head[l]);
+        if (chan) free(chan[l]);
+    }
+    free(head), free(chan);
+}
+
+int importance_all(const Model *m, const StatsFile *sf, ImpMethod method, double row_weight, double ***head,
+                   double ***chan) {
+    int nl = m->cfg.n_layers;
+    double **h = xcalloc((size_t)nl, sizeof *h), **c = xcalloc((size_t)nl, sizeof *c);
+    int rc = 0;
+    for (int l = 0; rc == 0 && l < nl; l++) {
+        h[l] = xcalloc((size_t)m->layers[l].n_heads + 1, sizeof **h);
+        c[l] = xcalloc((size_t)m->layers[l].hidden_dim + 1, sizeof **c);
+        LayerStats st, *sp = NULL;
+        if (method != IMP_MAGNITUDE) {
+            if (!sf) rc = err_set("importance: %s needs calibration statistics", names[method]);
+            else if ((rc = stats_layer(sf, l, &st)) == 0) sp = &st;
+        }
+        if (rc == 0) rc = importance_layer(m, l, sp, method, row_weight, h[l], c[l]);
+        if (sp) layer_stats_free(sp);
+    }
+    if (rc != 0) {
+        importance_free(m, h, c);
+        *head = *chan = NULL;
+        return -1;
+    }
+    *head = h, *chan = c;
+    return 0;
+}

@@ -1,0 +1,288 @@
+/* reform — one-shot / sequential reformation driver, layer replacement and perplexity helper.
+ * See reform.h. */
+#include "reform/reform.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "reform/admm.h"
+#include "reform/lsq.h"
+#include "runtime/extract.h"
+#include "runtime/forward.h"
+
+void reform_defaults(ReformOptions *o) {
+    *o = (ReformOptions){.method = REFORM_EXACT, .lambda_frac = REFORM_LAMBDA_FRAC, .rho = ADMM_RHO, .iters = ADMM_ITERS};
+}
+
+/* Store Ŵ (rows, k) into the extracted model's owned f32 tensor t. */
+static int store(Tensor *t, const double *W, int64_t rows, int64_t k) {
+    if (t->dtype != DT_F32 || t->rows != rows || t->cols != k)
+        return err_set("reformation: extracted tensor is %lldx%lld, expected %lldx%lld f32", (long long)t->rows,
+                       (long long)t->cols, (long long)rows, (long long)k);
+    float *d = (float *)t->data; /* owned by the extracted model (extract.h) */
+    for (int64_t i = 0; i < rows * k; i++) d[i] = (float)W[i];
+    return 0;
+}
+
+/* kept input columns of o_proj (heads × head_dim) and down_proj; returns k */
+static int head_cols(const SubnetLayer *S, int hd, int *idx) {
+    int k = 0;
+    if (!S->attn_on) return 0;
+    for (int h = 0; h < S->n_heads; h++)
+        if (S->head_keep[h])
+            for (int j = 0; j < hd; j++) idx[k++] = h * hd + j;
+    return k;
+}
+static int chan_cols(const SubnetLayer *S, int *idx) {
+    int k = 0;
+    if (!S->mlp_on) return 0;
+    for (int c = 0; c < S->hidden_dim; c++)
+        if (S->chan_keep[c]) idx[k++] = c;
+    return k;
+}
+
+/* One-shot fit of W (D, n) on kept idx (k) from H; writes into t. */
+static int fit_oneshot(const Tensor *src, Tensor *dst, const double *H, const int *idx, int k, const ReformOptions *o) {
+    int D = (int)src->rows, n = (int)src->cols;
+    double *W = lsq_tensor_double(src), *out = xmalloc_aligned((size_t)D * k * sizeof *out);
+    int rc;
+    if (o->method == REFORM_ADMM) rc = admm_solve(W, D, n, H, idx, k, o->rho, o->iters, out, 0, NULL, NULL);
+    else {
+        double *C = xmalloc_aligned((size_t)n * k * sizeof *C), *G = xmalloc_aligned((size_t)k * k * sizeof *G);
+        lsq_gather(H, n, idx, k, C, G);
+        rc = lsq_ridge(W, D, n, C, G, k, o->lambda_frac, out);
+        free(C), free(G);
+    }
+    if (rc == 0) rc = store(dst, out, D, k);
+    free(W), free(out);
+    return rc;
+}
+
+int reform_oneshot(const Model *m, const Subnet *s, const StatsFile *sf, const ReformOptions *o, Model **out) {
+    *out = NULL;
+    if (subnet_check(s, m, "subnet") != 0) return -1;
+    if (sf->n_layers != m->cfg.n_layers || sf->dim != m->cfg.dim || sf->model_id != m->identity)
+        return err_set("%s: statistics are of another model", sf->path);
+    Model *E = NULL;
+    if (model_extract(m, s, &E) != 0) return -1;
+    int hd = m->cfg.head_dim, rc = 0;
+    for (int l = 0; rc == 0 && l < m->cfg.n_layers; l++) {
+        const SubnetLayer *S = &s->layers[l];
+        const LayerWeights *L = &m->layers[l];
+        int *io = xmalloc((size_t)(L->n_heads * hd + 1) * sizeof *io), *id = xmalloc((size_t)(L->hidden_dim + 1) * sizeof *id);
+        int ko = L->n_heads > 0 ? head_cols(S, hd, io) : 0, kd = L->hidden_dim > 0 ? chan_cols(S, id) : 0;
+        bool fit_o = ko > 0 && ko < L->n_heads * hd, fit_d = kd > 0 && kd < L->hidden_dim;
+        if (fit_o || fit_d) {
+            LayerStats st;
+            rc = stats_layer(sf, l, &st);
+            if (rc == 0 && fit_o) rc = fit_oneshot(&L->wo, &E->layers[l].wo, st.H_o, io, ko, o);
+            if (rc == 0 && fit_d) rc = fit_oneshot(&L->w_down, &E->layers[l].w_down, st.H_d, id, kd, o);
+            if (rc == 0) layer_stats_free(&st);
+        }
+        free(io), free(id);
+    }
+    if (rc != 0) {
+        model_free(E);
+        return -1;
+    }
+    *out = E;
+    return 0;
+}
+
+/* ---- sequential ---- */
+
+typedef struct {
+    float *concat, *act;  /* (ntok, width) capture buffers or NULL */
+    int wc, wa;           /* expected widths */
+    size_t row;           /* token offset of the current call */
+} Capture;
+
+static void cap_concat(void *ud, int layer, const float *x, int n, int w) {
+    (void)layer;
+    Capture *c = ud;
+    if (c->concat && w == c->wc) memcpy(c->concat + c->row * w, x, (size_t)n * w * sizeof *x);
+}
+static void cap_act(void *ud, int layer, const float *x, int n, int w) {
+    (void)layer;
+    Capture *c = ud;
+    if (c->act && w == c->wa) memcpy(c->act + c->row * w, x, (size_t)n * w * sizeof *x);
+}
+
+/* Run layer l of f over all windows of x (ntok, D) in place, capturing into c. */
+static int run_layer(Forward *f, int l, float *x, const Windows *w, int per_call, int D, Capture *c) {
+    ForwardHooks hk = {.attn_concat = cap_concat, .mlp_act = cap_act, .ud = c};
+    for (int i = 0; i < w->n; i += per_call) {
+        int B = w->n - i < per_call ? w->n - i : per_call;
+        c->row = (size_t)i * w->len;
+        if (forward_layer(f, l, x + (size_t)i * w->len * D, B, w->len, &hk) != 0) return -1;
+    }
+    return 0;
+}
+
+/* Ŵ (D, k) = W C (G + λI)⁻¹ with C = Xᵀ X̃ (n, k), G = X̃ᵀ X̃ from token-major X (ntok, n), X̃ (ntok, k) */
+static int fit_cross(const Tensor *src, Tensor *dst, const float *X, const float *Xt, size_t ntok, double lambda_frac) {
+    int D = (int)src->rows, n = (int)src->cols, k = (int)dst->cols;
+    double *Xd = xmalloc_aligned(ntok * n * sizeof *Xd + 8), *Xtd = xmalloc_aligned(ntok * k * sizeof *Xtd + 8);
+    for (size_t i = 0; i < ntok * n; i++) Xd[i] = X[i];
+    for (size_t i = 0; i < ntok * k; i++) Xtd[i] = Xt[i];
+    double *C = xmalloc_aligned((size_t)n * k * sizeof *C), *G = xmalloc_aligned((size_t)k * k * sizeof *G);
+    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, k, (int)ntok, 1.0, Xd, n, Xtd, k, 0.0, C, k);
+    cblas_dsyrk(CblasRowMajor, CblasLower, CblasTrans, k, (int)ntok, 1.0, Xtd, k, 0.0, G, k);
+    for (int64_t i = 0; i < k; i++)
+        for (int64_t j = i + 1; j < k; j++) G[i * k + j] = G[j * k + i];
+    free(Xd), free(Xtd);
+    double *W = lsq_tensor_double(src), *out = xmalloc_aligned((size_t)D * k * sizeof *out);
+    int rc = lsq_ridge(W, D, n, C, G, k, lambda_frac, out);
+    if (rc == 0) rc = store(dst, out, D, k);
+    free(W), free(out), free(C), free(G);
+    return rc;
+}
+
+int reform_sequential(const Model *m, const Subnet *s, const Windows *w, const ReformOptions *o, Model **out) {
+    *out = NULL;
+    if (o->method != REFORM_EXACT) return err_set("sequential reformation supports the exact method only");
+    if (subnet_check(s, m, "subnet") != 0) return -1;
+    Model *E = NULL;
+    if (model_extract(m, s, &E) != 0) return -1;
+    int D = m->cfg.dim, hd = m->cfg.head_dim, T = w->len, per_call = 4096 / T > 0 ? 4096 / T : 1;
+    size_t ntok = (size_t)w->n * T;
+    ForwardOptions fo = {.max_tokens = per_call * T};
+    Forward *fd = NULL, *fs = NULL;
+    float *xd = xmalloc_aligned(ntok * D * sizeof *xd), *xs = xmalloc_aligned(ntok * D * sizeof *xs),
+          *tmp = xmalloc_aligned(ntok * D * sizeof *tmp);
+    int rc = forward_create(m, NULL, &fo, &fd);
+    for (int i = 0; rc == 0 && i < w->n; i += per_call) {
+        int B = w->n - i < per_call ? w->n - i : per_call;
+        rc = forward_embed(fd, w->tokens + (size_t)i * T, B, T, xd + (size_t)i * T * D);
+    }
+    if (rc == 0) memcpy(xs, xd, ntok * D * sizeof *xs);
+    for (int l = 0; rc == 0 && l < m->cfg.n_layers; l++) {
+        const SubnetLayer *S = &s->layers[l];
+        const LayerWeights *L = &m->layers[l];
+        LayerWeights *EL = &E->layers[l];
+        int q = L->n_heads * hd, F = L->hidden_dim;
+        int ko = L->n_heads > 0 && S->attn_on ? subnet_kept_heads(S) * hd : 0;
+        int kd = F > 0 && S->mlp_on ? subnet_kept_channels(S) : 0;
+        bool fit_o = ko > 0 && ko < q, fit_d = kd > 0 && kd < F;
+        Capture dense = {.wc = q, .wa = F};
+        if (fit_o) dense.concat = xmalloc_aligned(ntok * q * sizeof(float));
+        if (fit_d) dense.act = xmalloc_aligned(ntok * F * sizeof(float));
+        rc = run_layer(fd, l, xd, w, per_call, D, &dense); /* advances the dense states */
+        for (int pass = 0; rc == 0 && pass < 2; pass++) {
+            bool fit = pass == 0 ? fit_o : fit_d;
+            if (!fit) continue;
+            Capture sub = {.wc = ko, .wa = kd};
+            float *buf = xmalloc_aligned(ntok * (pass == 0 ? ko : kd) * sizeof(float));
+            if (pass == 0) sub.concat = buf;
+            else sub.act = buf;
+            forward_free(fs), fs = NULL;
+            rc = forward_create(E, NULL, &fo, &fs); /* E's weights changed: build afresh */
+            if (rc == 0) memcpy(tmp, xs, ntok * D * sizeof *tmp);
+            if (rc == 0) rc = run_layer(fs, l, tmp, w, per_call, D, &sub);
+            if (rc == 0)
+                rc = pass == 0 ? fit_cross(&L->wo, &EL->wo, dense.concat, buf, ntok, o->lambda_frac)
+                               : fit_cross(&L->w_down, &EL->w_down, dense.act, buf, ntok, o->lambda_frac);
+            free(buf);
+        }
+        free(dense.concat), free(dense.act);
+        if (rc == 0) {
+            forward_free(fs), fs = NULL;
+            rc = forward_create(E, NULL, &fo, &fs);
+            Capture none = {0};
+            if (rc == 0) rc = run_layer(fs, l, xs, w, per_call, D, &none); /* advance the subnet states */
+        }
+    }
+    forward_free(fd), forward_free(fs);
+    free(xd), free(xs), free(tmp);
+    if (rc != 0) {
+        model_free(E);
+        return -1;
+    }
+    *out = E;
+    return 0;
+}
+
+/* ---- layer replacement ---- */
+
+int reform_replace_span(const Model *m, int first, int n, bool fit, const Windows *w, double lambda_frac,
+                        Model **out) {
+    *out = NULL;
+    int nl = m->cfg.n_layers, D = m->cfg.dim, T = w->len, per_call = 4096 / T > 0 ? 4096 / T : 1;
+    if (first < 0 || n < 1 || first + n > nl)
+        return err_set("replacement span [%d, %d) is not inside the model's %d layers", first, first + n, nl);
+    Subnet *s = subnet_dense(m);
+    for (int l = first; l < first + n; l++) {
+        SubnetLayer *S = &s->layers[l];
+        S->attn_on = S->mlp_on = false;
+    }
+    subnet_canonicalize(s);
+    Model *E = NULL;
+    int rc = model_extract(m, s, &E);
+    subnet_free(s);
+    if (rc != 0) return -1;
+    if (!fit) {
+        *out = E;
+        return 0;
+    }
+    /* X = h_first, Y = h_{first+n} over all calibration tokens (dense model) */
+    size_t ntok = (size_t)w->n * T;
+    ForwardOptions fo = {.max_tokens = per_call * T};
+    Forward *fd = NULL;
+    float *x = xmalloc_aligned(ntok * D * sizeof *x), *y = xmalloc_aligned(ntok * D * sizeof *y);
+    rc = forward_create(m, NULL, &fo, &fd);
+    for (int i = 0; rc == 0 && i < w->n; i += per_call) {
+        int B = w->n - i < per_call ? w->n - i : per_call;
+        float *xi = x + (size_t)i * T * D;
+        rc = forward_embed(fd, w->tokens + (size_t)i * T, B, T, xi);
+        for (int l = 0; rc == 0 && l < first; l++) rc = forward_layer(fd, l, xi, B, T, NULL);
+    }
+    if (rc == 0) memcpy(y, x, ntok * D * sizeof *y);
+    for (int i = 0; rc == 0 && i < w->n; i += per_call) {
+        int B = w->n - i < per_call ? w->n - i : per_call;
+        for (int l = first; rc == 0 && l < first + n; l++) rc = forward_layer(fd, l, y + (size_t)i * T * D, B, T, NULL);
+    }
+    forward_free(fd);
+    if (rc == 0) {
+        /* G = Σ x xᵀ (D, D), WC = Σ y xᵀ (D, D); M = WC (G + λI)⁻¹ */
+        double *xd = xmalloc_aligned(ntok * D * sizeof *xd), *yd = xmalloc_aligned(ntok * D * sizeof *yd);
+        for (size_t i = 0; i < ntok * D; i++) xd[i] = x[i], yd[i] = y[i];
+        double *G = xmalloc_aligned((size_t)D * D * sizeof *G), *M = xmalloc_aligned((size_t)D * D * sizeof *M);
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, D, D, (int)ntok, 1.0, xd, D, xd, D, 0.0, G, D);
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, D, D, (int)ntok, 1.0, yd, D, xd, D, 0.0, M, D);
+        rc = lsq_ridge_solve(M, D, D, G, lambda_frac);
+        if (rc == 0) {
+            float *r = model_own(E, xmalloc_aligned((size_t)D * D * sizeof *r));
+            for (size_t i = 0; i < (size_t)D * D; i++) r[i] = (float)M[i];
+            LayerWeights *L = &E->layers[first];
+            memset(L, 0, sizeof *L);
+            L->replace = tensor_make(DT_F32, D, D, r);
+        }
+        free(xd), free(yd), free(G), free(M);
+    }
+    free(x), free(y);
+    if (rc != 0) {
+        model_free(E);
+        return -1;
+    }
+    *out = E;
+    return 0;
+}
+
+int reform_ppl(const Model *m, const Subnet *s, const Windows *w, double *ppl) {
+    int T = w->len, per_call = 4096 / T > 0 ? 4096 / T : 1;
+    ForwardOptions fo = {.max_tokens = per_call * T};
+    Forward *f = NULL;
+    if (forward_create(m, s, &fo, &f) != 0) return -1;
+    double nll = 0;
+    int64_t n = 0;
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < w->n; i += per_call) {
+        int B = w->n - i < per_call ? w->n - i : per_call;
+        rc = forward_nll(f, w->tokens + (size_t)i * T, B, T, NULL, &nll, &n);
+    }
+    forward_free(f);
+    if (rc == 0) *ppl = n > 0 ? exp(nll / (double)n) : NAN;
+    return rc;
+}

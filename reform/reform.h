@@ -1,0 +1,46 @@
+/* reform — the reformation driver: extract a subnet's compact weights (runtime/extract.h) and
+ * replace every o_proj / down_proj that lost input columns by its least-squares fit
+ * (reform/lsq.h exact ridge, or reform/admm.h):
+ *   one-shot:   from the dense calibration statistics (reform/stats.h): Ŵ_S = W H[:,S](H[S,S]+λI)⁻¹
+ *   sequential: layer by layer, from the subnet's own inputs (upstream layers already pruned
+ *               and reformed) against the dense model's: Ŵ_S = W C (G + λI)⁻¹ with
+ *               C = X X̃_Sᵀ, G = X̃_S X̃_Sᵀ; within a layer o_proj is refit first and the MLP
+ *               inputs are recomputed through the reformed attention before down_proj is fit.
+ * Also the LLM-Streamline layer replacement (one ridge-fitted dim x dim map in place of a span)
+ * and the perplexity of an in-memory model on windows (for reports and tests). */
+#ifndef CARVE_REFORM_H
+#define CARVE_REFORM_H
+
+#include <stdbool.h>
+
+#include "eval/calib.h"
+#include "reform/stats.h"
+#include "runtime/model.h"
+#include "runtime/subnet.h"
+
+typedef enum { REFORM_EXACT = 0, REFORM_ADMM = 1 } ReformMethod;
+
+typedef struct {
+    ReformMethod method;
+    bool sequential;
+    double lambda_frac;   /* ridge, fraction of mean diag (REFORM_LAMBDA_FRAC) */
+    double rho;           /* ADMM */
+    int iters;            /* ADMM */
+} ReformOptions;
+
+void reform_defaults(ReformOptions *o);
+
+/* One-shot reformation from dense statistics sf of m. *out: the reformed extracted model. */
+int reform_oneshot(const Model *m, const Subnet *s, const StatsFile *sf, const ReformOptions *o, Model **out);
+/* Sequential reformation over calibration windows w (exact method only). */
+int reform_sequential(const Model *m, const Subnet *s, const Windows *w, const ReformOptions *o, Model **out);
+
+/* LLM-Streamline: the extracted model of m with layers [first, first+n) removed; when fit is
+ * true, layer `first` becomes the ridge fit h_{first+n} ≈ M h_first over the windows. */
+int reform_replace_span(const Model *m, int first, int n, bool fit, const Windows *w, double lambda_frac,
+                        Model **out);
+
+/* exp(mean NLL) of model m (subnet s, NULL = dense) over windows w. */
+int reform_ppl(const Model *m, const Subnet *s, const Windows *w, double *ppl);
+
+#endif

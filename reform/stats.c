@@ -1,0 +1,472 @@
+/* stats — calibration statistics: the layer-by-layer dense pass, the accumulators and the
+ * checksummed cache file. See stats.h. */
+#include "reform/stats.h"
+
+#include <cblas.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "runtime/forward.h"
+#include "runtime/tokenizer.h"
+
+#define MAGIC "CARVST01"
+#define SPAN_BUDGET ((size_t)2 << 30) /* bytes of stored boundary states for span cosines */
+
+static size_t payload_doubles(int dim, int q, int f) {
+    return 2 * (size_t)dim * dim + (size_t)q * q + (size_t)f * f + 2 * (size_t)q + 2 * (size_t)f + 4;
+}
+
+static void ls_alloc(LayerStats *s, int dim, int q, int f) {
+    memset(s, 0, sizeof *s);
+    s->dim = dim, s->q = q, s->f = f;
+    s->H_a = xcalloc((size_t)dim * dim, sizeof(double));
+    s->H_m = xcalloc((size_t)dim * dim, sizeof(double));
+    s->H_o = xcalloc((size_t)q * q + 1, sizeof(double));
+    s->H_d = xcalloc((size_t)f * f + 1, sizeof(double));
+    s->sum_o = xcalloc((size_t)q + 1, sizeof(double));
+    s->sq_o = xcalloc((size_t)q + 1, sizeof(double));
+    s->sum_d = xcalloc((size_t)f + 1, sizeof(double));
+    s->sq_d = xcalloc((size_t)f + 1, sizeof(double));
+}
+
+void layer_stats_free(LayerStats *s) {
+    free(s->H_a), free(s->H_m), free(s->H_o), free(s->H_d);
+    free(s->sum_o), free(s->sq_o), free(s->sum_d), free(s->sq_d);
+    memset(s, 0, sizeof *s);
+}
+
+/* The payload parts in file order. */
+typedef struct {
+    double *p;
+    size_t n;
+} Part;
+static int ls_parts(LayerStats *s, Part *parts) {
+    int i = 0;
+    size_t D = s->dim, q = s->q, f = s->f;
+    parts[i++] = (Part){s->H_a, D * D};
+    parts[i++] = (Part){s->H_m, D * D};
+    parts[i++] = (Part){s->H_o, q * q};
+    parts[i++] = (Part){s->H_d, f * f};
+    parts[i++] = (Part){s->sum_o, q};
+    parts[i++] = (Part){s->sq_o, q};
+    parts[i++] = (Part){s->sum_d, f};
+    parts[i++] = (Part){s->sq_d, f};
+    parts[i++] = (Part){&s->n_tok, 1};
+    parts[i++] = (Part){&s->cos_layer, 1};
+    parts[i++] = (Part){&s->cos_attn, 1};
+    parts[i++] = (Part){&s->cos_mlp, 1};
+    return i;
+}
+
+/* ---- accumulation ---- */
+
+/* H (w, w) += Xᵀ X over X (n, w) float rows, lower triangle (dsyrk on a double copy). */
+static void acc_gram(double *H, const float *x, int n, int w, double *buf) {
+    for (size_t i = 0; i < (size_t)n * w; i++) buf[i] = x[i];
+    cblas_dsyrk(CblasRowMajor, CblasLower, CblasTrans, w, n, 1.0, buf, w, 1.0, H, w);
+}
+
+static void symmetrize(double *H, int w) {
+    for (int64_t i = 0; i < w; i++)
+        for (int64_t j = i + 1; j < w; j++) H[i * w + j] = H[j * w + i];
+}
+
+static double row_cos(const float *a, const float *b, int d) {
+    double ab = 0, aa = 0, bb = 0;
+    for (int i = 0; i < d; i++) ab += (double)a[i] * b[i], aa += (double)a[i] * a[i], bb += (double)b[i] * b[i];
+    return aa > 0 && bb > 0 ? ab / sqrt(aa * bb) : 1.0;
+}
+
+typedef struct {
+    LayerStats *s;
+    const float *nw_a, *nw_m; /* norm weights (dim) */
+    float eps;
+    float *h0, *h1, *normed; /* (n_tok, dim) copies of the states at points 0 and 1 */
+    double *buf;             /* double conversion buffer */
+} Acc;
+
+static void rmsnorm_rows(float *out, const float *x, const float *w, int n, int d, float eps) {
+    for (int64_t r = 0; r < n; r++) {
+        double ss = 0;
+        for (int i = 0; i < d; i++) ss += (double)x[r * d + i] * x[r * d + i];
+        float sc = (float)(1.0 / sqrt(ss / d + eps));
+        for (int i = 0; i < d; i++) out[r * d + i] = x[r * d + i] * sc * w[i];
+    }
+}
+
+static void on_hidden(void *ud, int layer, int point, const float *x, int n, int dim) {
+    (void)layer;
+    Acc *a = ud;
+    size_t bytes = (size_t)n * dim * sizeof(float);
+    if (point == 0) {
+        memcpy(a->h0, x, bytes);
+        memcpy(a->h1, x, bytes); /* when the attention sublayer is absent, point 1 = point 0 */
+        if (a->s->q > 0) {
+            rmsnorm_rows(a->normed, x, a->nw_a, n, dim, a->eps);
+            acc_gram(a->s->H_a, a->normed, n, dim, a->buf);
+        }
+    } else if (point == 1) {
+        for (int64_t r = 0; r < n; r++) a->s->cos_attn += row_cos(a->h0 + r * dim, x + r * dim, dim);
+        memcpy(a->h1, x, bytes);
+        if (a->s->f > 0) {
+            rmsnorm_rows(a->normed, x, a->nw_m, n, dim, a->eps);
+            acc_gram(a->s->H_m, a->normed, n, dim, a->buf);
+        }
+    } else {
+        for (int64_t r = 0; r < n; r++) {
+            a->s->cos_layer += row_cos(a->h0 + r * dim, x + r * dim, dim);
+            a->s->cos_mlp += row_cos(a->h1 + r * dim, x + r * dim, dim);
+        }
+        a->s->n_tok += n;
+    }
+}
+
+static void acc_moments(double *sum, double *sq, const float *x, int n, int w) {
+    for (int64_t r = 0; r < n; r++)
+        for (int j = 0; j < w; j++) sum[j] += x[r * w + j], sq[j] += (double)x[r * w + j] * x[r * w + j];
+}
+
+static void on_concat(void *ud, int layer, const float *x, int n, int w) {
+    (void)layer;
+    Acc *a = ud;
+    if (w != a->s->q) return;
+    acc_gram(a->s->H_o, x, n, w, a->buf);
+    acc_moments(a->s->sum_o, a->s->sq_o, x, n, w);
+}
+
+static void on_act(void *ud, int layer, const float *x, int n, int w) {
+    (void)layer;
+    Acc *a = ud;
+    if (w != a->s->f) return;
+    acc_gram(a->s->H_d, x, n, w, a->buf);
+    acc_moments(a->s->sum_d, a->s->sq_d, x, n, w);
+}
+
+/* ---- file I/O ---- */
+
+typedef struct {
+    FILE *fp;
+    const char *path;
+    uint64_t h;
+} Out;
+
+static int out_write(Out *o, const void *p, size_t n) {
+    if (n && fwrite(p, 1, n, o->fp) != n) return err_set("%s: write failed: %s", o->path, strerror(errno));
+    o->h = fnv1a64(o->h, p, n);
+    return 0;
+}
+static int out_sum(Out *o) {
+    uint64_t h = o->h;
+    o->h = FNV64_INIT;
+    if (fwrite(&h, sizeof h, 1, o->fp) != 1) return err_set("%s: write failed: %s", o->path, strerror(errno));
+    return 0;
+}
+
+static int layer_q(const Model *m, int l) { return m->layers[l].n_heads * m->cfg.head_dim; }
+static int layer_f(const Model *m, int l) { return m->layers[l].hidden_dim; }
+
+static int write_header(Out *o, const Model *m, uint64_t text_hash, int N, int L, uint64_t seed, int max_span) {
+    int32_t v[5] = {N, L, m->cfg.n_layers, m->cfg.dim, max_span};
+    if (out_write(o, MAGIC, 8) || out_write(o, &m->identity, 8) || out_write(o, &text_hash, 8) ||
+        out_write(o, v, 8) || out_write(o, &seed, 8) || out_write(o, v + 2, 12))
+        return -1;
+    for (int l = 0; l < m->cfg.n_layers; l++) {
+        int32_t qf[2] = {layer_q(m, l), layer_f(m, l)};
+        if (out_write(o, qf, 8)) return -1;
+    }
+    return out_sum(o);
+}
+
+int stats_build(const Model *m, const Windows *w, uint64_t text_hash, uint64_t seed, const char *path) {
+    int nl = m->cfg.n_layers, D = m->cfg.dim, T = w->len;
+    int per_call = 4096 / T > 0 ? 4096 / T : 1; /* windows per forward call */
+    size_t ntok = (size_t)w->n * T, state_bytes = ntok * D * sizeof(float);
+    int max_span = (int)(SPAN_BUDGET / state_bytes) - 1;
+    if (max_span > nl) max_span = nl;
+    if (max_span < 1) max_span = 1;
+    ForwardOptions fo = {.max_tokens = per_call * T};
+    Forward *f = NULL;
+    if (forward_create(m, NULL, &fo, &f) != 0) return -1;
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
+    Out o = {.fp = fopen(tmp, "wb"), .path = tmp, .h = FNV64_INIT};
+    if (!o.fp) {
+        forward_free(f);
+        return err_set("%s: cannot create: %s", tmp, strerror(errno));
+    }
+    /* ring of boundary states: ring[b % (max_span+1)] = state entering layer b, (ntok, D) */
+    int R = max_span + 1;
+    float **ring = xcalloc((size_t)R, sizeof *ring);
+    for (int i = 0; i < R; i++) ring[i] = xmalloc_aligned(state_bytes);
+    double *bcos = xmalloc((size_t)(nl + 1) * (nl + 1) * sizeof *bcos);
+    for (int i = 0; i < (nl + 1) * (nl + 1); i++) bcos[i] = NAN;
+    for (int i = 0; i <= nl; i++) bcos[i * (nl + 1) + i] = 1.0;
+    int rc = write_header(&o, m, text_hash, w->n, T, seed, max_span);
+    for (int c = 0; rc == 0 && c < w->n; c += per_call) {
+        int B = w->n - c < per_call ? w->n - c : per_call;
+        rc = forward_embed(f, w->tokens + (size_t)c * T, B, T, ring[0] + (size_t)c * T * D);
+    }
+    int rows = per_call * T, wmax = D;
+    for (int l = 0; l < nl; l++) {
+        if (layer_q(m, l) > wmax) wmax = layer_q(m, l);
+        if (layer_f(m, l) > wmax) wmax = layer_f(m, l);
+    }
+    Acc a = {.eps = m->cfg.norm_eps};
+    a.h0 = xmalloc_aligned((size_t)rows * D * sizeof(float));
+    a.h1 = xmalloc_aligned((size_t)rows * D * sizeof(float));
+    a.normed = xmalloc_aligned((size_t)rows * D * sizeof(float));
+    a.buf = xmalloc_aligned((size_t)rows * wmax * sizeof(double));
+    float *nw_a = xmalloc((size_t)D * sizeof(float)), *nw_m = xmalloc((size_t)D * sizeof(float));
+    a.nw_a = nw_a, a.nw_m = nw_m;
+    ForwardHooks hk = {.hidden = on_hidden, .attn_concat = on_concat, .mlp_act = on_act, .ud = &a};
+    for (int l = 0; rc == 0 && l < nl; l++) {
+        const LayerWeights *lw = &m->layers[l];
+        LayerStats s;
+        ls_alloc(&s, D, layer_q(m, l), layer_f(m, l));
+        a.s = &s;
+        if (s.q > 0) tensor_row_f32(&lw->attn_norm, 0, nw_a);
+        if (s.f > 0) tensor_row_f32(&lw->ffn_norm, 0, nw_m);
+        float *src = ring[l % R], *dst = ring[(l + 1) % R];
+        memcpy(dst, src, state_bytes);
+        for (int c = 0; rc == 0 && c < w->n; c += per_call) {
+            int B = w->n - c < per_call ? w->n - c : per_call;
+            rc = forward_layer(f, l, dst + (size_t)c * T * D, B, T, &hk);
+        }
+        if (rc == 0) {
+            symmetrize(s.H_a, D), symmetrize(s.H_m, D), symmetrize(s.H_o, s.q), symmetrize(s.H_d, s.f);
+            Part parts[12];
+            int np = ls_parts(&s, parts);
+            for (int i = 0; rc == 0 && i < np; i++) rc = out_write(&o, parts[i].p, parts[i].n * sizeof(double));
+            if (rc == 0) rc = out_sum(&o);
+            /* boundary cosines between state l+1 and the earlier ones still in the ring */
+            for (int i = l + 1 - max_span; rc == 0 && i <= l; i++) {
+                if (i < 0) continue;
+                double cs = 0;
+                const float *x = ring[i % R], *y = dst;
+                for (size_t r = 0; r < ntok; r++) cs += row_cos(x + r * D, y + r * D, D);
+                bcos[i * (nl + 1) + l + 1] = bcos[(l + 1) * (nl + 1) + i] = cs / (double)ntok;
+            }
+        }
+        layer_stats_free(&s);
+    }
+    if (rc == 0) rc = out_write(&o, bcos, (size_t)(nl + 1) * (nl + 1) * sizeof(double));
+    if (rc == 0) rc = out_sum(&o);
+    if (rc == 0 && (fflush(o.fp) != 0 || fsync(fileno(o.fp)) != 0)) rc = err_set("%s: write failed: %s", tmp, strerror(errno));
+    if (fclose(o.fp) != 0 && rc == 0) rc = err_set("%s: write failed: %s", tmp, strerror(errno));
+    if (rc == 0 && rename(tmp, path) != 0) rc = err_set("%s: cannot rename into place: %s", path, strerror(errno));
+    if (rc != 0) unlink(tmp);
+    for (int i = 0; i < R; i++) free(ring[i]);
+    free(ring), free(bcos), free(a.h0), free(a.h1), free(a.normed), free(a.buf), free(nw_a), free(nw_m);
+    forward_free(f);
+    return rc;
+}
+
+/* ---- reading ---- */
+
+static int read_exact(FILE *fp, void *p, size_t n, uint64_t *h) {
+    if (n && fread(p, 1, n, fp) != n) return -1;
+    if (h) *h = fnv1a64(*h, p, n);
+    return 0;
+}
+
+/* Parse and verify the whole file against the key. 0 ok; -1 with err_set describing why. */
+static int verify(StatsFile *sf, const Model *m, uint64_t text_hash, int N, int L, uint64_t seed) {
+    FILE *fp = fopen(sf->path, "rb");
+    if (!fp) return err_set("%s: cannot open: %s", sf->path, strerror(errno));
+    int rc = -1, nl = m->cfg.n_layers;
+    uint64_t h = FNV64_INIT, id, th, sd, sum;
+    char magic[8];
+    int32_t v[5];
+    double *buf = NULL;
+    if (read_exact(fp, magic, 8, &h) || memcmp(magic, MAGIC, 8)) {
+        err_set("%s: not a carve statistics file", sf->path);
+        goto out;
+    }
+    if (read_exact(fp, &id, 8, &h) || read_exact(fp, &th, 8, &h) || read_exact(fp, v, 8, &h) ||
+        read_exact(fp, &sd, 8, &h) || read_exact(fp, v + 2, 12, &h)) {
+        err_set("%s: truncated header", sf->path);
+        goto out;
+    }
+    if (id != m->identity || th != text_hash || v[0] != N || v[1] != L || sd != seed || v[2] != nl ||
+        v[3] != m->cfg.dim || v[4] < 1 || v[4] > nl) {
+        err_set("%s: stale (made for another model, calibration text or N/L/seed)", sf->path);
+        goto out;
+    }
+    sf->max_span = v[4];
+    for (int l = 0; l < nl; l++) {
+        int32_t qf[2];
+        if (read_exact(fp, qf, 8, &h) || qf[0] != layer_q(m, l) || qf[1] != layer_f(m, l)) {
+            err_set("%s: layer %d shape does not match the model", sf->path, l);
+            goto out;
+        }
+    }
+    if (read_exact(fp, &sum, 8, NULL) || sum != h) {
+        err_set("%s: header checksum mismatch (corrupt)", sf->path);
+        goto out;
+    }
+    size_t cap = 0;
+    for (int l = 0; l < nl; l++) {
+        sf->offset[l] = ftello(fp);
+        size_t n = payload_doubles(m->cfg.dim, layer_q(m, l), layer_f(m, l));
+        if (n > cap) buf = xrealloc(buf, n * sizeof *buf), cap = n;
+        h = FNV64_INIT;
+        if (read_exact(fp, buf, n * sizeof *buf, &h) || read_exact(fp, &sum, 8, NULL)) {
+            err_set("%s: truncated at layer %d", sf->path, l);
+            goto out;
+        }
+        if (sum != h) {
+            err_set("%s: checksum mismatch in layer %d (corrupt)", sf->path, l);
+            goto out;
+        }
+        /* the payload ends with n_tok and the three cosine sums */
+        double nt = buf[n - 4] > 0 ? buf[n - 4] : 1;
+        sf->cos_layer[l] = buf[n - 3] / nt, sf->cos_attn[l] = buf[n - 2] / nt, sf->cos_mlp[l] = buf[n - 1] / nt;
+    }
+    size_t nb = (size_t)(nl + 1) * (nl + 1);
+    h = FNV64_INIT;
+    if (read_exact(fp, sf->boundary_cos, nb * sizeof(double), &h) || read_exact(fp, &sum, 8, NULL) || sum != h) {
+        err_set("%s: truncated or corrupt boundary cosines", sf->path);
+        goto out;
+    }
+    if (fgetc(fp) != EOF) {
+        err_set("%s: trailing bytes after the statistics", sf->path);
+        goto out;
+    }
+    rc = 0;
+out:
+    free(buf);
+    fclose(fp);
+    return rc;
+}
+
+static char *default_cache_dir(void) {
+    const char *e = getenv("CARVE_CACHE_DIR");
+    if (e && *e) return xstrdup(e);
+    e = getenv("XDG_CACHE_HOME");
+    if (e && *e) return path_join(e, "carve");
+    e = getenv("HOME");
+    char *c = path_join(e && *e ? e : "/tmp", ".cache");
+    char *d = path_join(c, "carve");
+    free(c);
+    return d;
+}
+
+static int mkdirs(const char *dir) {
+    char *p = xstrdup(dir);
+    for (char *s = p + 1; *s; s++)
+        if (*s == '/') {
+            *s = 0;
+            if (mkdir(p, 0777) != 0 && errno != EEXIST) break;
+            *s = '/';
+        }
+    int rc = 0;
+    if (mkdir(p, 0777) != 0 && errno != EEXIST) rc = err_set("%s: cannot create cache directory: %s", p, strerror(errno));
+    free(p);
+    return rc;
+}
+
+void stats_close(StatsFile *sf) {
+    if (!sf) return;
+    free(sf->path), free(sf->q), free(sf->f), free(sf->boundary_cos), free(sf->offset);
+    free(sf->cos_layer), free(sf->cos_attn), free(sf->cos_mlp);
+    free(sf);
+}
+
+int stats_open(const Model *m, const char *calib_path, const StatsOptions *o, StatsFile **out) {
+    *out = NULL;
+    if (!m->tokenizer) return err_set("%s: the model has no tokenizer (needed to tokenize the calibration text)", m->path);
+    size_t len = 0;
+    char *text = read_file(calib_path, &len);
+    if (!text) return err_set("%s: cannot read: %s", calib_path, strerror(errno));
+    uint64_t th = fnv1a64(FNV64_INIT, text, len);
+    free(text);
+    uint64_t key = fnv1a64(FNV64_INIT, &m->identity, 8);
+    key = fnv1a64(key, &th, 8);
+    int32_t nl2[2] = {o->N, o->L};
+    key = fnv1a64(key, nl2, 8);
+    key = fnv1a64(key, &o->seed, 8);
+    char *dir = o->cache_dir ? xstrdup(o->cache_dir) : default_cache_dir();
+    if (mkdirs(dir) != 0) {
+        free(dir);
+        return -1;
+    }
+    char name[64];
+    snprintf(name, sizeof name, "stats-%016llx.bin", (unsigned long long)key);
+    StatsFile *sf = xcalloc(1, sizeof *sf);
+    sf->path = path_join(dir, name);
+    free(dir);
+    int nl = m->cfg.n_layers;
+    sf->n_layers = nl, sf->dim = m->cfg.dim, sf->N = o->N, sf->L = o->L, sf->seed = o->seed;
+    sf->model_id = m->identity, sf->text_hash = th;
+    sf->q = xmalloc((size_t)nl * sizeof(int)), sf->f = xmalloc((size_t)nl * sizeof(int));
+    for (int l = 0; l < nl; l++) sf->q[l] = layer_q(m, l), sf->f[l] = layer_f(m, l);
+    sf->boundary_cos = xmalloc((size_t)(nl + 1) * (nl + 1) * sizeof(double));
+    sf->offset = xmalloc((size_t)nl * sizeof(int64_t));
+    sf->cos_layer = xmalloc((size_t)nl * sizeof(double)), sf->cos_attn = xmalloc((size_t)nl * sizeof(double));
+    sf->cos_mlp = xmalloc((size_t)nl * sizeof(double));
+    if (!o->rebuild && path_exists(sf->path)) {
+        if (verify(sf, m, th, o->N, o->L, o->seed) == 0) {
+            if (!o->quiet) fprintf(stderr, "carve: statistics from cache %s\n", sf->path);
+            *out = sf;
+            return 0;
+        }
+        fprintf(stderr, "carve: %s; rebuilding it\n", err_get());
+        if (unlink(sf->path) != 0) {
+            err_set("%s: cannot remove the invalid cache: %s", sf->path, strerror(errno));
+            stats_close(sf);
+            return -1;
+        }
+    }
+    int32_t *ids = NULL;
+    size_t n_ids = 0;
+    Windows w = {0};
+    if (text_tokenize_file(m->tokenizer, calib_path, &ids, &n_ids) != 0 ||
+        windows_sample(ids, n_ids, o->N, o->L, o->seed, calib_path, &w) != 0) {
+        free(ids);
+        stats_close(sf);
+        return -1;
+    }
+    free(ids);
+    double t0 = now_seconds();
+    if (!o->quiet)
+        fprintf(stderr, "carve: computing calibration statistics (%d x %d tokens of %s) -> %s\n", o->N, o->L,
+                calib_path, sf->path);
+    int rc = stats_build(m, &w, th, o->seed, sf->path);
+    windows_free(&w);
+    if (rc == 0) rc = verify(sf, m, th, o->N, o->L, o->seed);
+    if (rc != 0) {
+        stats_close(sf);
+        return -1;
+    }
+    if (!o->quiet) fprintf(stderr, "carve: statistics done in %.1f s\n", now_seconds() - t0);
+    *out = sf;
+    return 0;
+}
+
+int stats_layer(const StatsFile *sf, int l, LayerStats *out) {
+    if (l < 0 || l >= sf->n_layers) return err_set("%s: no layer %d", sf->path, l);
+    ls_alloc(out, sf->dim, sf->q[l], sf->f[l]);
+    FILE *fp = fopen(sf->path, "rb");
+    if (!fp) {
+        layer_stats_free(out);
+        return err_set("%s: cannot open: %s", sf->path, strerror(errno));
+    }
+    int rc = 0;
+    uint64_t h = FNV64_INIT, sum = 0;
+    Part parts[12];
+    int np = ls_parts(out, parts);
+    if (fseeko(fp, sf->offset[l], SEEK_SET) != 0) rc = -1;
+    for (int i = 0; rc == 0 && i < np; i++) rc = read_exact(fp, parts[i].p, parts[i].n * sizeof(double), &h);
+    if (rc == 0) rc = read_exact(fp, &sum, 8, NULL);
+    fclose(fp);
+    if (rc != 0 || sum != h) {
+        layer_stats_free(out);
+        return err_set("%s: layer %d changed or became corrupt since it was verified", sf->path, l);
+    }
+    return 0;
+}
