@@ -18,7 +18,7 @@ with7b=0
 for a in "$@"; do
     case $a in
     --with-7b) with7b=1 ;;
-    -h | --help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "bench/forward.sh: unknown argument $a" >&2; exit 1 ;;
     esac
 done
