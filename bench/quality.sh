@@ -22,6 +22,7 @@ SEQ_LEN=256
 SEEDS=3
 BUDGETS="0.9 0.8 0.7 0.6 0.5"
 METHODS=""
+BUDGET_COUNT=0
 OUT=${TMPDIR:-/tmp}/carve-quality.$$
 while [ $# -gt 0 ]; do
     case $1 in
@@ -42,6 +43,7 @@ if ! command -v gnuplot >/dev/null; then
             || die "apt-get install gnuplot-nox failed"
     else die "gnuplot missing (sudo apt-get install gnuplot-nox)"; fi
 fi
+BUDGET_COUNT=$(echo $BUDGETS | wc -w)
 if [ -z "$METHODS" ]; then
     METHODS=$(for c in configs/method-*.yaml; do basename "$c" .yaml | sed 's/^method-//'; done)
 fi
@@ -49,53 +51,107 @@ mkdir -p "$OUT"
 RAW=$OUT/raw.tsv
 printf 'method\ttarget\tseed\tkept\tppl_ts\tppl_wt\twall_s\n' >"$RAW"
 
-# The last "ppl" figure carve eval prints.
-ppl_of() { # eval args...
-    "$CARVE" eval "$@" --seq-len $SEQ_LEN | sed -n 's/.*ppl[ =:]*\([0-9.eE+-]*\).*/\1/p' | tail -1
+EVAL_WINDOWS=${EVAL_WINDOWS:-200}
+# Held-out ppl: the first $EVAL_WINDOWS windows of $SEQ_LEN tokens of a text; cached by the
+# subnet's content (identical subnets from different seeds are evaluated once).
+ppl_of() { # text model [subnet]
+    local key
+    if [ -n "${3:-}" ]; then key=$({ echo "$1 $2"; cat "$3"; } | sha1sum | cut -c1-16)
+    elif [ -d "$2" ]; then key=$({ echo "$1"; find "$2" -type f -print0 | sort -z | xargs -0 cat; } | sha1sum | cut -c1-16)
+    else key=$(echo "$1 $2" | sha1sum | cut -c1-16); fi
+    if [ ! -s "$OUT/ppl/$key" ]; then
+        mkdir -p "$OUT/ppl"
+        "$CARVE" eval --model "$2" ${3:+--subnet "$3"} --text "$1" --seq-len $SEQ_LEN --max-windows $EVAL_WINDOWS \
+            | sed -n 's/^ppl=\([0-9.eE+-]*\) .*/\1/p' >"$OUT/ppl/$key"
+    fi
+    cat "$OUT/ppl/$key"
 }
-# The kept fraction of non-embedding parameters of a subnet file.
-kept_of() { # subnet.json
-    "$CARVE" info --model "$MODEL" --subnet "$1" | sed -n 's/.*params_ratio[ =:]*\([0-9.]*\).*/\1/p' | tail -1
+# A config key ("calibration.n") of a method config, or the default.
+cfg() { /usr/bin/python3 - "$1" "$2" "${3:-}" <<'PY'
+import sys, yaml
+v = yaml.safe_load(open(sys.argv[1]))
+for k in sys.argv[2].split("."):
+    v = v.get(k) if isinstance(v, dict) else None
+print(sys.argv[3] if v is None else v)
+PY
 }
-# One config key (top level) of a method config.
-cfg() { /usr/bin/python3 -c 'import sys,yaml; v=yaml.safe_load(open(sys.argv[1])).get(sys.argv[2]); print("" if v is None else v)' "$1" "$2"; }
+# carve search: one run per seed covers every budget (run once, cached in $OUT); the best
+# subnet of budget $2 is exported with reformation as a model directory $4/model.
+run_search() {
+    local conf=$1 b=$2 s=$3 dir=$4 meth db t0 id
+    meth=$(basename "$conf" .yaml)
+    db=$OUT/$meth-seed$s.db
+    if [ ! -f "$OUT/$meth-seed$s.done" ]; then
+        t0=$SECONDS
+        /usr/bin/python3 - "$conf" "$s" "$db" "$OUT/$meth-seed$s.yaml" "$EVAL_WINDOWS" <<'PY'
+import sys, yaml
+conf, seed, db, out, win = sys.argv[1:]
+c = yaml.safe_load(open(conf))
+c.pop("method", None)  # the registry's name; the search's own keys say the rest
+c.setdefault("calibration", {})["seed"] = int(seed)
+c.setdefault("algorithm", {})["seed"] = int(seed)
+c.setdefault("eval", {})["max_windows"] = int(win)
+c["output"] = db
+yaml.safe_dump(c, open(out, "w"), sort_keys=False)
+PY
+        rm -f "$db"
+        "$CARVE" search "$OUT/$meth-seed$s.yaml" --quiet || return 1
+        echo $((SECONDS - t0)) >"$OUT/$meth-seed$s.done"
+    fi
+    id=$(sqlite3 "$db" "SELECT f.candidate_id FROM finals f WHERE f.role = 'best' AND abs(f.target - $b) < 1e-6 LIMIT 1")
+    [ -n "$id" ] || { echo "$db: no best candidate for budget $b"; return 1; }
+    "$CARVE" export "$db" "$id" --format hf --out "$dir/model" --force || return 1
+    "$CARVE" subnet "$db" "$id" --out "$dir/subnet.json" || return 1
+    /usr/bin/python3 - "$db" "$id" "$b" "$s" "$(cat "$OUT/$meth-seed$s.done")" "$BUDGET_COUNT" "$dir/result.json" <<'PY'
+import json, sqlite3, sys
+db, cid, b, s, secs, nb, out = sys.argv[1:]
+r = sqlite3.connect(db).execute("SELECT params_ratio, fitness, reformed_fitness FROM candidates WHERE id = ?", (int(cid),)).fetchone()
+json.dump({"method": "search", "target": float(b), "seed": int(s), "candidate": int(cid), "params_ratio": r[0],
+           "calib_ppl": r[1], "reformed_calib_ppl": r[2], "search_seconds_share": float(secs) / int(nb)},
+          open(out, "w"), indent=2)
+PY
+}
+# Run method config $1 at budget $2, seed $3 into dir $4 (subnet.json, result.json, maybe model/).
+run_method() {
+    local conf=$1 b=$2 s=$3 dir=$4 name
+    name=$(cfg "$conf" method)
+    local common=(--model "$(cfg "$conf" model "$MODEL")" --budget "$b" --seed "$s" --out "$dir")
+    local calib=(--calib "$(cfg "$conf" calibration.text "$CALIB")" --calib-n "$(cfg "$conf" calibration.n 32)"
+                 --calib-len "$(cfg "$conf" calibration.len 128)")
+    case $name in
+    carve-ga|carve-nsga2) run_search "$conf" "$b" "$s" "$dir" ;;
+    magnitude|saliency) "$CARVE" prune --method "$name" "${common[@]}" "${calib[@]}" ;;
+    *) "$CARVE" baseline --method "$name" "${common[@]}" "${calib[@]}" --random-k "$(cfg "$conf" baselines.random 16)" ;;
+    esac
+}
 
 t_all=$SECONDS
-dense_ts=$(ppl_of --model "$MODEL" --text "$VALID_TS")
-dense_wt=$(ppl_of --model "$MODEL" --text "$VALID_WT")
+dense_ts=$(ppl_of "$VALID_TS" "$MODEL")
+dense_wt=$(ppl_of "$VALID_WT" "$MODEL")
+echo "dense: TinyStories ppl $dense_ts, WikiText-2 ppl $dense_wt"
 for meth in $METHODS; do
     conf=configs/method-$meth.yaml
     [ -f "$conf" ] || die "$conf: missing"
-    name=$(cfg "$conf" method)
-    [ -n "$name" ] || die "$conf: no 'method:' key"
+    [ -n "$(cfg "$conf" method)" ] || die "$conf: no 'method:' key"
     for b in $BUDGETS; do
         for s in $(seq 1 "$SEEDS"); do
             dir=$OUT/$meth/$b/$s
             mkdir -p "$dir"
             t0=$(date +%s.%N)
-            case $name in
-            carve-ga|carve-nsga2)
-                "$CARVE" search "$conf" --budget "$b" --seed "$s" --out "$dir" >"$dir/log" 2>&1 \
-                    || die "$conf at $b seed $s failed: $(tail -1 "$dir/log")" ;;
-            *)
-                "$CARVE" prune --config "$conf" --budget "$b" --seed "$s" --out "$dir" >"$dir/log" 2>&1 \
-                    || die "$conf at $b seed $s failed: $(tail -1 "$dir/log")" ;;
-            esac
+            run_method "$conf" "$b" "$s" "$dir" >"$dir/log" 2>&1 || die "$conf at budget $b seed $s failed: $(tail -1 "$dir/log")"
             t1=$(date +%s.%N)
-            # the result: a pruned model directory (reformed / replaced weights) or a subnet file
-            if [ -f "$dir/model/config.json" ]; then evalm=(--model "$dir/model"); else evalm=(--model "$MODEL" --subnet "$dir/subnet.json"); fi
-            kept=$(sed -n 's/.*"params_ratio": *\([0-9.]*\).*/\1/p' "$dir/result.json" 2>/dev/null | head -1)
-            [ -n "$kept" ] || kept=$(kept_of "$dir/subnet.json")
-            pts=$(ppl_of "${evalm[@]}" --text "$VALID_TS")
-            pwt=$(ppl_of "${evalm[@]}" --text "$VALID_WT")
+            kept=$(sed -n 's/.*"params_ratio": *\([0-9.eE+-]*\).*/\1/p' "$dir/result.json" | head -1)
+            if [ -f "$dir/model/config.json" ]; then evalm=("$dir/model"); else evalm=("$MODEL" "$dir/subnet.json"); fi
+            pts=$(ppl_of "$VALID_TS" "${evalm[@]}")
+            pwt=$(ppl_of "$VALID_WT" "${evalm[@]}")
             printf '%s\t%s\t%s\t%s\t%s\t%s\t%.2f\n' "$meth" "$b" "$s" "$kept" "$pts" "$pwt" \
-                "$(echo "$t1 - $t0" | bc -l)" >>"$RAW"
+                "$(awk "BEGIN { print $t1 - $t0 }")" >>"$RAW"
             echo "$meth budget $b seed $s: kept $kept, TinyStories ppl $pts, WikiText-2 ppl $pwt"
         done
     done
 done
 /usr/bin/python3 bench/results.py quality --raw "$RAW" --dense "$dense_ts" "$dense_wt" --seq-len $SEQ_LEN \
-    --total-s $((SECONDS - t_all)) --seeds "$SEEDS" --plot-data "$OUT/pareto.dat" --md bench/RESULTS.md
+    --total-s $((SECONDS - t_all)) --seeds "$SEEDS" --eval-windows $EVAL_WINDOWS --plot-data "$OUT/pareto.dat" --md bench/RESULTS.md
 nblocks=$(grep -c '^"' "$OUT/pareto.dat" || true)
 gnuplot -e "datafile='$OUT/pareto.dat'; outdir='bench'; nblocks=$nblocks; dense=$dense_ts" bench/plot.gp
 cp "$RAW" bench/quality-raw.tsv

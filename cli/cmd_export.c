@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "results/store.h"
 #include "runtime/export_gguf.h"
 #include "runtime/export_util.h"
 #include "runtime/extract.h"
@@ -100,11 +101,39 @@ static DType source_dtype(const Model *m) {
 /* x: the model to write; src: the source model (its tokenizer files go with an HF export). */
 static int write_out(const Args *a, const Model *x, const Model *src, DType dtype) {
     if (!strcmp(a->format, "gguf")) {
-        GGUFExportOptions o = {dtype, a->name, a->manifest};
+        GGUFExportOptions o = {dtype, a->name, src->tokenizer, a->manifest};
         return export_gguf(x, a->out, &o);
     }
     HFWriteOptions o = {dtype, src, a->force};
+    if (src->tokenizer && !strcmp(src->format, "gguf"))
+        fprintf(stderr, "carve export: note: the tokenizer embedded in %s is not converted; %s gets no tokenizer "
+                        "files (evaluate it with --tokenizer %s)\n", src->path, a->out, src->path);
     return model_write_hf(x, a->out, &o);
+}
+
+/* Source model and subnet of candidate a->id in database a->db (the run's model path). */
+static int from_db(const Args *a, Model **m, Subnet **s) {
+    Store *st = NULL;
+    CandRow row = {0};
+    char *model_path = NULL, *settings = NULL;
+    int rc = -1;
+    if (store_open(a->db, false, &st) != 0) return -1;
+    if (store_cand_require(st, a->id, &row) != 0) goto out;
+    if (store_run_model(st, row.run_id, &model_path, &settings) != 0) goto out;
+    if (model_open(model_path, m) != 0) {
+        err_prefix("%s: candidate %s: the run's model", a->db, a->id);
+        goto out;
+    }
+    char what[512];
+    snprintf(what, sizeof what, "%s: candidate %s", a->db, a->id);
+    if (subnet_from_json(row.subnet, *m, what, s) != 0) goto out;
+    rc = 0;
+out:
+    free(model_path);
+    free(settings);
+    cand_row_free(&row);
+    store_close(st);
+    return rc;
 }
 
 int cmd_export(int argc, char **argv) {
@@ -112,17 +141,19 @@ int cmd_export(int argc, char **argv) {
     int prc = parse_args(argc, argv, &a);
     if (prc != 0) return prc < 0 ? 0 : prc;
     if (export_check_out(a.out, a.force) != 0) return cli_fail();
-    if (a.db) {
-        err_set("%s: exporting from a results database is not available yet", a.db);
-        return cli_fail();
-    }
     Model *m = NULL, *x = NULL;
     Subnet *s = NULL;
     int rc = 2;
-    if (model_open(a.model, &m) != 0) goto out;
-    if (a.subnet && subnet_read_file(a.subnet, m, &s) != 0) goto out;
+    const char *subnet_name = a.db ? a.db : a.subnet;
+    if (a.db) {
+        if (from_db(&a, &m, &s) != 0) goto out;
+    } else {
+        if (model_open(a.model, &m) != 0) goto out;
+        if (a.subnet && subnet_read_file(a.subnet, m, &s) != 0) goto out;
+    }
     if (s && !strcmp(a.format, "gguf") && export_gguf_check_subnet(s) != 0) {
-        err_prefix("%s: cannot be written as GGUF", a.subnet);
+        if (a.db) err_prefix("%s: candidate %s: cannot be written as GGUF", a.db, a.id);
+        else err_prefix("%s: cannot be written as GGUF", subnet_name);
         goto out;
     }
     DType dtype = a.have_dtype ? a.dtype : source_dtype(m);
@@ -131,12 +162,12 @@ int cmd_export(int argc, char **argv) {
         if (model_extract(m, s, &x) != 0) goto out;
         out_model = x;
     }
-    if (!a.no_reform && s && cli_verbose)
-        fprintf(stderr, "carve export: reformation is not available; writing the extracted weights\n");
+    if (!a.no_reform && s)
+        fprintf(stderr, "carve export: note: reformation is not available in this build; writing the inherited "
+                        "(extracted) weights\n");
     if (write_out(&a, out_model, m, dtype) != 0) goto out;
-    ParamCount pc = model_param_count(out_model);
     printf("wrote %s (%s, %s): %lld parameters\n", a.out, a.format, dtype_name(dtype),
-           (long long)(pc.embedding + pc.classifier + pc.layers + pc.other));
+           (long long)export_param_count(out_model));
     rc = 0;
 out:
     if (rc) cli_fail();

@@ -11,11 +11,14 @@
 bool cli_verbose = false;
 
 static const CliCommand commands[] = {
+    {"bench-forward", cmd_bench_forward, "(benchmark) forward throughput vs the sgemm ceiling, 50% subnet time"},
     {"prune", cmd_prune, "subnet of the highest-scored heads/channels at a parameter budget"},
     {"reform", cmd_reform, "least-squares reformation of a subnet (or layer-span replacement)"},
+    {"search", cmd_search, "evolutionary search for subnets (YAML config), results in SQLite"},
     {"front", cmd_front, "the Pareto front of a search run"},
     {"show", cmd_show, "one searched subnet in detail"},
     {"subnet", cmd_subnet, "write a searched subnet to a subnet file"},
+    {"baseline", cmd_baseline, "prune with a baseline method of the registry (shortgpt, sleb, flap, ...)"},
     {"eval", cmd_eval, "perplexity of a model or subnet on a text file"},
     {"export", cmd_export, "write a subnet as a smaller Hugging Face or GGUF model"},
     {"importance", cmd_importance, "per-layer importance scores from calibration statistics"},

@@ -108,7 +108,15 @@ static const char SCHEMA[] =
     "                    WHERE d.run_id = c.run_id AND d.eval_ppl IS NOT NULL\n"
     "                      AND d.eval_ppl <= c.eval_ppl AND d.cost_ratio <= c.cost_ratio\n"
     "                      AND (d.eval_ppl < c.eval_ppl OR d.cost_ratio < c.cost_ratio));\n"
-    "\n";
+    "\n"
+    "-- The final step's results side by side: per run and budget, the search's best subnet, the\n"
+    "-- importance-initialised one and the best random one, with their held-out perplexity.\n"
+    "CREATE VIEW IF NOT EXISTS final_results AS\n"
+    "  SELECT r.name AS run, f.budget, f.target, f.role, c.id AS candidate_id, c.cost_ratio, c.fitness,\n"
+    "         c.reformed, c.reformed_fitness, c.eval_ppl\n"
+    "  FROM finals f JOIN runs r ON r.id = f.run_id JOIN candidates c ON c.id = f.candidate_id\n"
+    "  ORDER BY r.id, f.budget, f.role, c.cost_ratio DESC;\n"
+    "";
 
 struct Store {
     sqlite3 *db;
@@ -250,6 +258,21 @@ int store_run_find(Store *st, const char *name, StoreRun *out, bool *found) {
     }
     sqlite3_finalize(s);
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_fail(st, "read runs");
+}
+
+int store_run_model(Store *st, int64_t run, char **model_path, char **settings) {
+    *model_path = *settings = NULL;
+    sqlite3_stmt *s = prep(st, "SELECT model_path, settings FROM runs WHERE id = ?");
+    if (!s) return -1;
+    sqlite3_bind_int64(s, 1, run);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        *model_path = xstrdup((const char *)sqlite3_column_text(s, 0));
+        *settings = xstrdup((const char *)sqlite3_column_text(s, 1));
+    }
+    sqlite3_finalize(s);
+    if (rc == SQLITE_DONE) return err_set("%s: no run with id %lld", st->path, (long long)run);
+    return rc == SQLITE_ROW ? 0 : db_fail(st, "read runs");
 }
 
 int store_run_create(Store *st, const StoreRunNew *r, int64_t *id) {

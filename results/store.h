@@ -46,6 +46,8 @@ int store_run_require(Store *st, const char *name, StoreRun *out);
 /* The roles ("best 0.90, init 0.90, ...") the final step gave a candidate (malloc'ed, "" when none). */
 char *store_cand_roles(Store *st, int64_t id);
 int store_run_names(Store *st, char ***names, int *n);
+/* The model path and effective settings JSON (both malloc'ed) of run id `run` (export). */
+int store_run_model(Store *st, int64_t run, char **model_path, char **settings);
 
 typedef struct {
     int64_t id, run_id;

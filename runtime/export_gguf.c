@@ -176,7 +176,13 @@ static int put_tokenizer(Rec *r, const Tokenizer *t, int vocab) {
     int n = tokenizer_vocab_size(t);
     if (n > vocab) return err_set("the tokenizer has %d tokens, more than the model's vocabulary %d", n, vocab);
     const char *model = tokenizer_gguf_model(t);
+    if (!model)
+        return err_set("the tokenizer (sentencepiece-style BPE with a merge list, no scores) cannot be embedded "
+                       "in GGUF; export with --format hf");
     bool spm = !strcmp(model, "llama");
+    if (!spm && !tokenizer_gguf_pre(t))
+        return err_set("the byte-level tokenizer's pre-tokenizer has no GGUF tokenizer.ggml.pre name; "
+                       "export with --format hf");
     char **text = xcalloc((size_t)n, sizeof *text);
     uint64_t *lens = xcalloc((size_t)n, sizeof *lens);
     float *scores = xcalloc((size_t)n, sizeof *scores);
@@ -194,27 +200,30 @@ static int put_tokenizer(Rec *r, const Tokenizer *t, int vocab) {
         lens[i] = len;
     }
     put_str(r, "tokenizer.ggml.model", model);
-    if (!spm) put_str(r, "tokenizer.ggml.pre", tokenizer_gguf_pre(t) ? tokenizer_gguf_pre(t) : "default");
+    if (!spm) put_str(r, "tokenizer.ggml.pre", tokenizer_gguf_pre(t));
     put_arr_str(r, "tokenizer.ggml.tokens", (const char *const *)text, lens, (uint64_t)n);
     if (spm) put_arr_f32(r, "tokenizer.ggml.scores", scores, (uint64_t)n);
     put_arr_i32(r, "tokenizer.ggml.token_type", types, (uint64_t)n);
     int nm = tokenizer_n_merges(t);
     if (!spm && nm > 0) {
         int32_t *left = xcalloc((size_t)nm, sizeof *left), *right = xcalloc((size_t)nm, sizeof *right);
+        for (int i = 0; i < nm; i++) left[i] = right[i] = -1;
         tokenizer_merges(t, left, right);
         char **mg = xcalloc((size_t)nm, sizeof *mg);
         uint64_t *ml = xcalloc((size_t)nm, sizeof *ml);
+        int k = 0; /* ranks of repeated pairs (never used) are left out; the order is what counts */
         for (int i = 0; i < nm; i++) { /* "left right" */
             const char *a = tokenizer_token_text(t, left[i]), *b = tokenizer_token_text(t, right[i]);
+            if (!a || !b) continue;
             size_t la = strlen(a), lb = strlen(b);
-            mg[i] = xmalloc(la + lb + 2);
-            memcpy(mg[i], a, la);
-            mg[i][la] = ' ';
-            memcpy(mg[i] + la + 1, b, lb + 1);
-            ml[i] = la + lb + 1;
+            mg[k] = xmalloc(la + lb + 2);
+            memcpy(mg[k], a, la);
+            mg[k][la] = ' ';
+            memcpy(mg[k] + la + 1, b, lb + 1);
+            ml[k++] = la + lb + 1;
         }
-        put_arr_str(r, "tokenizer.ggml.merges", (const char *const *)mg, ml, (uint64_t)nm);
-        for (int i = 0; i < nm; i++) free(mg[i]);
+        put_arr_str(r, "tokenizer.ggml.merges", (const char *const *)mg, ml, (uint64_t)k);
+        for (int i = 0; i < k; i++) free(mg[i]);
         free(mg);
         free(ml);
         free(left);
@@ -312,7 +321,8 @@ int export_gguf(const Model *m, const char *path, const GGUFExportOptions *opt) 
     free(kv);
     free(ff);
     int rc = -1;
-    if (m->tokenizer && put_tokenizer(&r, m->tokenizer, c->vocab_size) != 0) {
+    const Tokenizer *tok = opt->tokenizer ? opt->tokenizer : m->tokenizer;
+    if (tok && put_tokenizer(&r, tok, c->vocab_size) != 0) {
         err_prefix("%s", path);
         goto out;
     }

@@ -31,6 +31,8 @@
 typedef struct {
     DType dtype;              /* of 2-D tensors */
     const char *name;         /* general.name; NULL = "carve export" */
+    const struct Tokenizer *tokenizer; /* embedded; NULL = the model's own (an extracted model
+                                          has none: pass the source model's) */
     const char *manifest;     /* when set: write a JSON manifest of the metadata and tensor
                                  table carve meant to write (for the independent-reader test) */
 } GGUFExportOptions;

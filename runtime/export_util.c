@@ -43,6 +43,25 @@ void export_tensor_f32(const Tensor *t, int head_dim, RopeLayout from, RopeLayou
     }
 }
 
+static int64_t numel(const Tensor *t) { return t->data ? t->rows * t->cols : 0; }
+
+int64_t export_param_count(const Model *m) {
+    int64_t n = numel(&m->tok_embedding) + numel(&m->final_norm);
+    if (!m->cfg.tied_embeddings && m->classifier.data != m->tok_embedding.data) n += numel(&m->classifier);
+    for (int l = 0; l < m->cfg.n_layers; l++) {
+        const LayerWeights *L = &m->layers[l];
+        if (L->replace.data) {
+            n += numel(&L->replace);
+            continue;
+        }
+        if (L->n_heads > 0)
+            n += numel(&L->attn_norm) + numel(&L->wq) + numel(&L->wk) + numel(&L->wv) + numel(&L->wo) +
+                 numel(&L->bq) + numel(&L->bk) + numel(&L->bv);
+        if (L->hidden_dim > 0) n += numel(&L->ffn_norm) + numel(&L->w_gate) + numel(&L->w_up) + numel(&L->w_down);
+    }
+    return n;
+}
+
 int export_check_out(const char *path, bool force) {
     if (!path || !path[0]) return err_set("no output path given (--out)");
     if (path_exists(path) && !force) return err_set("%s: already exists (use --force to replace it)", path);

@@ -17,6 +17,10 @@
  * With from == to or head_dim == 0 the rows are copied in order. */
 void export_tensor_f32(const Tensor *t, int head_dim, RopeLayout from, RopeLayout to, float *dst);
 
+/* Weights an export of m holds: every tensor of the sublayers that exist (a layer's norm
+ * counts only with its sublayer), embeddings, final norm, classifier unless tied. */
+int64_t export_param_count(const Model *m);
+
 /* 0 when `path` may be written: it does not exist, or force is set. Otherwise -1 with
  * "<path>: already exists (use --force to replace it)". */
 int export_check_out(const char *path, bool force);

@@ -61,11 +61,11 @@ struct Forward {
     float *rope_c, *rope_s; /* (cap_T, hd/2) */
     int max_qkv, max_att, max_c;
     int n_threads;
-    /* logits chunk */
-    int chunk;
-    float *chunk_x, *chunk_l;
+    /* classifier: token rows per pass, vocabulary ids per block */
+    int chunk, vblock;
+    float *chunk_x, *chunk_l, *chunk_mx, *chunk_tl;
     int32_t *chunk_rows, *chunk_tgt;
-    double *chunk_nll;
+    double *chunk_sum;
 };
 
 /* ---- planning ------------------------------------------------------------------------ */
@@ -392,16 +392,20 @@ int forward_create(const Model *m, const Subnet *s, const ForwardOptions *opt, F
     f->n_threads = omp_get_max_threads();
     int D = m->cfg.dim, V = m->cfg.vocab_size, nl = m->cfg.n_layers;
     f->chunk = f->opt.logits_chunk;
-    if (f->chunk <= 0) { /* about 16 MiB of logits per chunk, at least 16 and at most 512 rows */
-        f->chunk = (int)(((size_t)16 << 20) / ((size_t)V * sizeof(float)));
-        if (f->chunk < 16) f->chunk = 16;
-        if (f->chunk > 512) f->chunk = 512;
-    }
+    if (f->chunk <= 0) f->chunk = 1024;
+    /* Blocks of the vocabulary, so that a block of logits is about 16 MiB: every classifier row
+     * is packed by sgemm once per pass of up to `chunk` tokens, not once per few tokens. */
+    f->vblock = (int)((((size_t)16 << 20) / sizeof(float) / (size_t)f->chunk) & ~(size_t)63);
+    if (f->vblock < 16) f->vblock = 16;
+    if (f->vblock > V) f->vblock = V;
+    if (f->chunk > f->opt.max_tokens) f->chunk = f->opt.max_tokens; /* a pass never has more rows */
     f->chunk_x = alloc_floats((size_t)f->chunk * D);
-    f->chunk_l = alloc_floats((size_t)f->chunk * V);
+    f->chunk_l = alloc_floats((size_t)f->chunk * f->vblock);
+    f->chunk_mx = alloc_floats((size_t)f->chunk);
+    f->chunk_tl = alloc_floats((size_t)f->chunk);
     f->chunk_rows = xmalloc((size_t)f->chunk * sizeof(int32_t));
     f->chunk_tgt = xmalloc((size_t)f->chunk * sizeof(int32_t));
-    f->chunk_nll = xmalloc((size_t)f->chunk * sizeof(double));
+    f->chunk_sum = xmalloc((size_t)f->chunk * sizeof(double));
     f->norms = alloc_floats((size_t)(2 * nl + 1) * D);
     for (int l = 0; l < nl; l++) {
         const LayerWeights *L = &m->layers[l];
@@ -440,7 +444,9 @@ void forward_free(Forward *f) {
     free(f->chunk_l);
     free(f->chunk_rows);
     free(f->chunk_tgt);
-    free(f->chunk_nll);
+    free(f->chunk_sum);
+    free(f->chunk_mx);
+    free(f->chunk_tl);
     if (f->sub) subnet_free(f->sub);
     free(f);
 }
@@ -486,7 +492,7 @@ static void attention(Forward *f, const Plan *p, const float *qkv, float *out, i
     int64_t ntask = (int64_t)B * nh * nblk;
     float scale = 1.0f / sqrtf((float)hd);
     /* each thread runs its own single-threaded sgemms (OpenBLAS is single-threaded here) */
-#pragma omp parallel
+#pragma omp parallel num_threads(f->n_threads)
     {
         float *S = f->att_s + (size_t)omp_get_thread_num() * ATT_QB * f->cap_T;
 #pragma omp for schedule(dynamic, 1)
@@ -599,9 +605,14 @@ static int head_nll_impl(Forward *f, const float *x, const int32_t *tokens, int 
             k++;
             if (k == C || (b == B - 1 && t + 2 == T)) {
                 k_rmsnorm_rows(f->chunk_x, x, f->chunk_rows, fn, k, D, f->m->cfg.norm_eps);
-                proj(f->chunk_x, k, D, f->cls, V, f->chunk_l, V, 0.0f);
-                k_rows_nll(f->chunk_l, k, V, f->chunk_tgt, f->chunk_nll);
-                for (int i = 0; i < k; i++) total += f->chunk_nll[i];
+                for (int v0 = 0; v0 < V; v0 += f->vblock) {
+                    int vb = V - v0 < f->vblock ? V - v0 : f->vblock;
+                    // chunk_l: (k, vb) = chunk_x (k, D) . cls[v0:v0+vb] (vb, D)^T
+                    proj(f->chunk_x, k, D, f->cls + (size_t)v0 * D, vb, f->chunk_l, vb, 0.0f);
+                    k_lse_update(f->chunk_l, k, vb, v0, f->chunk_tgt, f->chunk_mx, f->chunk_sum, f->chunk_tl);
+                }
+                for (int i = 0; i < k; i++) /* in row order: the sum is deterministic */
+                    total += log(f->chunk_sum[i]) + (double)f->chunk_mx[i] - (double)f->chunk_tl[i];
                 count += k;
                 k = 0;
             }
@@ -651,7 +662,7 @@ int forward_logits(Forward *f, const int32_t *tokens, int B, int T, float *logit
     int rc = run_layers(f, tokens, B, T, NULL);
     int D = f->m->cfg.dim, V = f->m->cfg.vocab_size, n = B * T;
     const float *fn = f->norms + (size_t)2 * f->m->cfg.n_layers * D;
-    for (int r0 = 0; rc == 0 && r0 < n; r0 += f->chunk) {
+    for (int r0 = 0; rc == 0 && r0 < n; r0 += f->chunk) { /* straight into the caller's buffer */
         int k = n - r0 < f->chunk ? n - r0 : f->chunk;
         k_rmsnorm(f->chunk_x, f->x + (size_t)r0 * D, fn, k, D, f->m->cfg.norm_eps);
         proj(f->chunk_x, k, D, f->cls, V, logits + (size_t)r0 * V, V, 0.0f);

@@ -5,6 +5,14 @@
 #include <math.h>
 #include <string.h>
 
+/* The kernels with expf get an AVX-512 clone (dispatched at load time), so that libmvec's 16-wide
+ * expf is used where the CPU has it, and a baseline x86-64 one elsewhere. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define EXP_CLONES __attribute__((target_clones("arch=x86-64-v4", "default")))
+#else
+#define EXP_CLONES
+#endif
+
 /* Below this many floats a kernel runs on the calling thread only. */
 #define PAR_MIN 16384
 
@@ -69,7 +77,7 @@ void k_rope(float *x, int ld, int n, int T, int n_rot_heads, int hd, const float
 }
 
 // s: (m, ld), row r holds scores of query q0 + r against keys 0..kn-1
-void k_softmax_causal(float *s, int ld, int m, int q0, int kn) {
+EXP_CLONES void k_softmax_causal(float *s, int ld, int m, int q0, int kn) {
     for (int r = 0; r < m; r++) {
         float *row = s + (size_t)r * ld;
         int valid = q0 + r + 1;
@@ -88,7 +96,7 @@ void k_softmax_causal(float *s, int ld, int m, int q0, int kn) {
 }
 
 // gu: (n, 2c); act: (n, c)
-void k_silu_mul(float *act, const float *gu, int n, int c) {
+EXP_CLONES void k_silu_mul(float *act, const float *gu, int n, int c) {
 #pragma omp parallel for schedule(static) if ((size_t)n * c > PAR_MIN)
     for (int i = 0; i < n; i++) {
         const float *g = gu + (size_t)i * 2 * c, *u = g + c;
@@ -97,21 +105,25 @@ void k_silu_mul(float *act, const float *gu, int n, int c) {
     }
 }
 
-// logits: (n, v); target, nll: (n)
-void k_rows_nll(const float *logits, int n, int v, const int32_t *target, double *nll) {
-#pragma omp parallel for schedule(static) if ((size_t)n * v > PAR_MIN)
+// l: (n, vb); target, mx, sum, tl: (n)
+EXP_CLONES void k_lse_update(const float *l, int n, int vb, int v0, const int32_t *target, float *mx, double *sum, float *tl) {
+#pragma omp parallel for schedule(static) if ((size_t)n * vb > PAR_MIN)
     for (int i = 0; i < n; i++) {
-        const float *l = logits + (size_t)i * v;
-        float mx = l[0];
-        for (int j = 1; j < v; j++) mx = l[j] > mx ? l[j] : mx;
-        double total = 0.0;
-        for (int j0 = 0; j0 < v; j0 += 1024) { /* float lanes within a block, double across blocks */
-            int j1 = j0 + 1024 < v ? j0 + 1024 : v;
+        const float *r = l + (size_t)i * vb;
+        float bm = r[0];
+        for (int j = 1; j < vb; j++) bm = r[j] > bm ? r[j] : bm;
+        double bs = 0.0;
+        for (int j0 = 0; j0 < vb; j0 += 1024) { /* float lanes within 1024 logits, double across */
+            int j1 = j0 + 1024 < vb ? j0 + 1024 : vb;
             float part = 0.0f;
-            for (int j = j0; j < j1; j++) part += expf(l[j] - mx);
-            total += part;
+            for (int j = j0; j < j1; j++) part += expf(r[j] - bm);
+            bs += part;
         }
-        nll[i] = log(total) + (double)mx - (double)l[target[i]];
+        if (v0 == 0) mx[i] = bm, sum[i] = bs;
+        else if (bm > mx[i]) sum[i] = sum[i] * exp((double)mx[i] - bm) + bs, mx[i] = bm;
+        else sum[i] += bs * exp((double)bm - mx[i]);
+        int t = target[i] - v0;
+        if (t >= 0 && t < vb) tl[i] = r[t];
     }
 }
 

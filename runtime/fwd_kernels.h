@@ -26,8 +26,11 @@ void k_rope(float *x, int ld, int n, int T, int n_rot_heads, int hd, const float
 void k_softmax_causal(float *s, int ld, int m, int q0, int kn);
 /* gu: (n, 2c) [gate | up]; act: (n, c) = silu(gate) * up. */
 void k_silu_mul(float *act, const float *gu, int n, int c);
-/* logits: (n, v) row-major; nll[r] = logsumexp(logits[r]) - logits[r][target[r]] (double). */
-void k_rows_nll(const float *logits, int n, int v, const int32_t *target, double *nll);
+/* Online log-sum-exp over vocabulary blocks. l: (n, vb) logits of vocabulary ids [v0, v0+vb).
+ * Per row i: mx[i] running max, sum[i] running sum of exp(logit - mx[i]) (double across blocks),
+ * tl[i] the logit of target[i] once its block is seen. v0 == 0 starts the rows afresh.
+ * After the last block, NLL = log(sum) + mx - tl. */
+void k_lse_update(const float *l, int n, int vb, int v0, const int32_t *target, float *mx, double *sum, float *tl);
 /* dst[j] = src[idx[j]] for j < n, src a row in dtype t (idx == NULL: contiguous copy). */
 void k_gather_f32(float *dst, const void *src, DType t, const int32_t *idx, int n);
 /* dst[i] = src[i] (dtype t) for i < n. */

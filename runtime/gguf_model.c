@@ -121,6 +121,12 @@ static int load_layer(const GGUFFile *g, LayerWeights *L, int l) {
         GET(bk, "attn_k.bias", false);
         GET(bv, "attn_v.bias", false);
     }
+    static const char *const unsupported[] = {"attn_output.bias", "ffn_gate.bias", "ffn_up.bias", "ffn_down.bias"};
+    for (size_t i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++) {
+        snprintf(n, sizeof n, "blk.%d.%s", l, unsupported[i]);
+        if (gguf_find_tensor(g, n))
+            return err_set("%s: tensor %s is not supported (carve models have q/k/v biases only)", g->file.path, n);
+    }
     if (L->hidden_dim > 0) {
         GET(ffn_norm, "ffn_norm.weight", true);
         GET(w_gate, "ffn_gate.weight", true);
@@ -184,6 +190,10 @@ int model_open_gguf(const char *path, Model *m) {
         err_set("%s: unsupported GGUF architecture '%.40s' (carve reads llama and deci)", path, arch);
         goto out;
     }
+    if (g.n_tensors == 0) {
+        err_set("%s: GGUF file holds no tensors (a vocabulary-only file?)", path);
+        goto out;
+    }
     ModelConfig *c = &m->cfg;
     snprintf(c->arch, sizeof c->arch, "%s", arch);
     if (get_int(&g, arch, "block_count", true, 0, 1, 4096, &c->n_layers)) goto out;
@@ -209,7 +219,14 @@ int model_open_gguf(const char *path, Model *m) {
     c->tied_embeddings = m->classifier.data == NULL;
     if (c->tied_embeddings) m->classifier = m->tok_embedding;
     if (model_validate(m, path) != 0) goto out;
-    /* tokenizer: attached from the metadata once tokenizer_from_gguf lands on main */
+    if (gguf_find(&g, "tokenizer.ggml.model")) {
+        if (tokenizer_from_gguf(&g, &m->tokenizer) != 0) goto out;
+        if (tokenizer_vocab_size(m->tokenizer) > c->vocab_size) {
+            err_set("%s: tokenizer has %d tokens, more than the model's vocabulary of %d", path,
+                    tokenizer_vocab_size(m->tokenizer), c->vocab_size);
+            goto out;
+        }
+    }
     model_add_file(m, &g.file); /* the mapping now belongs to the model; gguf_close keeps it */
     rc = 0;
 out:

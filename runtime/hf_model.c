@@ -210,6 +210,10 @@ static int parse_config(json_t *root, const char *path, Model *m, json_t **carve
         return err_set("%s: rope_scaling (type '%s') is not supported; carve implements plain RoPE only", path,
                        json_is_string(type) ? json_string_value(type) : "?");
     }
+    json_t *act = json_object_get(root, "hidden_act");
+    if (act && !(json_is_string(act) && !strcmp(json_string_value(act), "silu")))
+        return err_set("%s: hidden_act '%s' is not supported (carve implements SwiGLU with silu)", path,
+                       json_is_string(act) ? json_string_value(act) : "?");
     json_t *tw = json_object_get(root, "tie_word_embeddings");
     if (tw && !json_is_boolean(tw)) return err_set("%s: key \"tie_word_embeddings\" is not a boolean", path);
     *tie = tw ? json_is_true(tw) : -1; /* -1: not said; tied iff lm_head.weight is absent */
@@ -264,6 +268,14 @@ static int load_layer(Weights *w, int l, bool replace, bool need_bias) {
         GET(bq, "self_attn.q_proj.bias", need_bias);
         GET(bk, "self_attn.k_proj.bias", need_bias);
         GET(bv, "self_attn.v_proj.bias", need_bias);
+    }
+    static const char *const unsupported[] = {"self_attn.o_proj.bias", "mlp.gate_proj.bias", "mlp.up_proj.bias",
+                                              "mlp.down_proj.bias"};
+    for (size_t i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++) {
+        Tensor t;
+        snprintf(n, sizeof n, "model.layers.%d.%s", l, unsupported[i]);
+        if (get(w, n, false, &t) != 0) return -1;
+        if (t.data) return err_set("%s: tensor %s is not supported (carve models have q/k/v biases only)", w->what, n);
     }
     if (L->hidden_dim > 0) {
         GET(ffn_norm, "post_attention_layernorm.weight", true);

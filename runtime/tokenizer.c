@@ -196,6 +196,28 @@ const char *tokenizer_token_text(const Tokenizer *t, int id) {
     return id >= 0 && id < t->n_vocab ? t->text[id] : NULL;
 }
 
+/* ---- vocabulary access for export (GGUF tokenizer.ggml.*) ---- */
+const char *tokenizer_gguf_model(const Tokenizer *t) {
+    if (t->algo == ALGO_SCORES) return "llama";
+    return t->byte_level ? "gpt2" : NULL; /* sentencepiece BPE with merges has no scores to write */
+}
+const char *tokenizer_gguf_pre(const Tokenizer *t) { return t->byte_level ? t->pre_name : NULL; }
+float tokenizer_token_score(const Tokenizer *t, int id) { return id >= 0 && id < t->n_vocab ? t->score[id] : 0.0f; }
+int tokenizer_token_type(const Tokenizer *t, int id) {
+    return id >= 0 && id < t->n_vocab && t->type[id] != TT_UNDEFINED ? t->type[id] : TT_NORMAL;
+}
+int tokenizer_n_merges(const Tokenizer *t) { return t->algo == ALGO_RANKS ? t->n_merges : 0; }
+void tokenizer_merges(const Tokenizer *t, int32_t *left, int32_t *right) {
+    for (uint32_t i = 0; i < t->mcap; i++) {
+        if (!t->mkey[i]) continue;
+        uint64_t k = t->mkey[i] - 1;
+        int32_t r = t->mrank[i];
+        if (r < 0 || r >= t->n_merges) continue;
+        left[r] = (int32_t)(k >> 32);
+        right[r] = (int32_t)(k & 0xffffffffu);
+    }
+}
+
 /* ---------------------------------------------------------------- llama2.c tokenizer.bin */
 
 static int load_llama2c(const char *path, Tokenizer **out) {

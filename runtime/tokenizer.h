@@ -42,9 +42,6 @@ int tokenizer_synth_json(const char *path, int vocab_size, int family, uint64_t 
 const char *tokenizer_gguf_model(const Tokenizer *t);
 /* GGUF tokenizer.ggml.pre of a byte-level vocabulary ("default", "llama-bpe", "qwen2", ...), or NULL. */
 const char *tokenizer_gguf_pre(const Tokenizer *t);
-/* true when the vocabulary spells spaces as U+2581 (GGUF, tokenizer.json); false for llama2.c
- * tokenizer.bin, which stores plain spaces. */
-bool tokenizer_spaces_escaped(const Tokenizer *t);
 float tokenizer_token_score(const Tokenizer *t, int id);  /* 0 when the vocabulary has no scores */
 /* GGUF token type: 1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte. */
 int   tokenizer_token_type(const Tokenizer *t, int id);

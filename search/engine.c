@@ -59,6 +59,7 @@ typedef struct {
     int64_t n_new, n_hits;        /* evaluations / cache hits in this process */
     int64_t gen_new;              /* evaluations in the current generation */
     double t0;
+    bool reformed_any;            /* the final step reformed something */
 } Ctx;
 
 static void indiv_free(Indiv *v, int n) {
@@ -535,9 +536,11 @@ static int final_one(Ctx *c, int b, double target, const char *role, int64_t id,
     if (e->final && cfg->final_eval && isnan(row.eval_ppl)) {
         Subnet *s = NULL;
         double rf = NAN, ev = NAN;
+        bool reformed = false;
         rc = subnet_from_json(row.subnet, e->gs->m, "database", &s);
-        if (!rc) rc = e->final(e->ud, s, cfg->final_reform, &rf, &ev);
-        if (!rc) rc = store_cand_set_final(e->st, id, cfg->final_reform, rf, ev);
+        if (!rc) rc = e->final(e->ud, s, cfg->final_reform, &reformed, &rf, &ev);
+        if (!rc) rc = store_cand_set_final(e->st, id, reformed, rf, ev);
+        c->reformed_any |= reformed;
         *eval_ppl = ev;
         subnet_free(s);
     }
@@ -590,7 +593,7 @@ static int finals(Ctx *c, Indiv **pops) {
         }
         if (!e->quiet && e->final && cfg->final_eval)
             fprintf(stderr, "[%s] budget %.2f: held-out ppl%s: search %.3f | importance init %.3f | best random %.3f\n",
-                    cfg->name, t, cfg->final_reform ? " after reformation" : "", ev_best, ev_init, ev_rand);
+                    cfg->name, t, c->reformed_any ? " after reformation" : "", ev_best, ev_init, ev_rand);
     }
     if (!ga) { /* every member of the final front */
         rank_pop(pops[0], P);

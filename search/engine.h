@@ -28,9 +28,11 @@
 
 /* Fitness of subnet s (lower is better: calibration perplexity). 0 or -1 with err_set. */
 typedef int (*FitnessFn)(void *ud, const Subnet *s, double *fitness);
-/* Final step: with reform, reform s then measure; fill reformed_fitness (NAN when not
- * measured) and eval_ppl (held-out perplexity). */
-typedef int (*FinalFn)(void *ud, const Subnet *s, bool reform, double *reformed_fitness, double *eval_ppl);
+/* Final step: with reform, reform s then measure. Fills *reformed (whether reformation was
+ * applied), reformed_fitness (calibration ppl after it; NAN when not measured) and eval_ppl
+ * (held-out perplexity). */
+typedef int (*FinalFn)(void *ud, const Subnet *s, bool reform, bool *reformed, double *reformed_fitness,
+                       double *eval_ppl);
 
 typedef struct {
     const SearchConfig *cfg;

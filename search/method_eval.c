@@ -10,6 +10,8 @@ int method_calib_open(const Model *m, const char *calib_path, int n_windows, int
                       MethodCalib *out) {
     memset(out, 0, sizeof *out);
     out->model = m;
+    out->path = calib_path;
+    out->seed = seed;
     if (!m->tokenizer) return err_set("%s: no tokenizer found with the model", m->path ? m->path : "model");
     int32_t *ids;
     size_t n;

@@ -12,6 +12,8 @@
 
 typedef struct {
     const Model *model;
+    const char *path;   /* the calibration text (for reform/'s statistics of the same sample) */
+    uint64_t seed;
     Windows windows;    /* (n, len) calibration tokens */
     Forward *fwd;
     int n_evals;

@@ -3,6 +3,7 @@
  * fitted linear layer), ULS (evenly spaced skipping) and attention skipping. Each builds the
  * candidate subnets for every achievable number of removed layers and keeps the one whose
  * exact budget is nearest the target. See method.h. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,8 +30,9 @@ static int keep_nearest(Subnet **cand, const double *r, int n, double target, Me
     return k;
 }
 
-/* Fills skip[] (L flags) with the layers a method removes when it removes n of them. */
-typedef void (*SkipFn)(const MethodInput *in, int n, uint8_t *skip, void *ctx);
+/* Fills skip[] (L flags) with the layers a method removes when it removes n of them;
+ * false when the method has no candidate of n layers. */
+typedef bool (*SkipFn)(const MethodInput *in, int n, uint8_t *skip, void *ctx);
 
 /* Build the candidate for every count n = 0..L-1, keep the one whose budget (plus a
  * replacement layer when `replace` and n > 0) is nearest the target; returns that n. */
@@ -41,9 +43,9 @@ static int nearest_count(const MethodInput *in, SkipFn fill, void *ctx, bool rep
     double *r = xcalloc((size_t)L, sizeof *r);
     uint8_t *skip = xcalloc((size_t)L, 1);
     for (int n = 0; n < L; n++) {
-        fill(in, n, skip, ctx);
+        bool ok = fill(in, n, skip, ctx);
         cand[n] = without_layers(m, skip);
-        r[n] = method_budget_of(m, cand[n], replace && n > 0);
+        r[n] = ok ? method_budget_of(m, cand[n], replace && n > 0) : INFINITY;
     }
     int k = keep_nearest(cand, r, L, in->budget, out);
     free(cand);
@@ -75,10 +77,11 @@ static void argsort_asc(const double *score, int n, int *order) {
 }
 
 /* ShortGPT: the first n of the layers sorted by ascending Block Influence. */
-static void skip_lowest_bi(const MethodInput *in, int n, uint8_t *skip, void *ctx) {
+static bool skip_lowest_bi(const MethodInput *in, int n, uint8_t *skip, void *ctx) {
     const int *order = ctx;
     memset(skip, 0, (size_t)in->model->cfg.n_layers);
     for (int i = 0; i < n; i++) skip[order[i]] = 1;
+    return true;
 }
 
 int method_shortgpt(const MethodInput *in, MethodResult *out) {
@@ -133,9 +136,10 @@ void method_uls_layers(int L, int n, uint8_t *skip) {
     }
 }
 
-static void skip_uls(const MethodInput *in, int n, uint8_t *skip, void *ctx) {
+static bool skip_uls(const MethodInput *in, int n, uint8_t *skip, void *ctx) {
     (void)ctx;
     method_uls_layers(in->model->cfg.n_layers, n, skip);
+    return true;
 }
 
 int method_uls(const MethodInput *in, MethodResult *out) {
@@ -144,20 +148,25 @@ int method_uls(const MethodInput *in, MethodResult *out) {
     return 0;
 }
 
-/* LLM-Streamline: the span [i, i+n) whose entering and leaving hidden states are most similar. */
+/* LLM-Streamline: the span [i, i+n) whose entering and leaving hidden states are most similar;
+ * -1 when no span of n layers has a score (reform/ leaves spans beyond its max_span NAN). */
 static int best_span(const MethodInput *in, int n) {
-    int L = in->model->cfg.n_layers, best = 0;
+    int L = in->model->cfg.n_layers, best = -1;
     const double *cs = in->scores.boundary_cos;
-    for (int i = 1; i + n <= L; i++)
-        if (cs[i * (L + 1) + i + n] > cs[best * (L + 1) + best + n]) best = i;
+    for (int i = 0; i + n <= L; i++) {
+        double v = cs[i * (L + 1) + i + n];
+        if (n > 0 && isnan(v)) continue;
+        if (best < 0 || v > cs[best * (L + 1) + best + n]) best = i;
+    }
     return best;
 }
 
-static void skip_span(const MethodInput *in, int n, uint8_t *skip, void *ctx) {
+static bool skip_span(const MethodInput *in, int n, uint8_t *skip, void *ctx) {
     (void)ctx;
     int first = best_span(in, n);
     memset(skip, 0, (size_t)in->model->cfg.n_layers);
-    for (int l = first; l < first + n; l++) skip[l] = 1;
+    for (int l = first; first >= 0 && l < first + n; l++) skip[l] = 1;
+    return first >= 0;
 }
 
 int method_streamline(const MethodInput *in, MethodResult *out) {

@@ -156,7 +156,7 @@ START_TEST(test_gguf_hetero_layout) {
     Model *m = hetero_model();
     char *d = test_tmpdir("export");
     char *f = path_join(d, "h.gguf");
-    GGUFExportOptions o = {DT_F32, "t", NULL};
+    GGUFExportOptions o = {DT_F32, "t", NULL, NULL};
     ck_assert_msg(export_gguf(m, f, &o) == 0, "%s", err_get());
     GGUFFile g;
     ck_assert_msg(gguf_open(&g, f) == 0, "%s", err_get());

@@ -161,12 +161,18 @@ def export(name, subnet_file):
 def main():
     cfg, w = load_llama2c(MODEL)
     toks = np.array([1, 300, 45, 267, 90, 3, 400, 259, 260, 77, 12, 500, 283, 301, 44, 270] * 2)
+    head = {"n_layers": 5, "dim": 64, "n_heads": 8, "n_kv_heads": 4, "hidden_dim": 172}
+    half = {"heads": [0, 2, 4, 6], "channels": list(range(0, 172, 2))}
+    hetero = [{"heads": [0, 1, 4, 5], "channels": list(range(100))}, {"attn": False},
+              {"heads": [1, 3, 5, 7], "mlp": False}, {"channels": list(range(50, 172, 3))},
+              {"attn": False, "mlp": False}]
+    # GQA groups need not be equal in HF (kept KV heads: 0 with 2 query heads, 1 with 1)
+    unequal = [{"heads": [0, 1, 2]}, {}, {}, {}, {}]
     subnets = {"dense": None}
-    fix = os.environ.get("EXPORT_SUBNETS")  # "name=file,..." written by tests/test_export.sh
-    if fix:
-        for kv in fix.split(","):
-            k, v = kv.split("=")
-            subnets[k] = v
+    for name, layers in [("uniform", [half] * 5), ("hetero", hetero), ("unequal", unequal)]:
+        f = os.path.join(TMP, "export_hf_%d_%s.json" % (os.getpid(), name))
+        json.dump({"format": "carve-subnet/1", "model": head, "layers": layers}, open(f, "w"))
+        subnets[name] = f
     for name, f in subnets.items():
         d = export(name, f)
         s = json.load(open(f)) if f else None
@@ -176,6 +182,9 @@ def main():
         assert err < 1e-3, name
         c = json.load(open(os.path.join(d, "config.json")))
         assert c["architectures"] == (["LlamaForCausalLM"] if name in ("dense", "uniform") else ["CarveLlamaForCausalLM"])
+        if name == "hetero":
+            assert [e["num_attention_heads"] for e in c["carve_layers"]] == [4, 0, 4, 8, 0]
+            assert [e["intermediate_size"] for e in c["carve_layers"]] == [100, 172, 0, 41, 0]
         assert os.path.exists(os.path.join(d, "tokenizer.bin"))
     print("HF exports agree with the masked reference")
 

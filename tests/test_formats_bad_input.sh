@@ -84,7 +84,18 @@ case_ config_not_object  'cfg_text = "[1, 2, 3]"'                               
 case_ config_missing_key 'del cfg["num_attention_heads"]'                         'missing key "num_attention_heads"' config.json
 case_ config_bad_type    'cfg["num_hidden_layers"] = "four"'                      '"num_hidden_layers" is not an integer' config.json
 case_ config_bad_heads   'cfg["num_key_value_heads"] = 3'                         'num_attention_heads 4 is not a multiple of num_key_value_heads 3' config.json
+case_ config_act         'cfg["hidden_act"] = "gelu"'                              "hidden_act 'gelu' is not supported" config.json
+case_ mlp_bias           'hdr["model.layers.1.mlp.up_proj.bias"] = {"dtype": "BF16", "shape": [4], "data_offsets": [len(data), len(data) + 8]}; data += bytes(8)' \
+                         'tensor model.layers.1.mlp.up_proj.bias is not supported'
 case_ config_arch        'cfg["architectures"] = ["BertModel"]'                   "unsupported architecture 'BertModel'" config.json
+
+# a header whose length is not a multiple of 8 leaves the data misaligned: still loads
+# (the loader keeps aligned copies of such tensors), with the same parameter counts
+cp -r "$T/base" "$T/misaligned"
+edit "$T/misaligned" 'h = json.dumps(hdr).encode() + b"   "; h += b" " * ((-len(h) % 8) + 1); out_raw = struct.pack("<Q", len(h)) + h + data'
+"$CARVE" info --model "$T/misaligned" >"$T/mis.txt" 2>"$T/err" && "$CARVE" info --model "$T/base" >"$T/base.txt" \
+    && diff <(grep params "$T/base.txt") <(grep params "$T/mis.txt") >/dev/null \
+    || { echo "FAIL misaligned:"; cat "$T/err"; fails=$((fails+1)); }
 
 # no weights at all
 cp -r "$T/base" "$T/noweights" && rm "$T/noweights/model.safetensors"

@@ -139,6 +139,9 @@ START_TEST(test_nll_matches_logits) {
     double nll = nll_of(m, NULL, &o, tok, &n);
     ck_assert_int_eq(n, B * (T - 1));
     ck_assert_msg(fabs(nll - ref) < 1e-4 * fabs(ref), "nll %.9g vs %.9g", nll, ref);
+    ForwardOptions blocks = {.logits_chunk = 1 << 18, .max_tokens = 64}; /* vocabulary in blocks of 16 */
+    double nll2 = nll_of(m, NULL, &blocks, tok, &n);
+    ck_assert_msg(fabs(nll2 - ref) < 1e-4 * fabs(ref), "vocab blocks: nll %.9g vs %.9g", nll2, ref);
     free(lg);
     model_free(m);
 }

@@ -77,11 +77,13 @@ def main():
     # Hugging Face models from carve synth (F32/F16/BF16, biases, rotate-half RoPE)
     has_synth = subprocess.run([CARVE, "synth", "--help"], capture_output=True).returncode == 0
     if has_synth:
-        for i, (dtype, extra) in enumerate([("f32", []), ("f16", ["--bias", "1"]), ("bf16", ["--tied", "0"]),
-                                            ("bf16", ["--bias", "1", "--kv-heads", "4"])]):
+        for i, (shape, dtype, extra) in enumerate([("tiny", "f32", ["--tied", "0"]),
+                                                   ("tiny-mha", "f16", ["--bias", "1"]),
+                                                   ("qwen-tiny", "bf16", ["--tied", "0"]),
+                                                   ("tiny", "bf16", ["--tied", "1", "--kv-heads", "1"])]):
             d = os.path.join(TMP, f"synth{i}")
-            run(["synth", "--shape", "tiny", "--dtype", dtype, "--seed", str(i + 1), "--out", d] + extra)
-            name = f"hf-{dtype}{''.join(extra).replace('--', '+')}"
+            run(["synth", "--shape", shape, "--dtype", dtype, "--seed", str(i + 1), "--out", d, "--quiet"] + extra)
+            name = f"hf-{shape}-{dtype}{''.join(extra).replace('--', '+').replace(' ', '')}"
             check(name, d, 29, 2, rng)
             c = json.load(open(os.path.join(d, "config.json")))
             sp = os.path.join(TMP, f"synth{i}.subnet.json")

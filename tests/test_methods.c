@@ -7,6 +7,7 @@
 
 #include "eval/cost.h"
 #include "search/method.h"
+#include "search/method_eval.h"
 #include "tests/testutil.h"
 
 #define NL 5
@@ -358,6 +359,51 @@ START_TEST(test_stories260k_budgets) {
 }
 END_TEST
 
+/* SLEB's first greedy step on the real model: the removed layer is the one whose removal gives
+ * the lowest calibration ppl among all five single-layer removals, each measured here. */
+START_TEST(test_sleb_step_stories260k) {
+    char *p = shared_path("models/stories260K/stories260K.bin"), *c = shared_path("data/tinystories/calib.txt");
+    if (!p || !c) {
+        free(p), free(c);
+        return;
+    }
+    Model *m = NULL;
+    ck_assert_msg(model_open(p, &m) == 0, "%s", err_get());
+    MethodCalib cal;
+    ck_assert_msg(method_calib_open(m, c, 8, 64, 1, &cal) == 0, "%s", err_get());
+    double dense, single[5];
+    ck_assert_int_eq(method_calib_ppl(&cal, NULL, &dense), 0);
+    int argmin = 0;
+    for (int l = 0; l < 5; l++) {
+        Subnet *s = subnet_dense(m);
+        s->layers[l].attn_on = s->layers[l].mlp_on = false;
+        subnet_canonicalize(s);
+        ck_assert_int_eq(method_calib_ppl(&cal, s, &single[l]), 0);
+        ck_assert(single[l] > dense); /* every layer of the trained model matters */
+        if (single[l] < single[argmin]) argmin = l;
+        subnet_free(s);
+    }
+    MethodInput in = input(m, 0.8);
+    in.calib_ppl = method_calib_ppl;
+    in.ppl_ud = &cal;
+    MethodResult r;
+    ck_assert_msg(method_run(method_find("sleb"), &in, &r) == 0, "%s", err_get());
+    ck_assert_int_eq(layers_off(r.subnet), 1);
+    ck_assert(layer_off(r.subnet, argmin));
+    ck_assert_double_eq_tol(r.calib_ppl, single[argmin], 1e-9 * single[argmin]);
+    ck_assert_int_eq(r.n_evals, 5);
+    ck_assert_double_eq_tol(r.budget, (227264.0 - 45440.0) / 227264.0, 1e-12);
+    method_result_free(&r);
+    method_calib_close(&cal);
+    /* a calibration file too short for the windows is a one-line error naming it */
+    ck_assert_int_eq(method_calib_open(m, c, 100000, 256, 1, &cal), -1);
+    ck_assert_ptr_nonnull(strstr(err_get(), "calib.txt"));
+    model_free(m);
+    free(p);
+    free(c);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("methods");
     TCase *tc = tcase_create("core");
@@ -372,6 +418,7 @@ int main(void) {
     tcase_add_test(tc, test_random_best_of_k);
     tcase_add_test(tc, test_registry_errors);
     tcase_add_test(tc, test_stories260k_budgets);
+    tcase_add_test(tc, test_sleb_step_stories260k);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

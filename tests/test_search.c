@@ -79,9 +79,10 @@ static int synth_fitness(void *ud, const Subnet *s, double *out) {
     return 0;
 }
 
-static int synth_final(void *ud, const Subnet *s, bool reform, double *rf, double *ev) {
+static int synth_final(void *ud, const Subnet *s, bool reform, bool *reformed, double *rf, double *ev) {
     double f;
     synth_fitness(ud, s, &f);
+    *reformed = reform;
     *rf = reform ? f * 0.9 : NAN;
     *ev = f * 1.1;
     return 0;

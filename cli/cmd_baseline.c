@@ -1,0 +1,144 @@
+/* cmd_baseline — `carve baseline`: run one registry method (search/method.h: flap, shortgpt,
+ * sleb, streamline, streamline-fit, uls, attn-skip, random) on a model at a budget and write
+ * the result: OUT/subnet.json (carve-subnet/1) and OUT/result.json (exact kept budget, note,
+ * calibration evaluations, wall time). `carve prune --method NAME` hands registry methods here.
+ * Importance scores come from reform/; calibration ppl from the forward pass on calib text. */
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli/cli.h"
+#include "search/method.h"
+#include "search/method_eval.h"
+#include "search/method_scores.h"
+
+static void help(void) {
+    printf("usage: carve baseline --model PATH --method NAME --budget R --calib FILE --out DIR [options]\n\n"
+           "Prune with one of the baseline methods of the registry at a budget R (fraction of the\n"
+           "dense model's non-embedding parameters). Layer-level methods reach only some budgets:\n"
+           "they take the achievable one nearest R; result.json records the exact one.\n"
+           "Writes DIR/subnet.json and DIR/result.json.\n\n"
+           "methods:\n");
+    for (int i = 0; i < method_count; i++)
+        if (method_table[i].run) printf("  %-15s %s\n", method_table[i].name, method_table[i].summary);
+    printf("\noptions:\n"
+           "  --model PATH     model (llama2.c .bin, HF directory, GGUF)\n"
+           "  --method NAME    the method\n"
+           "  --budget R       target kept fraction in (0, 1]\n"
+           "  --calib FILE     calibration text (scores, SLEB steps, random's choice)\n"
+           "  --calib-n N      calibration windows (default 64)\n"
+           "  --calib-len L    tokens per calibration window (default 256)\n"
+           "  --seed S         calibration sample and random draws (default 1)\n"
+           "  --random-k K     random: candidates drawn (default 16)\n"
+           "  --out DIR        output directory (created)\n"
+           "  -v, --verbose    progress on stderr\n"
+           "  --help           this text\n");
+}
+
+static int write_result(const char *dir, const char *method, double target, uint64_t seed, const MethodResult *r,
+                        double secs, const Model *m) {
+    char *path = path_join(dir, "subnet.json");
+    int rc = subnet_write_file(path, r->subnet, m);
+    free(path);
+    if (rc != 0) return -1;
+    json_t *o = json_pack("{s:s, s:f, s:I, s:f, s:f, s:i, s:f, s:s, s:f}", "method", method, "target", target, "seed",
+                          (json_int_t)seed, "budget", r->budget, "params_ratio", r->budget, "calib_evals",
+                          r->n_evals, "calib_ppl", r->calib_ppl, "note", r->note, "seconds", secs);
+    if (!o) return err_set("%s: cannot build result.json", dir);
+    if (r->replace_first >= 0) {
+        json_object_set_new(o, "replace_first", json_integer(r->replace_first));
+        json_object_set_new(o, "replace_n", json_integer(r->replace_n));
+    }
+    char *s = json_dumps(o, JSON_INDENT(2) | JSON_REAL_PRECISION(10));
+    json_decref(o);
+    if (!s) return err_set("%s: cannot format result.json", dir);
+    path = path_join(dir, "result.json");
+    size_t len = strlen(s);
+    s = xrealloc(s, len + 2);
+    s[len] = '\n', s[len + 1] = 0;
+    rc = write_file_atomic(path, s, len + 1);
+    free(path);
+    free(s);
+    return rc;
+}
+
+int cmd_baseline(int argc, char **argv) {
+    enum { O_MODEL = 256, O_METHOD, O_BUDGET, O_CALIB, O_CN, O_CL, O_SEED, O_K, O_OUT, O_HELP };
+    static const struct option opts[] = {
+        {"model", required_argument, 0, O_MODEL}, {"method", required_argument, 0, O_METHOD},
+        {"budget", required_argument, 0, O_BUDGET}, {"calib", required_argument, 0, O_CALIB},
+        {"calib-n", required_argument, 0, O_CN},  {"calib-len", required_argument, 0, O_CL},
+        {"seed", required_argument, 0, O_SEED},   {"random-k", required_argument, 0, O_K},
+        {"out", required_argument, 0, O_OUT},     {"verbose", no_argument, 0, 'v'},
+        {"help", no_argument, 0, O_HELP},         {0, 0, 0, 0}};
+    const char *model_path = NULL, *method = NULL, *calib = NULL, *out = NULL;
+    double budget = 0;
+    long cn = 64, cl = 256, seed = 1, k = 16;
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "v", opts, NULL)) != -1) {
+        switch (c) {
+        case O_MODEL: model_path = optarg; break;
+        case O_METHOD: method = optarg; break;
+        case O_CALIB: calib = optarg; break;
+        case O_OUT: out = optarg; break;
+        case 'v': cli_verbose = true; break;
+        case O_BUDGET: if (!cli_parse_double("baseline", "--budget", optarg, 1e-6, 1.0, &budget)) return 1; break;
+        case O_CN: if (!cli_parse_int("baseline", "--calib-n", optarg, 1, 1 << 20, &cn)) return 1; break;
+        case O_CL: if (!cli_parse_int("baseline", "--calib-len", optarg, 2, 1 << 20, &cl)) return 1; break;
+        case O_SEED: if (!cli_parse_int("baseline", "--seed", optarg, 0, 1L << 62, &seed)) return 1; break;
+        case O_K: if (!cli_parse_int("baseline", "--random-k", optarg, 1, 1 << 20, &k)) return 1; break;
+        case O_HELP: help(); return 0;
+        default: return cli_usage_error("baseline", "unknown option");
+        }
+    }
+    if (optind < argc) return cli_usage_error("baseline", "unexpected argument '%s'", argv[optind]);
+    if (!model_path) return cli_usage_error("baseline", "--model is required");
+    if (!method) return cli_usage_error("baseline", "--method is required");
+    if (!budget) return cli_usage_error("baseline", "--budget is required");
+    if (!calib) return cli_usage_error("baseline", "--calib is required");
+    if (!out) return cli_usage_error("baseline", "--out is required");
+    const MethodInfo *mi = method_find(method);
+    if (!mi) return cli_fail();
+    if (!mi->run)
+        return cli_usage_error("baseline", "method '%s' is run by %s", method,
+                               mi->kind == METHOD_SEARCH ? "carve search" : "carve prune");
+
+    int rc = 2;
+    Model *m = NULL;
+    MethodCalib cal = {0};
+    MethodScoreSet sc = {0};
+    MethodResult res = {0};
+    double t0 = now_seconds();
+    if (model_open(model_path, &m) != 0) goto done;
+    if (mkdir(out, 0777) != 0 && !path_is_dir(out)) {
+        err_set("%s: cannot create the output directory", out);
+        goto done;
+    }
+    if (method_calib_open(m, calib, (int)cn, (int)cl, (uint64_t)seed, &cal) != 0) goto done;
+    if (method_scores_compute(mi, &cal, &sc) != 0) goto done;
+    MethodInput in = {0};
+    in.model = m;
+    in.budget = budget;
+    in.seed = (uint64_t)seed;
+    in.random_k = (int)k;
+    in.scores = sc.scores;
+    in.calib_ppl = method_calib_ppl;
+    in.ppl_ud = &cal;
+    if (method_run(mi, &in, &res) != 0) goto done;
+    if (cli_verbose) fprintf(stderr, "baseline %s: budget %.4f: %s\n", method, res.budget, res.note);
+    if (write_result(out, method, budget, (uint64_t)seed, &res, now_seconds() - t0, m) != 0) goto done;
+    printf("method=%s target=%.4f budget=%.6f calib_evals=%d note=\"%s\"\n", method, budget, res.budget, res.n_evals,
+           res.note);
+    rc = 0;
+done:
+    if (rc) cli_fail();
+    method_result_free(&res);
+    method_scores_free(&sc);
+    method_calib_close(&cal);
+    model_free(m);
+    return rc;
+}

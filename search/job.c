@@ -1,0 +1,202 @@
+/* job — `carve search` for one configured run (see job.h): the fitness is the calibration
+ * perplexity exp(mean NLL) of the subnet over the config's N sampled windows of L tokens;
+ * the final step reforms the subnet (when enabled and available) and measures held-out
+ * perplexity over consecutive windows of the eval text. */
+#include "search/job.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "eval/calib.h"
+#include "eval/cost.h"
+#include "results/store.h"
+#include "runtime/forward.h"
+#include "runtime/model.h"
+#include "runtime/tokenizer.h"
+#include "runtime/util.h"
+#include "search/engine.h"
+#include "search/importance.h"
+
+typedef struct {
+    const SearchConfig *cfg;
+    Model *m;
+    Tokenizer *tok;       /* the model's or the config's */
+    Tokenizer *own_tok;   /* loaded from cfg->tokenizer (freed) */
+    Forward *fwd;
+    Windows calib;
+    Windows eval;         /* loaded on first use */
+    bool eval_loaded;
+} Job;
+
+/* exp(mean NLL) of the current subnet over windows w, in batches of up to 4096 tokens. */
+static int windows_ppl(Job *j, const Windows *w, double *ppl) {
+    int B = 4096 / w->len;
+    if (B < 1) B = 1;
+    double nll = 0;
+    int64_t n = 0;
+    for (int i = 0; i < w->n; i += B) {
+        int b = w->n - i < B ? w->n - i : B;
+        if (forward_nll(j->fwd, w->tokens + (size_t)i * w->len, b, w->len, NULL, &nll, &n)) return -1;
+    }
+    if (n == 0) return err_set("no scored tokens");
+    *ppl = exp(nll / (double)n);
+    return 0;
+}
+
+static int fitness_cb(void *ud, const Subnet *s, double *fitness) {
+    Job *j = ud;
+    if (j->cfg->fitness_reform)
+        return err_set("%s: fitness: reform: true needs the reform module, which this build lacks", j->cfg->file);
+    if (forward_set_subnet(j->fwd, s)) return -1;
+    return windows_ppl(j, &j->calib, fitness);
+}
+
+static int load_eval(Job *j) {
+    if (j->eval_loaded) return 0;
+    int32_t *ids;
+    size_t n;
+    if (text_tokenize_file(j->tok, j->cfg->eval_text, &ids, &n)) return -1;
+    int rc = windows_consecutive(ids, n, j->cfg->eval_seq_len, j->cfg->eval_max_windows, j->cfg->eval_text, &j->eval);
+    free(ids);
+    if (rc == 0) j->eval_loaded = true;
+    return rc;
+}
+
+static int final_cb(void *ud, const Subnet *s, bool reform, bool *reformed, double *reformed_fitness,
+                    double *eval_ppl) {
+    Job *j = ud;
+    (void)reform; /* reformation joins here when the reform module is available */
+    *reformed = false;
+    *reformed_fitness = NAN;
+    if (load_eval(j) || forward_set_subnet(j->fwd, s)) return -1;
+    return windows_ppl(j, &j->eval, eval_ppl);
+}
+
+static void job_free(Job *j) {
+    forward_free(j->fwd);
+    windows_free(&j->calib);
+    if (j->eval_loaded) windows_free(&j->eval);
+    if (j->own_tok) tokenizer_free(j->own_tok);
+    model_free(j->m);
+}
+
+static int open_inputs(Job *j, const SearchConfig *cfg) {
+    memset(j, 0, sizeof *j);
+    j->cfg = cfg;
+    if (model_open(cfg->model, &j->m)) return -1;
+    if (cfg->tokenizer[0]) {
+        if (tokenizer_load(cfg->tokenizer, &j->own_tok)) return -1;
+        j->tok = j->own_tok;
+    } else {
+        j->tok = j->m->tokenizer;
+    }
+    if (!j->tok)
+        return err_set("%s: model '%s' comes with no tokenizer; name one with 'tokenizer:'", cfg->file, cfg->model);
+    return 0;
+}
+
+static void print_plan(const Job *j, const SearchConfig *cfg, FILE *out) {
+    const Model *m = j->m;
+    const AlgoConfig *a = &cfg->algo;
+    Cost dense = cost_of(m, NULL, cfg->calib_len);
+    fprintf(out, "run %s\n", cfg->name);
+    fprintf(out, "  model        %s (%s: %d layers, dim %d, %d heads / %d KV, hidden %d, vocab %d)\n", cfg->model,
+            m->cfg.arch, m->cfg.n_layers, m->cfg.dim, m->cfg.n_heads, m->cfg.n_kv_heads, m->cfg.hidden_dim,
+            m->cfg.vocab_size);
+    fprintf(out, "  dense cost   %lld non-embedding params, %.4g layer FLOPs/token\n", (long long)dense.params_layers,
+            dense.flops_layers);
+    fprintf(out, "  calibration  %s: %d windows x %d tokens, seed %llu\n", cfg->calib_text, cfg->calib_n,
+            cfg->calib_len, (unsigned long long)cfg->calib_seed);
+    fprintf(out, "  budgets      %s:", cfg->budget_kind ? "flops" : "params");
+    for (int i = 0; i < cfg->n_targets; i++) fprintf(out, " %.2f", cfg->targets[i]);
+    fprintf(out, " (tolerance %.3f)\n", cfg->tolerance);
+    int pops = a->kind == ALGO_GA ? cfg->n_targets : 1;
+    fprintf(out, "  algorithm    %s: population %d x %d generations%s, parents %d, mutations %d, crossovers %d, "
+                 "seed %llu\n",
+            a->kind == ALGO_GA ? "ga" : "nsga2", a->population, a->generations, pops > 1 ? " per budget" : "",
+            a->parents, a->mutations, a->crossovers, (unsigned long long)a->seed);
+    long long max_evals = (long long)pops *
+                          (a->population + (long long)(a->generations - 1) *
+                                               (a->kind == ALGO_GA ? a->population - a->parents
+                                                                   : a->mutations + a->crossovers));
+    fprintf(out, "  evaluations  at most %lld (identical subnets are evaluated once)\n", max_evals);
+    fprintf(out, "  final step   %s%s\n", cfg->final_reform ? "reform, " : "",
+            cfg->final_eval ? "held-out perplexity" : "none");
+    fprintf(out, "  output       %s\n", cfg->output);
+}
+
+/* Create the run, or check that the stored one was started with the same settings and model. */
+static int start_run(Store *st, const SearchConfig *cfg, const char *config_text, const Model *m, int64_t *run_id,
+                     bool *done) {
+    char *settings = config_to_json(cfg);
+    if (!settings) return err_set("out of memory");
+    StoreRun run;
+    bool found;
+    int rc = store_run_find(st, cfg->name, &run, &found);
+    *done = false;
+    if (rc == 0 && found) {
+        if (strcmp(run.settings, settings))
+            rc = err_set("%s: run '%s' was started with other settings; rename the run or change 'output'",
+                         cfg->output, cfg->name);
+        *run_id = run.id;
+        *done = !strcmp(run.status, "done");
+        free(run.settings);
+    } else if (rc == 0) {
+        StoreRunNew nr = {cfg->name, config_text, settings, cfg->model, cfg->algo.kind == ALGO_GA ? "ga" : "nsga2",
+                          cfg->budget_kind ? "flops" : "params", m->identity, cfg->algo.seed};
+        rc = store_begin(st);
+        if (!rc) rc = store_run_create(st, &nr, run_id);
+        if (!rc) rc = store_commit(st);
+        if (rc) store_rollback(st);
+    }
+    free(settings);
+    return rc;
+}
+
+int job_run(const SearchConfig *cfg, const char *config_text, const JobOptions *opt, FILE *out) {
+    Job j;
+    int rc = open_inputs(&j, cfg);
+    if (rc) {
+        job_free(&j);
+        return -1;
+    }
+    if (opt->dry_run) {
+        print_plan(&j, cfg, out);
+        job_free(&j);
+        return 0;
+    }
+    Store *st = NULL;
+    GenomeSpace gs = {0};
+    int64_t run_id = 0;
+    bool done = false;
+    rc = store_open(cfg->output, true, &st);
+    if (!rc) rc = start_run(st, cfg, config_text, j.m, &run_id, &done);
+    if (!rc && done) {
+        if (!opt->quiet) fprintf(stderr, "[%s] already complete in %s\n", cfg->name, cfg->output);
+        store_close(st);
+        job_free(&j);
+        return 0;
+    }
+    if (!rc) {
+        int32_t *ids = NULL;
+        size_t n = 0;
+        rc = text_tokenize_file(j.tok, cfg->calib_text, &ids, &n);
+        if (!rc) rc = windows_sample(ids, n, cfg->calib_n, cfg->calib_len, cfg->calib_seed, cfg->calib_text, &j.calib);
+        free(ids);
+    }
+    if (!rc) rc = forward_create(j.m, NULL, NULL, &j.fwd);
+    if (!rc) {
+        genome_space_init(&gs, j.m, &cfg->space, cfg->algo.overlap, cfg->algo.depth_prob,
+                          cfg->budget_kind ? COST_FLOPS : COST_PARAMS, cfg->calib_len);
+        /* initial-population importance: weight magnitude (fallback until the reform module's
+         * calibration saliency is available) */
+        importance_weight_magnitude(&gs);
+        Engine e = {cfg, &gs, st, run_id, fitness_cb, final_cb, &j, opt->quiet, 0};
+        rc = engine_run(&e);
+        genome_space_free(&gs);
+    }
+    store_close(st);
+    job_free(&j);
+    return rc;
+}

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# test_export_roundtrip — subnets of stories260K (uniform; heterogeneous with an attention-free,
+# an MLP-free and an empty layer) exported as a Hugging Face directory and as GGUF evaluate, with
+# `carve eval`, to the perplexity of the subnet evaluated in place (1e-4 relative), and the files
+# hold exactly the kept parameters: the safetensors data section is 4 bytes per kept weight, the
+# GGUF file 4 bytes per kept weight plus a header no larger than the dense export's.
+set -eu
+cd "$(dirname "$0")/.."
+. tests/export_fixtures.inc
+ppl() { "$CARVE" eval --model "$1" --text "$TXT" --seq-len 128 --max-windows 8 --json "${@:2}" |
+        "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["ppl"])'; }
+close() { "$PYTHON" -c 'import sys; a,b=map(float,sys.argv[1:3]); sys.exit(0 if abs(a-b) <= 1e-4*abs(a) else 1)' "$1" "$2"; }
+size() { stat -c %s "$1"; }
+
+"$CARVE" export --model "$M" --format gguf --out "$T/dense.gguf" >/dev/null
+P_dense=$(expected_params <(echo '{"layers":[{},{},{},{},{}]}') gguf)
+overhead_dense=$(( $(size "$T/dense.gguf") - 4 * P_dense ))
+[ $overhead_dense -gt 0 ] && [ $overhead_dense -lt 16384 ] || { echo "dense GGUF header $overhead_dense bytes?"; exit 1; }
+ref_dense=$(ppl "$M"); got=$(ppl "$T/dense.gguf")
+close "$ref_dense" "$got" || { echo "dense: ppl $ref_dense in place, $got from GGUF"; exit 1; }
+echo "dense: ppl $ref_dense, GGUF $got"
+
+for s in uniform hetero; do
+    S=$T/$s.json
+    "$CARVE" export --model "$M" --subnet "$S" --no-reform --format hf --out "$T/$s.hf" >/dev/null
+    "$CARVE" export --model "$M" --subnet "$S" --no-reform --format gguf --out "$T/$s.gguf" >/dev/null
+    ref=$(ppl "$M" --subnet "$S"); hf=$(ppl "$T/$s.hf"); gg=$(ppl "$T/$s.gguf")
+    echo "$s: ppl in place $ref, HF $hf, GGUF $gg"
+    close "$ref" "$hf" || { echo "$s: HF export ppl $hf != $ref"; exit 1; }
+    close "$ref" "$gg" || { echo "$s: GGUF export ppl $gg != $ref"; exit 1; }
+    P_hf=$(expected_params "$S" hf); P_gg=$(expected_params "$S" gguf)
+    st=$T/$s.hf/model.safetensors
+    hlen=$("$PYTHON" -c 'import struct,sys; print(struct.unpack("<Q", open(sys.argv[1],"rb").read(8))[0])' "$st")
+    [ $(( $(size "$st") - 8 - hlen )) -eq $(( 4 * P_hf )) ] ||
+        { echo "$s: safetensors data $(( $(size "$st") - 8 - hlen )) bytes, expected $(( 4 * P_hf ))"; exit 1; }
+    ov=$(( $(size "$T/$s.gguf") - 4 * P_gg ))
+    [ $ov -gt 0 ] && [ $ov -le $overhead_dense ] ||
+        { echo "$s: GGUF is $(size "$T/$s.gguf") bytes for $P_gg weights (dense header $overhead_dense)"; exit 1; }
+    echo "$s: $P_hf of $P_dense weights kept; safetensors $(size "$st") B, GGUF $(size "$T/$s.gguf") B (dense $(size "$T/dense.gguf") B)"
+done

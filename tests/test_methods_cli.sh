@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# test_methods_cli — `carve baseline` end to end: one-line errors with exit status 2 for bad
+# input (unknown method, missing calibration file, budget out of range is a usage error, 1),
+# and on stories260K (skipped when ../shared is absent) a ULS and a SLEB run at 0.8 whose
+# subnet.json / result.json agree with `carve info` and say one layer of five was removed.
+set -u
+C=${CARVE:?}; T=${CARVE_TEST_TMP:-/tmp}/methods_cli.$$
+S=${CARVE_SHARED:-../shared}
+mkdir -p "$T"
+fail() { echo "FAIL: $*"; exit 1; }
+M=$S/models/stories260K/stories260K.bin
+CAL=$S/data/tinystories/calib.txt
+
+"$C" baseline --help | grep -q "shortgpt" || fail "--help lists no methods"
+"$C" baseline --model x --method nope --budget 0.5 --calib c --out "$T/o" 2>"$T/err"; rc=$?
+[ $rc -eq 2 ] || fail "unknown method: exit $rc"
+[ "$(wc -l <"$T/err")" -eq 1 ] && grep -q "unknown method 'nope'" "$T/err" || fail "unknown method message: $(cat "$T/err")"
+"$C" baseline --model x --method uls --budget 1.5 --calib c --out "$T/o" 2>"$T/err"; rc=$?
+[ $rc -eq 1 ] || fail "budget 1.5: exit $rc"
+"$C" baseline --model x --method carve-ga --budget 0.5 --calib c --out "$T/o" 2>"$T/err"; rc=$?
+[ $rc -eq 1 ] && grep -q "carve search" "$T/err" || fail "carve-ga via baseline: exit $rc $(cat "$T/err")"
+
+[ -f "$M" ] && [ -f "$CAL" ] || { echo "skip: ../shared absent"; exit 77; }
+"$C" baseline --model "$M" --method uls --budget 0.5 --calib "$T/missing.txt" --out "$T/o" 2>"$T/err"; rc=$?
+[ $rc -eq 2 ] && [ "$(wc -l <"$T/err")" -eq 1 ] && grep -q "missing.txt" "$T/err" || fail "missing calib: exit $rc $(cat "$T/err")"
+for meth in uls sleb; do
+    "$C" baseline --model "$M" --method $meth --budget 0.8 --calib "$CAL" --calib-n 8 --calib-len 64 --out "$T/$meth" \
+        >"$T/$meth.log" 2>&1 || fail "$meth: $(cat "$T/$meth.log")"
+    [ -f "$T/$meth/subnet.json" ] && [ -f "$T/$meth/result.json" ] || fail "$meth: no output files"
+    "$PYTHON" - "$T/$meth" "$meth" <<'PY' || fail "$meth: result check"
+import json, sys
+d, meth = sys.argv[1], sys.argv[2]
+r = json.load(open(d + "/result.json"))
+s = json.load(open(d + "/subnet.json"))
+off = [i for i, l in enumerate(s["layers"]) if l.get("attn") is False and l.get("mlp") is False]
+assert r["method"] == meth and len(off) == 1, (r, off)
+assert abs(r["budget"] - (227264 - 45440) / 227264) < 1e-9, r["budget"]
+if meth == "uls":
+    assert off == [2], off
+else:
+    assert r["calib_evals"] == 5 and r["calib_ppl"] > 1, r
+PY
+done
+"$C" info --model "$M" --subnet "$T/uls/subnet.json" >"$T/info" || fail "info on the subnet"
+echo ok
