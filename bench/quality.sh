@@ -75,8 +75,18 @@ for k in sys.argv[2].split("."):
 print(sys.argv[3] if v is None else v)
 PY
 }
+# Reform subnet $3 of the model with the calibration keys of config $1, seed $2, into model dir $4
+# (least-squares reformation, reform/), or with --replace-span F:N the LLM-Streamline fit.
+reform_to() { # conf seed subnet|--replace-span=F:N outdir
+    local conf=$1 s=$2 what=$3 outdir=$4 sel
+    if [[ $what == --replace-span=* ]]; then sel=(--replace-span "${what#--replace-span=}"); else sel=(--subnet "$what"); fi
+    "$CARVE" reform --model "$(cfg "$conf" model "$MODEL")" "${sel[@]}" --calib "$(cfg "$conf" calibration.text "$CALIB")" \
+        --n "$(cfg "$conf" calibration.n 32)" --len "$(cfg "$conf" calibration.len 128)" --seed "$s" \
+        --out "$outdir" --force
+}
+
 # carve search: one run per seed covers every budget (run once, cached in $OUT); the best
-# subnet of budget $2 is exported with reformation as a model directory $4/model.
+# subnet of budget $2 is reformed into the model directory $4/model.
 run_search() {
     local conf=$1 b=$2 s=$3 dir=$4 meth db t0 id
     meth=$(basename "$conf" .yaml)
@@ -98,30 +108,38 @@ PY
         "$CARVE" search "$OUT/$meth-seed$s.yaml" --quiet || return 1
         echo $((SECONDS - t0)) >"$OUT/$meth-seed$s.done"
     fi
-    id=$(sqlite3 "$db" "SELECT f.candidate_id FROM finals f WHERE f.role = 'best' AND abs(f.target - $b) < 1e-6 LIMIT 1")
+    id=$(sqlite3 "$db" "SELECT candidate_id FROM finals WHERE role = 'best' AND abs(target - $b) < 1e-6 LIMIT 1")
     [ -n "$id" ] || { echo "$db: no best candidate for budget $b"; return 1; }
-    "$CARVE" export "$db" "$id" --format hf --out "$dir/model" --force || return 1
     "$CARVE" subnet "$db" "$id" --out "$dir/subnet.json" || return 1
-    /usr/bin/python3 - "$db" "$id" "$b" "$s" "$(cat "$OUT/$meth-seed$s.done")" "$BUDGET_COUNT" "$dir/result.json" <<'PY'
+    reform_to "$conf" "$s" "$dir/subnet.json" "$dir/model" || return 1
+    /usr/bin/python3 - "$db" "$id" "$b" "$s" "$dir/result.json" <<'PY'
 import json, sqlite3, sys
-db, cid, b, s, secs, nb, out = sys.argv[1:]
-r = sqlite3.connect(db).execute("SELECT params_ratio, fitness, reformed_fitness FROM candidates WHERE id = ?", (int(cid),)).fetchone()
+db, cid, b, s, out = sys.argv[1:]
+r = sqlite3.connect(db).execute("SELECT params_ratio, fitness FROM candidates WHERE id = ?", (int(cid),)).fetchone()
 json.dump({"method": "search", "target": float(b), "seed": int(s), "candidate": int(cid), "params_ratio": r[0],
-           "calib_ppl": r[1], "reformed_calib_ppl": r[2], "search_seconds_share": float(secs) / int(nb)},
-          open(out, "w"), indent=2)
+           "calib_ppl": r[1]}, open(out, "w"), indent=2)
 PY
 }
 # Run method config $1 at budget $2, seed $3 into dir $4 (subnet.json, result.json, maybe model/).
 run_method() {
     local conf=$1 b=$2 s=$3 dir=$4 name
     name=$(cfg "$conf" method)
-    local common=(--model "$(cfg "$conf" model "$MODEL")" --budget "$b" --seed "$s" --out "$dir")
-    local calib=(--calib "$(cfg "$conf" calibration.text "$CALIB")" --calib-n "$(cfg "$conf" calibration.n 32)"
-                 --calib-len "$(cfg "$conf" calibration.len 128)")
+    local args=(--model "$(cfg "$conf" model "$MODEL")" --budget "$b" --calib "$(cfg "$conf" calibration.text "$CALIB")"
+                --n "$(cfg "$conf" calibration.n 32)" --len "$(cfg "$conf" calibration.len 128)" --seed "$s")
     case $name in
     carve-ga|carve-nsga2) run_search "$conf" "$b" "$s" "$dir" ;;
-    magnitude|saliency) "$CARVE" prune --method "$name" "${common[@]}" "${calib[@]}" ;;
-    *) "$CARVE" baseline --method "$name" "${common[@]}" "${calib[@]}" --random-k "$(cfg "$conf" baselines.random 16)" ;;
+    magnitude|saliency)
+        "$CARVE" prune --method "$name" "${args[@]}" --out "$dir/subnet.json" || return 1
+        kept=$("$CARVE" info --model "$MODEL" --subnet "$dir/subnet.json" --json | /usr/bin/python3 -c \
+            'import json,sys; d=json.load(sys.stdin); print(d["subnet"]["params_ratio"])') || return 1
+        printf '{"method": "%s", "params_ratio": %s}\n' "$name" "$kept" >"$dir/result.json" ;;
+    *)
+        "$CARVE" prune --method "$name" "${args[@]}" --random-k "$(cfg "$conf" baselines.random 16)" --out "$dir" || return 1
+        if [ "$name" = streamline-fit ]; then
+            local span
+            span=$(/usr/bin/python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print("%d:%d" % (r["replace_first"], r["replace_n"]) if "replace_first" in r else "")' "$dir/result.json")
+            [ -z "$span" ] || reform_to "$conf" "$s" "--replace-span=$span" "$dir/model" || return 1
+        fi ;;
     esac
 }
 

@@ -10,17 +10,19 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "cli/calib_opts.h"
 #include "cli/cli.h"
 #include "search/method.h"
 #include "search/method_eval.h"
 #include "search/method_scores.h"
 
 static void help(void) {
-    printf("usage: carve baseline --model PATH --method NAME --budget R --calib FILE --out DIR [options]\n\n"
+    printf("usage: carve baseline --model PATH --method NAME --budget R --calib FILE --out DIR|FILE.json [options]\n"
+           "       (also reached as carve prune --method NAME ...)\n\n"
            "Prune with one of the baseline methods of the registry at a budget R (fraction of the\n"
            "dense model's non-embedding parameters). Layer-level methods reach only some budgets:\n"
            "they take the achievable one nearest R; result.json records the exact one.\n"
-           "Writes DIR/subnet.json and DIR/result.json.\n\n"
+           "Writes DIR/subnet.json and DIR/result.json (or FILE.json and FILE.result.json).\n\n"
            "methods:\n");
     for (int i = 0; i < method_count; i++)
         if (method_table[i].run) printf("  %-15s %s\n", method_table[i].name, method_table[i].summary);
@@ -28,19 +30,22 @@ static void help(void) {
            "  --model PATH     model (llama2.c .bin, HF directory, GGUF)\n"
            "  --method NAME    the method\n"
            "  --budget R       target kept fraction in (0, 1]\n"
-           "  --calib FILE     calibration text (scores, SLEB steps, random's choice)\n"
-           "  --calib-n N      calibration windows (default 64)\n"
-           "  --calib-len L    tokens per calibration window (default 256)\n"
-           "  --seed S         calibration sample and random draws (default 1)\n"
            "  --random-k K     random: candidates drawn (default 16)\n"
-           "  --out DIR        output directory (created)\n"
+           "  --out DIR        output directory (created), or a FILE.json for the subnet\n"
            "  -v, --verbose    progress on stderr\n"
-           "  --help           this text\n");
+           "  --help           this text\n"
+           "calibration (scores, SLEB's steps, random's choice; the seed also seeds random's draws):\n" CALIB_HELP);
+}
+
+/* --out DIR -> DIR/subnet.json + DIR/result.json; --out X.json -> X.json + X.result.json. */
+static bool out_is_file(const char *out) {
+    size_t n = strlen(out);
+    return n > 5 && !strcmp(out + n - 5, ".json");
 }
 
 static int write_result(const char *dir, const char *method, double target, uint64_t seed, const MethodResult *r,
                         double secs, const Model *m) {
-    char *path = path_join(dir, "subnet.json");
+    char *path = out_is_file(dir) ? xstrdup(dir) : path_join(dir, "subnet.json");
     int rc = subnet_write_file(path, r->subnet, m);
     free(path);
     if (rc != 0) return -1;
@@ -55,7 +60,13 @@ static int write_result(const char *dir, const char *method, double target, uint
     char *s = json_dumps(o, JSON_INDENT(2) | JSON_REAL_PRECISION(10));
     json_decref(o);
     if (!s) return err_set("%s: cannot format result.json", dir);
-    path = path_join(dir, "result.json");
+    if (out_is_file(dir)) {
+        size_t n = strlen(dir) - 5;
+        path = xmalloc(n + 13);
+        snprintf(path, n + 13, "%.*s.result.json", (int)n, dir);
+    } else {
+        path = path_join(dir, "result.json");
+    }
     size_t len = strlen(s);
     s = xrealloc(s, len + 2);
     s[len] = '\n', s[len + 1] = 0;
@@ -66,30 +77,29 @@ static int write_result(const char *dir, const char *method, double target, uint
 }
 
 int cmd_baseline(int argc, char **argv) {
-    enum { O_MODEL = 256, O_METHOD, O_BUDGET, O_CALIB, O_CN, O_CL, O_SEED, O_K, O_OUT, O_HELP };
+    enum { O_MODEL = 256, O_METHOD, O_BUDGET, O_K, O_OUT, O_HELP };
     static const struct option opts[] = {
         {"model", required_argument, 0, O_MODEL}, {"method", required_argument, 0, O_METHOD},
-        {"budget", required_argument, 0, O_BUDGET}, {"calib", required_argument, 0, O_CALIB},
-        {"calib-n", required_argument, 0, O_CN},  {"calib-len", required_argument, 0, O_CL},
-        {"seed", required_argument, 0, O_SEED},   {"random-k", required_argument, 0, O_K},
+        {"budget", required_argument, 0, O_BUDGET}, {"random-k", required_argument, 0, O_K},
         {"out", required_argument, 0, O_OUT},     {"verbose", no_argument, 0, 'v'},
-        {"help", no_argument, 0, O_HELP},         {0, 0, 0, 0}};
-    const char *model_path = NULL, *method = NULL, *calib = NULL, *out = NULL;
+        {"help", no_argument, 0, O_HELP},         CALIB_LONG_OPTIONS, {0, 0, 0, 0}};
+    const char *model_path = NULL, *method = NULL, *out = NULL;
     double budget = 0;
-    long cn = 64, cl = 256, seed = 1, k = 16;
+    long k = 16;
+    CalibOpts co;
+    calib_opts_init(&co);
     optind = 1;
     int c;
     while ((c = getopt_long(argc, argv, "v", opts, NULL)) != -1) {
+        int r = calib_opts_parse(&co, "baseline", c, optarg);
+        if (r < 0) return 1;
+        if (r > 0) continue;
         switch (c) {
         case O_MODEL: model_path = optarg; break;
         case O_METHOD: method = optarg; break;
-        case O_CALIB: calib = optarg; break;
         case O_OUT: out = optarg; break;
         case 'v': cli_verbose = true; break;
         case O_BUDGET: if (!cli_parse_double("baseline", "--budget", optarg, 1e-6, 1.0, &budget)) return 1; break;
-        case O_CN: if (!cli_parse_int("baseline", "--calib-n", optarg, 1, 1 << 20, &cn)) return 1; break;
-        case O_CL: if (!cli_parse_int("baseline", "--calib-len", optarg, 2, 1 << 20, &cl)) return 1; break;
-        case O_SEED: if (!cli_parse_int("baseline", "--seed", optarg, 0, 1L << 62, &seed)) return 1; break;
         case O_K: if (!cli_parse_int("baseline", "--random-k", optarg, 1, 1 << 20, &k)) return 1; break;
         case O_HELP: help(); return 0;
         default: return cli_usage_error("baseline", "unknown option");
@@ -99,7 +109,7 @@ int cmd_baseline(int argc, char **argv) {
     if (!model_path) return cli_usage_error("baseline", "--model is required");
     if (!method) return cli_usage_error("baseline", "--method is required");
     if (!budget) return cli_usage_error("baseline", "--budget is required");
-    if (!calib) return cli_usage_error("baseline", "--calib is required");
+    if (!co.calib) return cli_usage_error("baseline", "--calib is required");
     if (!out) return cli_usage_error("baseline", "--out is required");
     const MethodInfo *mi = method_find(method);
     if (!mi) return cli_fail();
@@ -114,23 +124,23 @@ int cmd_baseline(int argc, char **argv) {
     MethodResult res = {0};
     double t0 = now_seconds();
     if (model_open(model_path, &m) != 0) goto done;
-    if (mkdir(out, 0777) != 0 && !path_is_dir(out)) {
+    if (!out_is_file(out) && mkdir(out, 0777) != 0 && !path_is_dir(out)) {
         err_set("%s: cannot create the output directory", out);
         goto done;
     }
-    if (method_calib_open(m, calib, (int)cn, (int)cl, (uint64_t)seed, &cal) != 0) goto done;
-    if (method_scores_compute(mi, &cal, &sc) != 0) goto done;
+    if (method_calib_open(m, co.calib, co.so.N, co.so.L, co.so.seed, &cal) != 0) goto done;
+    if (method_scores_compute(mi, &cal, &co.so, &sc) != 0) goto done;
     MethodInput in = {0};
     in.model = m;
     in.budget = budget;
-    in.seed = (uint64_t)seed;
+    in.seed = co.so.seed;
     in.random_k = (int)k;
     in.scores = sc.scores;
     in.calib_ppl = method_calib_ppl;
     in.ppl_ud = &cal;
     if (method_run(mi, &in, &res) != 0) goto done;
     if (cli_verbose) fprintf(stderr, "baseline %s: budget %.4f: %s\n", method, res.budget, res.note);
-    if (write_result(out, method, budget, (uint64_t)seed, &res, now_seconds() - t0, m) != 0) goto done;
+    if (write_result(out, method, budget, co.so.seed, &res, now_seconds() - t0, m) != 0) goto done;
     printf("method=%s target=%.4f budget=%.6f calib_evals=%d note=\"%s\"\n", method, budget, res.budget, res.n_evals,
            res.note);
     rc = 0;

@@ -3,9 +3,11 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli/calib_opts.h"
 #include "cli/cli.h"
+#include "search/method.h"
 #include "eval/cost.h"
 #include "reform/importance.h"
 #include "reform/prune.h"
@@ -19,10 +21,26 @@ static void help(void) {
            "  --budget R          kept fraction of non-embedding parameters, in (0, 1]\n"
            "  --out FILE          subnet JSON to write\n"
            "  --row-weight W      weight of Q/K/V and gate/up rows in the saliency (default 0)\n" CALIB_HELP
-           "  --help              this text\n(magnitude needs no --calib)\n");
+           "  --help              this text\n(magnitude needs no --calib)\n"
+           "\n--method flap, shortgpt, sleb, streamline, streamline-fit, uls, attn-skip or random runs the\n"
+           "baseline of that name instead (FLAP with its adaptive global structure): see carve baseline --help.\n");
+}
+
+/* The method named by --method NAME / --method=NAME, or NULL. */
+static const char *method_arg(int argc, char **argv) {
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--method") && i + 1 < argc) return argv[i + 1];
+        if (!strncmp(argv[i], "--method=", 9)) return argv[i] + 9;
+    }
+    return NULL;
 }
 
 int cmd_prune(int argc, char **argv) {
+    /* the layer-level and global baselines of the method registry (search/method.h), FLAP's
+     * adaptive global structure included, run in carve baseline with the same options */
+    const char *mname = method_arg(argc, argv);
+    for (int i = 0; mname && i < method_count; i++)
+        if (method_table[i].run && !strcmp(method_table[i].name, mname)) return cmd_baseline(argc, argv);
     enum { O_MODEL = 1, O_METHOD, O_BUDGET, O_OUT, O_ROW, O_HELP };
     static const struct option opts[] = {{"model", required_argument, 0, O_MODEL}, {"method", required_argument, 0, O_METHOD},
                                          {"budget", required_argument, 0, O_BUDGET}, {"out", required_argument, 0, O_OUT},

@@ -4,6 +4,7 @@
 #ifndef CARVE_METHOD_SCORES_H
 #define CARVE_METHOD_SCORES_H
 
+#include "reform/stats.h"
 #include "search/method.h"
 #include "search/method_eval.h"
 
@@ -15,8 +16,10 @@ typedef struct {
     int n_layers;
 } MethodScoreSet;
 
-/* Fill out with the scores method mi draws on (none for uls, attn-skip, sleb, random). */
-int  method_scores_compute(const MethodInfo *mi, MethodCalib *cal, MethodScoreSet *out);
+/* Fill out with the scores method mi draws on (none for uls, attn-skip, sleb, random), from
+ * reform/'s statistics of the same calibration sample as cal (so gives the cache options;
+ * its N, L and seed are taken from cal). */
+int  method_scores_compute(const MethodInfo *mi, MethodCalib *cal, const StatsOptions *so, MethodScoreSet *out);
 void method_scores_free(MethodScoreSet *s);
 
 #endif

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test_methods_cli — `carve baseline` end to end: one-line errors with exit status 2 for bad
 # input (unknown method, missing calibration file, budget out of range is a usage error, 1),
-# and on stories260K (skipped when ../shared is absent) a ULS and a SLEB run at 0.8 whose
+# `carve prune --method shortgpt` reaching the registry, and on stories260K (skipped when ../shared is absent) a ULS and a SLEB run at 0.8 whose
 # subnet.json / result.json agree with `carve info` and say one layer of five was removed.
 set -u
 C=${CARVE:?}; T=${CARVE_TEST_TMP:-/tmp}/methods_cli.$$
@@ -24,7 +24,7 @@ CAL=$S/data/tinystories/calib.txt
 "$C" baseline --model "$M" --method uls --budget 0.5 --calib "$T/missing.txt" --out "$T/o" 2>"$T/err"; rc=$?
 [ $rc -eq 2 ] && [ "$(wc -l <"$T/err")" -eq 1 ] && grep -q "missing.txt" "$T/err" || fail "missing calib: exit $rc $(cat "$T/err")"
 for meth in uls sleb; do
-    "$C" baseline --model "$M" --method $meth --budget 0.8 --calib "$CAL" --calib-n 8 --calib-len 64 --out "$T/$meth" \
+    "$C" baseline --model "$M" --method $meth --budget 0.8 --calib "$CAL" --n 8 --len 64 --out "$T/$meth" \
         >"$T/$meth.log" 2>&1 || fail "$meth: $(cat "$T/$meth.log")"
     [ -f "$T/$meth/subnet.json" ] && [ -f "$T/$meth/result.json" ] || fail "$meth: no output files"
     "$PYTHON" - "$T/$meth" "$meth" <<'PY' || fail "$meth: result check"
@@ -42,4 +42,10 @@ else:
 PY
 done
 "$C" info --model "$M" --subnet "$T/uls/subnet.json" >"$T/info" || fail "info on the subnet"
+# carve prune --method NAME hands registry methods to carve baseline; --out FILE.json form
+"$C" prune --model "$M" --method shortgpt --budget 0.6 --calib "$CAL" --n 8 --len 64 --cache-dir "$T/cache" \
+    --out "$T/sg.json" >"$T/sg.log" 2>&1 || fail "prune --method shortgpt: $(cat "$T/sg.log")"
+grep -q '"method": "shortgpt"' "$T/sg.result.json" || fail "prune --method shortgpt: no result file"
+"$PYTHON" -c 'import json,sys; s=json.load(open(sys.argv[1])); assert sum(1 for l in s["layers"] if l.get("attn") is False and l.get("mlp") is False) == 2' "$T/sg.json" \
+    || fail "shortgpt at 0.6 did not remove two layers"
 echo ok
