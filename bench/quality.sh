@@ -147,10 +147,12 @@ t_all=$SECONDS
 dense_ts=$(ppl_of "$VALID_TS" "$MODEL")
 dense_wt=$(ppl_of "$VALID_WT" "$MODEL")
 echo "dense: TinyStories ppl $dense_ts, WikiText-2 ppl $dense_wt"
-for meth in $METHODS; do
-    conf=configs/method-$meth.yaml
+# Every budget and seed of one method; rows go to $OUT/raw-METHOD.tsv.
+run_one_method() {
+    local meth=$1 conf=configs/method-$1.yaml b s dir t0 t1 kept pts pwt evalm
     [ -f "$conf" ] || die "$conf: missing"
     [ -n "$(cfg "$conf" method)" ] || die "$conf: no 'method:' key"
+    : >"$OUT/raw-$meth.tsv"
     for b in $BUDGETS; do
         for s in $(seq 1 "$SEEDS"); do
             dir=$OUT/$meth/$b/$s
@@ -163,11 +165,19 @@ for meth in $METHODS; do
             pts=$(ppl_of "$VALID_TS" "${evalm[@]}")
             pwt=$(ppl_of "$VALID_WT" "${evalm[@]}")
             printf '%s\t%s\t%s\t%s\t%s\t%s\t%.2f\n' "$meth" "$b" "$s" "$kept" "$pts" "$pwt" \
-                "$(awk "BEGIN { print $t1 - $t0 }")" >>"$RAW"
+                "$(awk "BEGIN { print $t1 - $t0 }")" >>"$OUT/raw-$meth.tsv"
             echo "$meth budget $b seed $s: kept $kept, TinyStories ppl $pts, WikiText-2 ppl $pwt"
         done
     done
-done
+}
+# Two streams on the two cores: the searches (long, one process each) beside the baselines.
+searches=""; others=""
+for meth in $METHODS; do case $meth in carve-*) searches="$searches $meth" ;; *) others="$others $meth" ;; esac; done
+( for meth in $searches; do run_one_method "$meth"; done ) &
+bg=$!
+for meth in $others; do run_one_method "$meth"; done
+wait $bg || die "the search stream failed (see above)"
+for meth in $METHODS; do cat "$OUT/raw-$meth.tsv" >>"$RAW"; done
 /usr/bin/python3 bench/results.py quality --raw "$RAW" --dense "$dense_ts" "$dense_wt" --seq-len $SEQ_LEN \
     --total-s $((SECONDS - t_all)) --seeds "$SEEDS" --eval-windows $EVAL_WINDOWS --plot-data "$OUT/pareto.dat" --md bench/RESULTS.md
 nblocks=$(grep -c '^"' "$OUT/pareto.dat" || true)

@@ -285,7 +285,7 @@ static const char *const ALGO_KEYS[] = {"kind",          "population",     "gene
 static const char *const FITNESS_KEYS[] = {"reform", NULL};
 static const char *const FINAL_KEYS[] = {"reform", "eval", NULL};
 static const char *const BASELINE_KEYS[] = {"random", NULL};
-static const char *const TOP_KEYS[] = {"model",  "tokenizer", "calibration", "eval",      "space", "budget",
+static const char *const TOP_KEYS[] = {"method", "model",  "tokenizer", "calibration", "eval",      "space", "budget",
                                        "algorithm", "fitness", "final",       "baselines", "output", "runs", NULL};
 static const char *const RUN_KEYS[] = {"name",   "model",   "tokenizer", "calibration", "eval",   "space",
                                        "budget", "algorithm", "fitness", "final",       "baselines", "output", NULL};
@@ -300,6 +300,12 @@ static int settings_key(const Parser *p, const char *key, const yaml_node_t *v, 
         return read_string(p, v, key, p->level, c->tokenizer, sizeof c->tokenizer);
     }
     if (!strcmp(key, "output")) return read_string(p, v, key, p->level, c->output, sizeof c->output);
+    if (!strcmp(key, "method")) { /* the method registry's name (search/method.h); only the searches run here */
+        if (read_string(p, v, key, p->level, c->method, sizeof c->method)) return -1;
+        if (strcmp(c->method, "carve-ga") && strcmp(c->method, "carve-nsga2"))
+            return fail_at(p, v, "method '%s' is not a search: run it with carve prune --method %s", c->method, c->method);
+        return 0;
+    }
     if (!strcmp(key, "name")) {
         if (read_string(p, v, key, "runs", c->name, sizeof c->name)) return -1;
         for (const char *s = c->name; *s; s++)
@@ -350,6 +356,9 @@ static int validate(const char *what, const SearchConfig *c) {
         return err_set("%s: run '%s': parents (%d) exceed population (%d)", what, c->name, a->parents, a->population);
     if (a->mutations + a->crossovers == 0)
         return err_set("%s: run '%s': mutations + crossovers must be at least 1", what, c->name);
+    if (c->method[0] && strcmp(c->method, a->kind == ALGO_GA ? "carve-ga" : "carve-nsga2"))
+        return err_set("%s: method '%s' does not match algorithm kind '%s'", what, c->method,
+                       a->kind == ALGO_GA ? "ga" : "nsga2");
     if (!c->space.heads && !c->space.channels && !c->space.sublayers && !c->space.layers)
         return err_set("%s: run '%s': the search space is empty (heads, channels, sublayers and layers all false)",
                        what, c->name);

@@ -48,6 +48,7 @@ typedef struct {
 
 typedef struct {
     char name[CFG_NAME_MAX];
+    char method[CFG_NAME_MAX];      /* "method:" of configs/method-*.yaml: "carve-ga" / "carve-nsga2", "" = unset */
     char file[CFG_PATH_MAX];        /* the YAML file (for messages) */
     char model[CFG_PATH_MAX];
     char tokenizer[CFG_PATH_MAX];   /* "" = the model's own */
