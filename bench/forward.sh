@@ -2,7 +2,8 @@
 # bench/forward.sh — forward-pass speed, measured as ratios within one run (no pass/fail):
 #   for SmolLM-135M- and Llama-3.2-1B-shaped random F32 models (carve synth), one sequence of
 #   512 tokens: dense tokens/s, GFLOP/s and its share of the sgemm ceiling measured in the same
-#   process on the model's largest projection shape, and the time of a 50% subnet (half the
+#   process (interleaved with the forward repetitions, best of each) on the model's largest
+#   projection shape, and the time of a 50% subnet (half the
 #   heads and half the channels of every layer) relative to dense, for the whole forward and for
 #   the transformer layers alone (the classifier is never pruned). Targets: share >= 0.75,
 #   50% subnet <= 0.55x dense; llama.cpp's CPU build does ~590 tokens/s on the SmolLM shape here.
@@ -17,7 +18,7 @@ with7b=0
 for a in "$@"; do
     case $a in
     --with-7b) with7b=1 ;;
-    -h | --help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "bench/forward.sh: unknown argument $a" >&2; exit 1 ;;
     esac
 done

@@ -5,7 +5,7 @@
 # one-shot (exact ridge), one-shot ADMM (rho 1, 30 iterations) and sequential (exact), each
 # evaluated on valid.txt (all 621 windows of 256 tokens). Also the LLM-Streamline comparison:
 # the span with the highest boundary cosine removed plainly vs replaced by a fitted linear map.
-# Prints a Markdown table. Usage: bench/reform_table.sh [shared-dir]
+# Prints a Markdown table. Usage: [CARVE=binary] bench/reform_table.sh [shared-dir]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SHARED=${1:-../shared}
@@ -13,21 +13,21 @@ M=$SHARED/models/stories260K/stories260K.bin
 C=$SHARED/data/tinystories/calib.txt
 V=$SHARED/data/tinystories/valid.txt
 [ -f "$M" ] || { echo "reform_table: $M not found" >&2; exit 1; }
-make -s carve
+if [ -z "${CARVE:-}" ]; then make -s carve; CARVE=./carve; fi
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/reform-table.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
 export CARVE_CACHE_DIR=$TMP/cache
-dense=$(./carve eval --model "$M" --text "$V" --seq-len 256 | sed -n 's/^ppl=\([^ ]*\).*/\1/p')
+dense=$("$CARVE" eval --model "$M" --text "$V" --seq-len 256 | sed -n 's/^ppl=\([^ ]*\).*/\1/p')
 echo "dense stories260K held-out ppl (valid.txt, 256-token windows): $dense"
 echo
 echo "| budget | kept params | no reformation | one-shot exact | one-shot ADMM-30 | sequential exact |"
 echo "|---|---|---|---|---|---|"
 for b in 0.9 0.8 0.7 0.6 0.5; do
-    kept=$(./carve prune --model "$M" --method saliency --budget $b --calib "$C" --out "$TMP/s.json" 2>/dev/null |
+    kept=$("$CARVE" prune --model "$M" --method saliency --budget $b --calib "$C" --out "$TMP/s.json" 2>/dev/null |
         sed -n 's/.*kept_params=\([^ ]*\).*/\1/p')
     row=()
     for args in "--mode one-shot" "--mode one-shot --method admm" "--mode sequential"; do
-        line=$(./carve reform --model "$M" --subnet "$TMP/s.json" --calib "$C" $args --eval "$V" 2>/dev/null)
+        line=$("$CARVE" reform --model "$M" --subnet "$TMP/s.json" --calib "$C" $args --eval "$V" 2>/dev/null)
         before=$(sed -n 's/.*ppl_before=\([^ ]*\).*/\1/p' <<<"$line")
         row+=("$(sed -n 's/.*ppl_after=\([^ ]*\).*/\1/p' <<<"$line")")
     done
@@ -35,7 +35,7 @@ for b in 0.9 0.8 0.7 0.6 0.5; do
 done
 echo
 # LLM-Streamline: best span of n layers by boundary cosine, n = 1 and 2
-json=$(./carve importance --model "$M" --calib "$C" --json 2>/dev/null)
+json=$("$CARVE" importance --model "$M" --calib "$C" --json 2>/dev/null)
 echo "| span removed (LLM-Streamline pick) | plain removal | replaced by fitted linear map |"
 echo "|---|---|---|"
 for n in 1 2; do
@@ -43,6 +43,6 @@ for n in 1 2; do
 import json,sys
 d=json.loads(sys.argv[1]); bc=d['boundary_cos']; L=len(bc)-1; n=int(sys.argv[2])
 print(max(range(L-n+1), key=lambda i: bc[i][i+n]))" "$json" $n)
-    line=$(./carve reform --model "$M" --replace-span "$first:$n" --calib "$C" --eval "$V" 2>/dev/null)
+    line=$("$CARVE" reform --model "$M" --replace-span "$first:$n" --calib "$C" --eval "$V" 2>/dev/null)
     echo "| layers [$first, $((first + n))) | $(sed -n 's/.*ppl_before=\([^ ]*\).*/\1/p' <<<"$line") | $(sed -n 's/.*ppl_after=\([^ ]*\).*/\1/p' <<<"$line") |"
 done

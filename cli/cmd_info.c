@@ -45,6 +45,11 @@ static void dtype_summary(const Model *m, char *buf, size_t n) {
         }
 }
 
+static const char *tok_kind(const Tokenizer *t) {
+    const char *k = tokenizer_gguf_model(t);
+    return k && !strcmp(k, "gpt2") ? "byte-level BPE" : "sentencepiece-style BPE";
+}
+
 static const char *rope_name(RopeLayout r) { return r == ROPE_HALF ? "half (HF rotate_half)" : "interleaved"; }
 
 static json_t *layer_json(const LayerWeights *L) {
@@ -94,8 +99,11 @@ static void print_json(const Model *m, const char *dtypes, const Cost *dense, co
                                       (json_int_t)sub->params_layers, "params_total", (json_int_t)sub->params_total,
                                       "flops_per_token", sub->flops_per_token, "flops_layers", sub->flops_layers,
                                       "params_ratio", pr, "flops_ratio", fr));
-    if (m->tokenizer) json_object_set_new(o, "tokenizer_vocab", json_integer(tokenizer_vocab_size(m->tokenizer)));
-    else json_object_set_new(o, "tokenizer_vocab", json_null());
+    if (m->tokenizer)
+        json_object_set_new(o, "tokenizer", json_pack("{s:s, s:s, s:i}", "kind", tok_kind(m->tokenizer), "gguf_model",
+                                                      tokenizer_gguf_model(m->tokenizer), "vocab",
+                                                      tokenizer_vocab_size(m->tokenizer)));
+    else json_object_set_new(o, "tokenizer", json_null());
     char *txt = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(o);
     if (txt) printf("%s\n", txt);
@@ -139,8 +147,11 @@ static void print_text(const Model *m, const char *dtypes, const Cost *dense, co
         printf("  flops:      %.4g per token, layers %.4g (%.2f%% of dense layer FLOPs)\n", sub->flops_per_token,
                sub->flops_layers, 100 * fr);
     }
-    if (m->tokenizer) printf("tokenizer:    %d tokens\n", tokenizer_vocab_size(m->tokenizer));
-    else printf("tokenizer:    none found\n");
+    if (m->tokenizer) {
+        const char *pre = tokenizer_gguf_pre(m->tokenizer);
+        printf("tokenizer:    %s, %d tokens%s%s\n", tok_kind(m->tokenizer), tokenizer_vocab_size(m->tokenizer),
+               pre ? ", pre-tokenizer " : "", pre ? pre : "");
+    } else printf("tokenizer:    none found\n");
 }
 
 int cmd_info(int argc, char **argv) {

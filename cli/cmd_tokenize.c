@@ -12,7 +12,8 @@
 
 static void usage(FILE *fp) {
     fprintf(fp,
-            "usage: carve tokenize (--model PATH | --tokenizer FILE) (--text FILE | --string S) [--no-bos] [--decode]\n\n"
+            "usage: carve tokenize (--model PATH | --tokenizer FILE) (--text FILE | --string S) [--no-bos] [--decode]\n"
+            "                     [--separator SEP]\n\n"
             "Prints the token ids of the text on one line, space-separated (BOS first unless --no-bos).\n\n"
             "  --model PATH       a model (llama2.c .bin, GGUF, or a Hugging Face directory); its tokenizer is used\n"
             "  --tokenizer FILE   a tokenizer file: llama2.c tokenizer.bin, HF tokenizer.json, or a .gguf\n"
@@ -20,8 +21,34 @@ static void usage(FILE *fp) {
             "  --string S         the text to encode, given on the command line\n"
             "  --no-bos           do not prepend the BOS token\n"
             "  --decode           print decode(encode(text)) instead of the ids\n"
+            "  --separator SEP    encode each part of the text between lines reading SEP on its own,\n"
+            "                     one output line per part (the newlines around SEP are not part of the text;\n"
+            "                     a SEP line at the very end closes the last part)\n"
             "  -h, --help         this help\n\n"
             "Special-token strings in the text (\"<s>\", \"<|endoftext|>\") are encoded as plain text.\n");
+}
+
+/* Encode one text and print its ids (or its decoded round trip) on one line. */
+static int print_encoding(const Tokenizer *tok, const char *text, size_t len, bool bos, bool decode) {
+    int32_t *ids = NULL;
+    size_t n = 0;
+    if (tokenizer_encode(tok, text, len, bos, &ids, &n)) return cli_fail();
+    int rc = 0;
+    if (decode) {
+        size_t dl;
+        char *back = tokenizer_decode(tok, ids, n, &dl);
+        if (!back) rc = cli_fail();
+        else {
+            fwrite(back, 1, dl, stdout);
+            putchar('\n');
+            free(back);
+        }
+    } else {
+        for (size_t i = 0; i < n; i++) printf(i ? " %d" : "%d", (int)ids[i]);
+        putchar('\n');
+    }
+    free(ids);
+    return rc;
 }
 
 int cmd_tokenize(int argc, char **argv) {
@@ -29,8 +56,8 @@ int cmd_tokenize(int argc, char **argv) {
         {"model", required_argument, 0, 'm'}, {"tokenizer", required_argument, 0, 't'},
         {"text", required_argument, 0, 'f'},  {"string", required_argument, 0, 's'},
         {"no-bos", no_argument, 0, 'b'},      {"decode", no_argument, 0, 'd'},
-        {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
-    const char *model_path = NULL, *tok_path = NULL, *text_path = NULL, *str = NULL;
+        {"separator", required_argument, 0, 'S'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    const char *model_path = NULL, *tok_path = NULL, *text_path = NULL, *str = NULL, *sep = NULL;
     bool bos = true, decode = false;
     optind = 1;
     int c;
@@ -42,6 +69,7 @@ int cmd_tokenize(int argc, char **argv) {
         case 's': str = optarg; break;
         case 'b': bos = false; break;
         case 'd': decode = true; break;
+        case 'S': sep = optarg; break;
         case 'h': usage(stdout); return 0;
         default: return cli_usage_error("tokenize", "unknown option");
         }
@@ -73,27 +101,22 @@ int cmd_tokenize(int argc, char **argv) {
         text = xstrdup(str);
         len = strlen(str);
     }
-    int32_t *ids = NULL;
-    size_t n = 0;
-    if (!rc && tokenizer_encode(tok, text, len, bos, &ids, &n)) rc = cli_fail();
-    if (!rc && decode) {
-        size_t dl;
-        char *back = tokenizer_decode(tok, ids, n, &dl);
-        if (!back) rc = cli_fail();
-        else {
-            fwrite(back, 1, dl, stdout);
-            putchar('\n');
-            free(back);
-        }
-    } else if (!rc) {
-        for (size_t i = 0; i < n; i++) printf(i ? " %d" : "%d", (int)ids[i]);
-        putchar('\n');
+    char *sep_line = NULL;
+    if (sep) {
+        sep_line = xmalloc(strlen(sep) + 3);
+        sprintf(sep_line, "\n%s\n", sep);
     }
+    for (const char *p = text, *end = text ? text + len : NULL; !rc && p && (p < end || p == text);) {
+        const char *q = sep_line ? memmem(p, (size_t)(end - p), sep_line, strlen(sep_line)) : NULL;
+        size_t part = q ? (size_t)(q - p) : (size_t)(end - p);
+        rc = print_encoding(tok, p, part, bos, decode);
+        p = q ? q + strlen(sep_line) : NULL;
+    }
+    free(sep_line);
     if (!rc && fflush(stdout) != 0) {
         err_set("cannot write to standard output");
         rc = cli_fail();
     }
-    free(ids);
     free(text);
     if (model) model_free(model);
     else

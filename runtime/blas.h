@@ -3,8 +3,10 @@
  * Debian's OpenBLAS 0.3.21 (DYNAMIC_ARCH) runs its Haswell kernels on AVX-512 CPUs it does
  * not recognise (AMD Zen 4, for one), at about half the sgemm speed of its SkylakeX kernels.
  * The core type is read from OPENBLAS_CORETYPE once, when the library is loaded, so
- * blas_select_kernels() re-executes the program with that variable set when the CPU has
- * AVX-512 (F, BW, DQ, VL) and the user has not chosen a core type. */
+ * blas_select_kernels() re-executes the program with OPENBLAS_CORETYPE=SkylakeX when the CPU
+ * has AVX-512 (F, BW, DQ, VL) — also over a preset OPENBLAS_CORETYPE (some images preset
+ * Haswell). CARVE_BLAS_CORETYPE=keep respects the preset value; CARVE_BLAS_CORETYPE=NAME
+ * forces core NAME. It also sets OMP_WAIT_POLICY=PASSIVE unless the user set it. */
 #ifndef CARVE_BLAS_H
 #define CARVE_BLAS_H
 

@@ -557,7 +557,7 @@ static int layer_impl(Forward *f, int l, float *x, int B, int T, const ForwardHo
     Compact c;
     layer_weights(f, l, &c);
     if (hooks && hooks->hidden) hooks->hidden(hooks->ud, l, 0, x, n, D);
-    if (p->is_replace) {
+    if (p->is_replace) { /* hooks: points 0 and 2 only (no sublayers, no point 1) */
         proj(x, n, D, c.rep, D, f->xn, D, 0.0f);
         memcpy(x, f->xn, (size_t)n * D * sizeof(float));
         if (hooks && hooks->hidden) hooks->hidden(hooks->ud, l, 2, x, n, D);
@@ -573,7 +573,7 @@ static int layer_impl(Forward *f, int l, float *x, int B, int T, const ForwardHo
         if (hooks && hooks->attn_concat) hooks->attn_concat(hooks->ud, l, f->att, n, p->nh * hd);
         proj(f->att, n, p->nh * hd, c.wo, D, x, D, 1.0f); /* residual: x += att . wo^T */
     }
-    if (hooks && hooks->hidden) hooks->hidden(hooks->ud, l, 1, x, n, D);
+    if (hooks && hooks->hidden) hooks->hidden(hooks->ud, l, 1, x, n, D); /* also when attention is off */
     if (p->nc > 0) {
         int nc = p->nc;
         k_rmsnorm(f->xn, x, f->norms + (size_t)(2 * l + 1) * D, n, D, eps);

@@ -190,6 +190,10 @@ int model_open_gguf(const char *path, Model *m) {
         err_set("%s: unsupported GGUF architecture '%.40s' (carve reads llama and deci)", path, arch);
         goto out;
     }
+    if (g.n_tensors == 0) {
+        err_set("%s: GGUF file holds no tensors (a vocabulary-only file?)", path);
+        goto out;
+    }
     ModelConfig *c = &m->cfg;
     snprintf(c->arch, sizeof c->arch, "%s", arch);
     if (get_int(&g, arch, "block_count", true, 0, 1, 4096, &c->n_layers)) goto out;
@@ -215,10 +219,10 @@ int model_open_gguf(const char *path, Model *m) {
     c->tied_embeddings = m->classifier.data == NULL;
     if (c->tied_embeddings) m->classifier = m->tok_embedding;
     if (model_validate(m, path) != 0) goto out;
-    if (gguf_find(&g, "tokenizer.ggml.model")) { /* the tokenizer embedded in the metadata */
+    if (gguf_find(&g, "tokenizer.ggml.model")) {
         if (tokenizer_from_gguf(&g, &m->tokenizer) != 0) goto out;
         if (tokenizer_vocab_size(m->tokenizer) > c->vocab_size) {
-            err_set("%s: tokenizer has %d tokens, more than the model's vocabulary %d", path,
+            err_set("%s: tokenizer has %d tokens, more than the model's vocabulary of %d", path,
                     tokenizer_vocab_size(m->tokenizer), c->vocab_size);
             goto out;
         }

@@ -16,18 +16,19 @@
 #include <unistd.h>
 
 #include "runtime/safetensors.h"
+#include "runtime/tokenizer.h"
 #include "runtime/util.h"
 #include "search/pcg32.h"
 
 static const SynthShape shapes[] = {
-    /* name         arch                 dim  L   H  KV  hidden  vocab   max_pos theta   tied  bias */
-    {"tiny", "LlamaForCausalLM", 64, 4, 4, 2, 176, 512, 512, 10000, true, false},
-    {"tiny-mha", "LlamaForCausalLM", 64, 4, 4, 4, 176, 512, 512, 10000, true, false},
-    {"qwen-tiny", "Qwen2ForCausalLM", 64, 4, 4, 2, 176, 512, 512, 10000, false, true},
-    {"smollm-135m", "LlamaForCausalLM", 576, 30, 9, 3, 1536, 49152, 2048, 10000, true, false},
-    {"llama-1b", "LlamaForCausalLM", 2048, 16, 32, 8, 8192, 128256, 131072, 500000, true, false},
-    {"llama2-7b", "LlamaForCausalLM", 4096, 32, 32, 32, 11008, 32000, 4096, 10000, false, false},
-    {NULL, NULL, 0, 0, 0, 0, 0, 0, 0, 0, false, false},
+    /* name           arch              dim  L   H  KV hidden vocab  max_pos theta   tied   bias  tokenizer */
+    {"tiny", "LlamaForCausalLM", 64, 4, 4, 2, 176, 512, 512, 10000, true, false, 0},
+    {"tiny-mha", "LlamaForCausalLM", 64, 4, 4, 4, 176, 512, 512, 10000, true, false, 0},
+    {"qwen-tiny", "Qwen2ForCausalLM", 64, 4, 4, 2, 176, 512, 512, 10000, false, true, 1},
+    {"smollm-135m", "LlamaForCausalLM", 576, 30, 9, 3, 1536, 49152, 2048, 10000, true, false, 1},
+    {"llama-1b", "LlamaForCausalLM", 2048, 16, 32, 8, 8192, 128256, 131072, 500000, true, false, 1},
+    {"llama2-7b", "LlamaForCausalLM", 4096, 32, 32, 32, 11008, 32000, 4096, 10000, false, false, 0},
+    {NULL, NULL, 0, 0, 0, 0, 0, 0, 0, 0, false, false, 0},
 };
 
 const SynthShape *synth_shape_find(const char *name) {
@@ -219,11 +220,14 @@ int synth_model(const SynthOptions *o, const char *out_dir) {
         free(tmp);
         return -1;
     }
-    char *cfg = path_join(tmp, "config.json"), *st = path_join(tmp, "model.safetensors");
+    char *cfg = path_join(tmp, "config.json"), *st = path_join(tmp, "model.safetensors"),
+         *tok = path_join(tmp, "tokenizer.json");
     int rc = write_config(&s, o, cfg);
+    if (rc == 0) rc = tokenizer_synth_json(tok, s.vocab_size, s.tok_family, o->seed);
     if (rc == 0) rc = write_weights(&s, o, st);
     free(cfg);
     free(st);
+    free(tok);
     if (rc == 0 && path_exists(out_dir)) rc = path_is_dir(out_dir) ? remove_tree(out_dir) : remove(out_dir) == 0 ? 0 : err_set("%s: cannot remove: %s", out_dir, strerror(errno));
     if (rc == 0 && rename(tmp, out_dir) != 0) rc = err_set("%s: cannot rename %s into place: %s", out_dir, tmp, strerror(errno));
     if (rc != 0) {

@@ -16,6 +16,7 @@ typedef struct {
     int dim, n_layers, n_heads, n_kv_heads, hidden_dim, vocab_size, max_pos;
     double rope_theta;
     bool tied, bias;
+    int tok_family;          /* tokenizer_synth_json family: 0 sentencepiece-style, 1 byte-level */
 } SynthShape;
 
 typedef struct {

@@ -23,30 +23,23 @@ static uint32_t pair_hash(uint64_t k) {
 static void merge_insert(Tokenizer *t, uint64_t key, int32_t rank, int32_t res) {
     uint32_t m = t->mcap - 1;
     for (uint32_t h = pair_hash(key) & m;; h = (h + 1) & m) {
-        if (t->mkey[h] == 0) {
-            t->mkey[h] = key;
-            t->mrank[h] = rank;
-            t->mres[h] = res;
+        if (t->merge[h].key == 0) {
+            t->merge[h] = (struct TokMerge){key, rank, res};
             return;
         }
-        if (t->mkey[h] == key) return; /* a repeated pair keeps its first (best) rank */
+        if (t->merge[h].key == key) return; /* a repeated pair keeps its first (best) rank */
     }
 }
 
 void tok_add_merge(Tokenizer *t, int left, int right, int merged) {
     if ((uint32_t)(t->n_merges + 1) * 2 > t->mcap) {
         uint32_t old = t->mcap, cap = old ? old * 2 : 1024;
-        uint64_t *ok = t->mkey;
-        int32_t *orank = t->mrank, *ores = t->mres;
-        t->mkey = xcalloc(cap, sizeof *t->mkey);
-        t->mrank = xmalloc(cap * sizeof *t->mrank);
-        t->mres = xmalloc(cap * sizeof *t->mres);
+        struct TokMerge *o = t->merge;
+        t->merge = xcalloc(cap, sizeof *t->merge);
         t->mcap = cap;
         for (uint32_t i = 0; i < old; i++)
-            if (ok[i]) merge_insert(t, ok[i], orank[i], ores[i]);
-        free(ok);
-        free(orank);
-        free(ores);
+            if (o[i].key) merge_insert(t, o[i].key, o[i].rank, o[i].res);
+        free(o);
     }
     merge_insert(t, ((uint64_t)(uint32_t)left << 32 | (uint32_t)right) + 1, t->n_merges++, merged);
 }
@@ -57,12 +50,51 @@ static int merge_find(const Tokenizer *t, int a, int b, int *res) {
     uint64_t key = ((uint64_t)(uint32_t)a << 32 | (uint32_t)b) + 1;
     uint32_t m = t->mcap - 1;
     for (uint32_t h = pair_hash(key) & m;; h = (h + 1) & m) {
-        if (t->mkey[h] == 0) return -1;
-        if (t->mkey[h] == key) {
-            *res = t->mres[h];
-            return t->mrank[h];
+        if (t->merge[h].key == 0) return -1;
+        if (t->merge[h].key == key) {
+            *res = t->merge[h].res;
+            return t->merge[h].rank;
         }
     }
+}
+
+/* For ALGO_SCORES the merge test "is the concatenation of the two symbols a token" can be
+ * answered from a table of (left id, right id) -> token, built from every split of every token
+ * into two tokens, instead of hashing text. A symbol is a single character or a token, so this
+ * is exact unless some token splits into two parts that are each a token or a single character
+ * but not both tokens (a merge involving an unknown character); then the text lookup stays.
+ * In a token that is valid UTF-8 only splits between characters count: symbols start where the
+ * text's characters do, so no symbol boundary falls inside one of its characters. */
+static bool is_one_char(const char *s, size_t n) { return (size_t)tok_char_len(s, n) == n; }
+
+static bool is_valid_utf8(const char *s, size_t n) {
+    for (size_t i = 0; i < n; i += (size_t)tok_char_len(s + i, n - i))
+        if (((uint8_t)s[i] & 0x80) && tok_char_len(s + i, n - i) == 1) return false;
+    return true;
+}
+
+void tok_build_score_pairs(Tokenizer *t) {
+    t->pair_exact = false;
+    for (int id = 0; id < t->n_vocab; id++) {
+        const char *s = t->text[id];
+        size_t n = t->len[id];
+        bool valid = is_valid_utf8(s, n);
+        for (size_t k = 1; k < n; k++) {
+            if (valid && ((uint8_t)s[k] & 0xC0) == 0x80) continue;
+            bool xt = tok_lookup(t, s, k) >= 0, yt = tok_lookup(t, s + k, n - k) >= 0;
+            if ((xt || is_one_char(s, k)) && (yt || is_one_char(s + k, n - k)) && !(xt && yt)) return;
+        }
+    }
+    for (int id = 0; id < t->n_vocab; id++) {
+        const char *s = t->text[id];
+        size_t n = t->len[id];
+        if (tok_lookup(t, s, n) != id) continue; /* a duplicate text: the indexed id answers */
+        for (size_t k = 1; k < n; k++) {
+            int a = tok_lookup(t, s, k), b = a >= 0 ? tok_lookup(t, s + k, n - k) : -1;
+            if (b >= 0) tok_add_merge(t, a, b, id);
+        }
+    }
+    t->pair_exact = true;
 }
 
 /* ---------------------------------------------------------------- symbols and heap */
@@ -119,7 +151,10 @@ static void try_pair(const Tokenizer *t, const char *s, const Sym *sym, int l, i
     if (l < 0 || r < 0) return;
     Cand c = {0, l, r, sym[l].len + sym[r].len, -1};
     if (t->algo == ALGO_SCORES) {
-        c.id = tok_lookup(t, s + sym[l].start, (size_t)c.size);
+        if (t->pair_exact) { /* same answer as the text lookup, see tok_build_score_pairs */
+            if (sym[l].id < 0 || sym[r].id < 0 || merge_find(t, sym[l].id, sym[r].id, &c.id) < 0) return;
+        } else
+            c.id = tok_lookup(t, s + sym[l].start, (size_t)c.size);
         if (c.id < 0) return;
         c.key = -t->score[c.id];
     } else {

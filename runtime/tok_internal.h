@@ -47,16 +47,20 @@ struct Tokenizer {
     int max_len;        /* longest token text in bytes */
     uint8_t inner_pair[256 * 256 / 8]; /* bit (a << 8 | b): bytes a, b are adjacent inside some token */
 
-    /* ALGO_RANKS merge table: (left id, right id) -> rank and merged id */
-    uint64_t *mkey;     /* ((uint64_t)left << 32 | right) + 1; 0 = empty */
-    int32_t *mrank, *mres;
+    /* merge table: (left id, right id) -> rank and merged id (one 16-byte slot per entry) */
+    struct TokMerge {
+        uint64_t key;   /* ((uint64_t)left << 32 | right) + 1; 0 = empty */
+        int32_t rank, res;
+    } *merge;
     uint32_t mcap;
     int n_merges;
+    bool pair_exact;    /* ALGO_SCORES: the merge table answers "is left+right a token" exactly */
 
     /* pre-tokenizer: regexes applied in sequence, each splitting the pieces of the previous one
      * (matches and the gaps between them both become pieces) */
     int n_regex;
     pcre2_code *re[TOK_MAX_REGEX];
+    char *pre_regex[TOK_MAX_REGEX]; /* their source patterns */
     char *pre_name;     /* for diagnostics */
     char *source;       /* path it was loaded from */
 };
@@ -88,6 +92,8 @@ int tok_char_len(const char *s, size_t n);
 /* ---- tok_bpe.c: merges ---- */
 /* Add merge (left, right) -> merged with the next rank. */
 void tok_add_merge(Tokenizer *t, int left, int right, int merged);
+/* ALGO_SCORES: fill the merge table with every split of every token when that is exact. */
+void tok_build_score_pairs(Tokenizer *t);
 /* Encode one pre-token chunk s[0..n) and append ids to the growing vector (*ids, *n, *cap). */
 void tok_encode_chunk(const Tokenizer *t, const char *s, size_t n, int32_t **ids, size_t *n_ids, size_t *cap);
 

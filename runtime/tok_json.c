@@ -123,6 +123,15 @@ static int template_bos(const Tokenizer *t, const json_t *pp) {
     return tok_lookup(t, name, strlen(name));
 }
 
+/* The GGUF tokenizer.ggml.pre name matching a byte-level tokenizer.json's split patterns. */
+static const char *pre_name_of(const Tokenizer *t) {
+    if (t->n_regex == 1 && t->pre_regex[0] && !strcmp(t->pre_regex[0], TOK_RE_GPT2)) return "gpt-2";
+    if (t->n_regex == 2 && t->pre_regex[0] && !strcmp(t->pre_regex[0], "\\p{N}")) return "smollm";
+    if (t->n_regex >= 1 && t->pre_regex[0] && strstr(t->pre_regex[0], "\\p{N}{1,3}")) return "llama-bpe";
+    if (t->n_regex >= 1 && t->pre_regex[0] && strstr(t->pre_regex[0], "[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}|")) return "qwen2";
+    return "default";
+}
+
 static int add_merges(Tokenizer *t, const json_t *merges) {
     size_t i;
     const json_t *m;
@@ -218,6 +227,17 @@ static int build(const char *path, const json_t *root, Tokenizer **out) {
         t->byte_fallback = t->byte_fallback && jbool(model, "byte_fallback", false);
     }
     if (add_merges(t, merges)) goto fail;
+    if (!t->byte_level) {
+        /* scores for sentencepiece-style export (GGUF "llama" merges by score): a token made by
+         * merge r scores -(r + 1), so the score order is the merge order */
+        for (uint32_t i = 0; i < t->mcap; i++)
+            if (t->merge[i].key &&
+                (t->score[t->merge[i].res] == 0 || t->score[t->merge[i].res] < -(float)t->merge[i].rank - 1))
+                t->score[t->merge[i].res] = -(float)t->merge[i].rank - 1;
+        for (int k = 0; k < t->n_vocab; k++)
+            if (t->score[k] == 0 && t->len[k] > 1 && t->type[k] == TT_NORMAL) t->score[k] = -(float)t->n_merges - 1;
+    } else
+        t->pre_name = xstrdup(pre_name_of(t));
     const char *unk = jstr(model, "unk_token");
     if (unk) t->unk = tok_lookup(t, unk, strlen(unk));
     if (t->unk >= 0 && t->type[t->unk] != TT_CONTROL) t->type[t->unk] = TT_UNKNOWN;

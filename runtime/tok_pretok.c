@@ -34,6 +34,7 @@ int tok_add_regex(Tokenizer *t, const char *pattern, bool literal) {
                        (const char *)msg);
     }
     pcre2_jit_compile(re, PCRE2_JIT_COMPLETE); /* optional speed-up: interpretation works when JIT is unavailable */
+    t->pre_regex[t->n_regex] = xstrdup(pattern);
     t->re[t->n_regex++] = re;
     return 0;
 }

@@ -181,9 +181,12 @@ int tok_char_len(const char *s, size_t n) {
 void tokenizer_free(Tokenizer *t) {
     if (!t) return;
     for (int i = 0; i < t->n_vocab; i++) free(t->text[i]);
-    for (int i = 0; i < t->n_regex; i++) pcre2_code_free(t->re[i]);
+    for (int i = 0; i < t->n_regex; i++) {
+        pcre2_code_free(t->re[i]);
+        free(t->pre_regex[i]);
+    }
     free(t->text); free(t->len); free(t->score); free(t->type); free(t->byte_val); free(t->hslot);
-    free(t->mkey); free(t->mrank); free(t->mres);
+    free(t->merge);
     free(t->pre_name); free(t->source);
     free(t);
 }
@@ -208,10 +211,11 @@ int tokenizer_token_type(const Tokenizer *t, int id) {
 }
 int tokenizer_n_merges(const Tokenizer *t) { return t->algo == ALGO_RANKS ? t->n_merges : 0; }
 void tokenizer_merges(const Tokenizer *t, int32_t *left, int32_t *right) {
+    if (t->algo != ALGO_RANKS) return; /* score vocabularies: the table holds token splits, not merges */
     for (uint32_t i = 0; i < t->mcap; i++) {
-        if (!t->mkey[i]) continue;
-        uint64_t k = t->mkey[i] - 1;
-        int32_t r = t->mrank[i];
+        if (!t->merge[i].key) continue;
+        uint64_t k = t->merge[i].key - 1;
+        int32_t r = t->merge[i].rank;
         if (r < 0 || r >= t->n_merges) continue;
         left[r] = (int32_t)(k >> 32);
         right[r] = (int32_t)(k & 0xffffffffu);
@@ -287,6 +291,7 @@ static int load_llama2c(const char *path, Tokenizer **out) {
     t->escape_ws = false; /* the exporter already turned U+2581 into plain spaces */
     tok_build_index(t);
     tok_find_byte_tokens(t, true);
+    tok_build_score_pairs(t);
     *out = t;
     return 0;
 }
@@ -392,6 +397,7 @@ int tokenizer_from_gguf(const GGUFFile *g, Tokenizer **out) {
             gguf_get_bool(g, "tokenizer.ggml.add_space_prefix", &t->space_prefix))
             goto fail;
         tok_find_byte_tokens(t, !types); /* with token types, only TT_BYTE tokens are byte tokens */
+        tok_build_score_pairs(t);
         if (gguf_token_id(g, "tokenizer.ggml.bos_token_id", n, 1 < n ? 1 : -1, &t->bos) ||
             gguf_token_id(g, "tokenizer.ggml.eos_token_id", n, 2 < n ? 2 : -1, &t->eos) ||
             gguf_token_id(g, "tokenizer.ggml.unknown_token_id", n, 0, &t->unk))

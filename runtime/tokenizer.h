@@ -3,7 +3,15 @@
  *   - sentencepiece-style BPE with merges (HF tokenizer.json: Metaspace "▁", byte_fallback; Llama-2, Mistral)
  *   - byte-level BPE with merges and a regex pre-tokenizer split (HF tokenizer.json ByteLevel;
  *     GGUF "gpt2" with tokenizer.ggml.pre; GPT-2, Llama-3, SmolLM, Qwen2)
- * Encoding is O(n log n) in the text length (priority-queue merges). */
+ * Encoding is O(n log n) in the text length (priority-queue merges; long texts without a regex
+ * split are cut only at boundaries no token can span, which provably changes nothing).
+ * Choices: special-token strings in the input ("<s>", "<|endoftext|>") are plain text, never the
+ * special id; sentencepiece-style text gets one space prepended and decode strips it again;
+ * characters missing from the vocabulary fall back to <0xXX> byte tokens (else <unk>); a broken
+ * UTF-8 sequence is split into single bytes; decode skips BOS/EOS and control tokens, so
+ * decode(encode(x)) == x for any bytes x with byte-fallback and byte-level vocabularies
+ * (except a literal U+2581 in sentencepiece-style text, which decodes as a space).
+ * tokenizer.json: BPE models only; NFC/NFKC normalizers are not applied (text taken as normalised). */
 #ifndef CARVE_TOKENIZER_H
 #define CARVE_TOKENIZER_H
 

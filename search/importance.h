@@ -1,15 +1,16 @@
-/* importance — per-unit importance scores that seed the search's initial population:
- * the score of each query head and each MLP channel of every layer (higher = keep first).
- * importance_weight_magnitude is the fallback used until the reform module's calibration
- * saliency is available: it needs only the weights, no calibration data.
- * Owns: filling GenomeSpace.head_score / chan_score. */
-#ifndef CARVE_IMPORTANCE_H
-#define CARVE_IMPORTANCE_H
+/* importance — fills the search space's per-unit importance scores (GenomeSpace.head_score /
+ * chan_score), which seed the initial population, from the reform module's scores
+ * (reform/importance.h): saliency from calibration statistics in the search, weight magnitude
+ * where no statistics exist (the engine's unit tests).
+ * Owns: the copy from reform's per-layer double scores into the genome space. */
+#ifndef CARVE_SEARCH_IMPORTANCE_H
+#define CARVE_SEARCH_IMPORTANCE_H
 
+#include "reform/importance.h"
+#include "reform/stats.h"
 #include "search/genome.h"
 
-/* Weight-magnitude importance: head h scores ||Wq rows of h||_F * ||Wo columns of h||_F;
- * channel c scores ||W_gate row c|| * ||W_up row c|| * ||W_down column c||. */
-void importance_weight_magnitude(GenomeSpace *gs);
+/* sf may be NULL for IMP_MAGNITUDE. Returns -1 (err_set) on failure. */
+int importance_fill(GenomeSpace *gs, const StatsFile *sf, ImpMethod method);
 
 #endif

@@ -1,7 +1,9 @@
 /* job — `carve search` for one configured run (see job.h): the fitness is the calibration
  * perplexity exp(mean NLL) of the subnet over the config's N sampled windows of L tokens;
- * the final step reforms the subnet (when enabled and available) and measures held-out
- * perplexity over consecutive windows of the eval text. */
+ * the initial population's importance scores are the reform module's saliency from dense
+ * calibration statistics on those windows; the final step reforms the subnet (one-shot
+ * least squares from the same statistics) and measures held-out perplexity over consecutive
+ * windows of the eval text. */
 #include "search/job.h"
 
 #include <math.h>
@@ -10,8 +12,9 @@
 
 #include "eval/calib.h"
 #include "eval/cost.h"
+#include "reform/reform.h"
+#include "reform/stats.h"
 #include "results/store.h"
-#include "runtime/forward.h"
 #include "runtime/model.h"
 #include "runtime/tokenizer.h"
 #include "runtime/util.h"
@@ -23,33 +26,28 @@ typedef struct {
     Model *m;
     Tokenizer *tok;       /* the model's or the config's */
     Tokenizer *own_tok;   /* loaded from cfg->tokenizer (freed) */
-    Forward *fwd;
+    StatsFile *sf;        /* dense calibration statistics (saliency, one-shot reformation) */
     Windows calib;
     Windows eval;         /* loaded on first use */
     bool eval_loaded;
 } Job;
 
-/* exp(mean NLL) of the current subnet over windows w, in batches of up to 4096 tokens. */
-static int windows_ppl(Job *j, const Windows *w, double *ppl) {
-    int B = 4096 / w->len;
-    if (B < 1) B = 1;
-    double nll = 0;
-    int64_t n = 0;
-    for (int i = 0; i < w->n; i += B) {
-        int b = w->n - i < B ? w->n - i : B;
-        if (forward_nll(j->fwd, w->tokens + (size_t)i * w->len, b, w->len, NULL, &nll, &n)) return -1;
-    }
-    if (n == 0) return err_set("no scored tokens");
-    *ppl = exp(nll / (double)n);
-    return 0;
+/* Reformed extracted model of subnet s (one-shot, from the dense calibration statistics). */
+static int reformed_model(Job *j, const Subnet *s, Model **out) {
+    ReformOptions ro;
+    reform_defaults(&ro);
+    return reform_oneshot(j->m, s, j->sf, &ro, out);
 }
 
+/* Fitness: calibration perplexity of s (after one-shot reformation when fitness.reform). */
 static int fitness_cb(void *ud, const Subnet *s, double *fitness) {
     Job *j = ud;
-    if (j->cfg->fitness_reform)
-        return err_set("%s: fitness: reform: true needs the reform module, which this build lacks", j->cfg->file);
-    if (forward_set_subnet(j->fwd, s)) return -1;
-    return windows_ppl(j, &j->calib, fitness);
+    if (!j->cfg->fitness_reform) return reform_ppl(j->m, s, &j->calib, fitness);
+    Model *rm;
+    if (reformed_model(j, s, &rm)) return -1;
+    int rc = reform_ppl(rm, NULL, &j->calib, fitness);
+    model_free(rm);
+    return rc;
 }
 
 static int load_eval(Job *j) {
@@ -63,20 +61,27 @@ static int load_eval(Job *j) {
     return rc;
 }
 
+/* Final step: reform (when asked), then calibration and held-out perplexity. */
 static int final_cb(void *ud, const Subnet *s, bool reform, bool *reformed, double *reformed_fitness,
                     double *eval_ppl) {
     Job *j = ud;
-    (void)reform; /* reformation joins here when the reform module is available */
     *reformed = false;
     *reformed_fitness = NAN;
-    if (load_eval(j) || forward_set_subnet(j->fwd, s)) return -1;
-    return windows_ppl(j, &j->eval, eval_ppl);
+    if (load_eval(j)) return -1;
+    if (!reform) return reform_ppl(j->m, s, &j->eval, eval_ppl);
+    Model *rm;
+    if (reformed_model(j, s, &rm)) return -1;
+    int rc = reform_ppl(rm, NULL, &j->calib, reformed_fitness);
+    if (!rc) rc = reform_ppl(rm, NULL, &j->eval, eval_ppl);
+    model_free(rm);
+    *reformed = rc == 0;
+    return rc;
 }
 
 static void job_free(Job *j) {
-    forward_free(j->fwd);
     windows_free(&j->calib);
     if (j->eval_loaded) windows_free(&j->eval);
+    if (j->sf) stats_close(j->sf);
     if (j->own_tok) tokenizer_free(j->own_tok);
     model_free(j->m);
 }
@@ -185,15 +190,18 @@ int job_run(const SearchConfig *cfg, const char *config_text, const JobOptions *
         if (!rc) rc = windows_sample(ids, n, cfg->calib_n, cfg->calib_len, cfg->calib_seed, cfg->calib_text, &j.calib);
         free(ids);
     }
-    if (!rc) rc = forward_create(j.m, NULL, NULL, &j.fwd);
+    if (!rc) {
+        /* dense calibration statistics on the same windows (cached by the reform module) */
+        StatsOptions so = {cfg->calib_n, cfg->calib_len, cfg->calib_seed, NULL, false, opt->quiet};
+        rc = stats_open(j.m, cfg->calib_text, &so, &j.sf);
+    }
     if (!rc) {
         genome_space_init(&gs, j.m, &cfg->space, cfg->algo.overlap, cfg->algo.depth_prob,
                           cfg->budget_kind ? COST_FLOPS : COST_PARAMS, cfg->calib_len);
-        /* initial-population importance: weight magnitude (fallback until the reform module's
-         * calibration saliency is available) */
-        importance_weight_magnitude(&gs);
+        /* the initial population's importance: the paper's saliency from the statistics */
+        rc = importance_fill(&gs, j.sf, IMP_SALIENCY);
         Engine e = {cfg, &gs, st, run_id, fitness_cb, final_cb, &j, opt->quiet, 0};
-        rc = engine_run(&e);
+        if (!rc) rc = engine_run(&e);
         genome_space_free(&gs);
     }
     store_close(st);

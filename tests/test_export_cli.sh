@@ -32,16 +32,16 @@ $E --format hf --out "$T/outdir" --force >/dev/null || { echo "FAILED: hf --forc
 ls "$T" | grep -q '\.tmp\.\|\.old\.' && { echo "FAILED: temporaries left: $(ls "$T")"; fails=$((fails+1)); }
 
 # a subnet written for another model
-expect 2 "other.json" $E --subnet "$T/other.json" --format gguf --out "$T/o1.gguf"
+expect 2 "other.json" $E --subnet "$T/other.json" --no-reform --format gguf --out "$T/o1.gguf"
 no_leftovers o1
-expect 2 "other.json" $E --subnet "$T/other.json" --format hf --out "$T/o2"
+expect 2 "other.json" $E --subnet "$T/other.json" --no-reform --format hf --out "$T/o2"
 no_leftovers o2
 # unequal GQA groups cannot be GGUF
-expect 2 "unequal.json: cannot be written as GGUF: layer 0: .*equal GQA groups" $E --subnet "$T/unequal.json" --format gguf --out "$T/o3.gguf"
+expect 2 "unequal.json: cannot be written as GGUF: layer 0: .*equal GQA groups" $E --subnet "$T/unequal.json" --no-reform --format gguf --out "$T/o3.gguf"
 no_leftovers o3
 # missing or broken inputs
 expect 2 "nope.bin: no such file" $CARVE export --model "$T/nope.bin" --format gguf --out "$T/o4.gguf"
-expect 2 "missing.json" $E --subnet "$T/missing.json" --format hf --out "$T/o5"
+expect 2 "missing.json" $E --subnet "$T/missing.json" --no-reform --format hf --out "$T/o5"
 no_leftovers o4; no_leftovers o5
 # an output directory that cannot be created
 expect 2 "o6" $E --format gguf --out "$T/no/such/dir/o6.gguf"
@@ -50,6 +50,7 @@ expect 1 "--format expects hf or gguf" $E --format onnx --out "$T/o7"
 expect 1 "missing --out" $E --format hf
 expect 1 "--dtype expects" $E --format hf --out "$T/o8" --dtype f8
 expect 1 "--manifest applies to --format gguf" $E --format hf --out "$T/o9" --manifest "$T/m.json"
+expect 1 "reformation needs calibration text" $E --subnet "$T/hetero.json" --format hf --out "$T/o11"
 expect 1 "either DB ID or --model" $CARVE export db.sqlite 3 --model "$M" --format hf --out "$T/o10"
 [ $fails -eq 0 ] || { echo "$fails failures"; exit 1; }
 echo "all bad-input cases handled"

@@ -11,7 +11,7 @@
 #include "runtime/subnet.h"
 #include "tests/testutil.h"
 
-static char *dir, *db, *model_path;
+static char *dir, *db, *model_path, *calib_path;
 static int64_t good_id, bad_id;
 
 static const char *SUBNET =
@@ -47,7 +47,10 @@ static void setup(void) {
     db = path_join(dir, "runs.sqlite");
     Store *st;
     REQUIRE(store_open(db, true, &st) == 0);
-    StoreRunNew r = {"r1", "name: r1\n", "{}", model_path, "ga", "params", 1, 1};
+    char settings[4096];
+    snprintf(settings, sizeof settings, "{\"calibration\": {\"text\": \"%s\", \"n\": 8, \"len\": 128, \"seed\": 3}}",
+             calib_path);
+    StoreRunNew r = {"r1", "name: r1\n", settings, model_path, "ga", "params", 1, 1};
     int64_t run;
     REQUIRE(store_run_create(st, &r, &run) == 0);
     CandRow c = {0};
@@ -107,6 +110,31 @@ START_TEST(test_export_from_db) {
 }
 END_TEST
 
+/* Without --no-reform the candidate is reformed with the run's calibration settings: the same
+ * file as exporting the subnet file with those settings given explicitly. */
+START_TEST(test_export_db_reformed) {
+    const char *carve = getenv("CARVE");
+    char cmd[8192], *err;
+    snprintf(cmd, sizeof cmd, "%s export %s %lld --format gguf --out %s/dbr.gguf --cache-dir %s/cache", carve, db,
+             (long long)good_id, dir, dir);
+    ck_assert_msg(run(cmd, &err) == 0, "%s", err);
+    free(err);
+    snprintf(cmd, sizeof cmd,
+             "%s export --model %s --subnet %s/subnet.json --calib %s --n 8 --len 128 --seed 3 --cache-dir %s/cache "
+             "--format gguf --out %s/filer.gguf", carve, model_path, dir, calib_path, dir, dir);
+    ck_assert_msg(run(cmd, &err) == 0, "%s", err);
+    free(err);
+    size_t na, nb, nc;
+    char *pa = path_join(dir, "dbr.gguf"), *pb = path_join(dir, "filer.gguf"), *pc = path_join(dir, "db.gguf");
+    char *a = read_file(pa, &na), *b = read_file(pb, &nb), *c = read_file(pc, &nc);
+    ck_assert(a && b);
+    ck_assert_uint_eq(na, nb);
+    ck_assert_int_eq(memcmp(a, b, na), 0);
+    ck_assert(!c || nc != na || memcmp(a, c, na) != 0); /* differs from the unreformed export */
+    free(a); free(b); free(c); free(pa); free(pb); free(pc);
+}
+END_TEST
+
 static void expect_fail(const char *args, const char *pattern) {
     char cmd[4096], *err;
     snprintf(cmd, sizeof cmd, "%s export %s", getenv("CARVE"), args);
@@ -137,7 +165,8 @@ END_TEST
 
 int main(void) {
     model_path = shared_path("models/stories260K/stories260K.bin");
-    if (!model_path || !getenv("CARVE")) {
+    calib_path = shared_path("data/tinystories/calib.txt");
+    if (!model_path || !calib_path || !getenv("CARVE")) {
         printf("stories260K or $CARVE absent\n");
         return 77;
     }
@@ -147,8 +176,9 @@ int main(void) {
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_export_from_db);
     tcase_add_test(tc, test_export_db_errors);
+    tcase_add_test(tc, test_export_db_reformed);
     suite_add_tcase(s, tc);
     int rc = run_suite(s);
-    free(db); free(dir); free(model_path);
+    free(db); free(dir); free(model_path); free(calib_path);
     return rc;
 }

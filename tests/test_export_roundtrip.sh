@@ -4,6 +4,8 @@
 # `carve eval`, to the perplexity of the subnet evaluated in place (1e-4 relative), and the files
 # hold exactly the kept parameters: the safetensors data section is 4 bytes per kept weight, the
 # GGUF file 4 bytes per kept weight plus a header no larger than the dense export's.
+# With reformation (the default) the exported weights are exactly what `carve reform --out`
+# writes, HF and GGUF evaluate alike, and the perplexity differs from the inherited weights'.
 set -eu
 cd "$(dirname "$0")/.."
 . tests/export_fixtures.inc
@@ -38,3 +40,17 @@ for s in uniform hetero; do
         { echo "$s: GGUF is $(size "$T/$s.gguf") bytes for $P_gg weights (dense header $overhead_dense)"; exit 1; }
     echo "$s: $P_hf of $P_dense weights kept; safetensors $(size "$st") B, GGUF $(size "$T/$s.gguf") B (dense $(size "$T/dense.gguf") B)"
 done
+
+# reformed export (one-shot, small calibration): the same weights as `carve reform`, in both formats
+CAL=${CARVE_SHARED:-../shared}/data/tinystories/calib.txt
+RO="--calib $CAL --n 8 --len 128 --cache-dir $T/cache"
+S=$T/hetero.json
+"$CARVE" export --model "$M" --subnet "$S" $RO --format hf --out "$T/ref.hf" >/dev/null 2>&1
+"$CARVE" export --model "$M" --subnet "$S" $RO --format gguf --out "$T/ref.gguf" >/dev/null 2>&1
+"$CARVE" reform --model "$M" --subnet "$S" $RO --out "$T/reform.hf" >/dev/null 2>&1
+cmp "$T/ref.hf/model.safetensors" "$T/reform.hf/model.safetensors" || { echo "reformed export differs from carve reform --out"; exit 1; }
+hf=$(ppl "$T/ref.hf"); gg=$(ppl "$T/ref.gguf"); inherited=$(ppl "$T/hetero.hf")
+echo "hetero reformed: ppl HF $hf, GGUF $gg (inherited weights $inherited)"
+close "$hf" "$gg" || { echo "reformed: GGUF ppl $gg != HF $hf"; exit 1; }
+close "$hf" "$inherited" && { echo "reformed export has the inherited weights' ppl"; exit 1; }
+exit 0

@@ -5,6 +5,7 @@
 
 #include "runtime/gguf.h"
 #include "runtime/model.h"
+#include "runtime/tokenizer.h"
 #include "search/pcg32.h"
 #include "tests/testutil.h"
 
@@ -214,11 +215,13 @@ START_TEST(test_errors) {
     free(p);
     /* missing key */
     w = header("llama", 2, 32);
+    add_tensor(w, "token_embd.weight", GGML_TYPE_F32, 40, 32, 1);
     p = write_gguf(w, "nokey.gguf");
     open_fails(p, "missing metadata key 'llama.attention.head_count'");
     free(p);
     /* per-layer array of the wrong length */
     w = header("deci", 3, 32);
+    add_tensor(w, "token_embd.weight", GGML_TYPE_F32, 40, 32, 1);
     const int32_t h2[2] = {4, 4};
     gguf_set_arr_i32(w, "deci.attention.head_count", h2, 2);
     p = write_gguf(w, "arr.gguf");
@@ -266,6 +269,81 @@ START_TEST(test_quantised_used) {
 }
 END_TEST
 
+/* Copy every tokenizer.* key of a GGUF vocabulary file into w. */
+static void copy_tokenizer_keys(GGUFWriter *w, const GGUFFile *v) {
+    for (uint64_t i = 0; i < v->n_kv; i++) {
+        const GGUFKV *kv = &v->kvs[i];
+        if (strncmp(kv->key, "tokenizer.", 10) != 0) continue;
+        if (kv->type == GGUF_TYPE_STRING) {
+            char *str = xmalloc(kv->v.s.len + 1);
+            memcpy(str, kv->v.s.ptr, kv->v.s.len);
+            str[kv->v.s.len] = 0;
+            gguf_set_str(w, kv->key, str);
+            free(str);
+        } else if (kv->type == GGUF_TYPE_UINT32) gguf_set_u32(w, kv->key, (uint32_t)kv->v.u);
+        else if (kv->type == GGUF_TYPE_INT32) gguf_set_i32(w, kv->key, (int32_t)kv->v.i);
+        else if (kv->type == GGUF_TYPE_BOOL) gguf_set_bool(w, kv->key, kv->v.u != 0);
+        else if (kv->type == GGUF_TYPE_ARRAY && kv->arr_type == GGUF_TYPE_STRING) {
+            const char **strs = xmalloc(kv->arr_len * sizeof *strs);
+            uint64_t *lens = xmalloc(kv->arr_len * sizeof *lens);
+            for (uint64_t j = 0; j < kv->arr_len; j++) {
+                strs[j] = kv->strs[j].ptr;
+                lens[j] = kv->strs[j].len;
+            }
+            gguf_set_arr_str(w, kv->key, strs, lens, kv->arr_len);
+            free(strs);
+            free(lens);
+        } else if (kv->type == GGUF_TYPE_ARRAY && kv->arr_type == GGUF_TYPE_FLOAT32) {
+            float *f = xmalloc(kv->arr_len * sizeof *f);
+            for (uint64_t j = 0; j < kv->arr_len; j++) f[j] = (float)gguf_arr_float(kv, j);
+            gguf_set_arr_f32(w, kv->key, f, kv->arr_len);
+            free(f);
+        } else if (kv->type == GGUF_TYPE_ARRAY) {
+            int32_t *a = xmalloc(kv->arr_len * sizeof *a);
+            for (uint64_t j = 0; j < kv->arr_len; j++) a[j] = (int32_t)gguf_arr_int(kv, j);
+            gguf_set_arr_i32(w, kv->key, a, kv->arr_len);
+            free(a);
+        }
+    }
+}
+
+/* A model GGUF carrying the llama-spm vocabulary: its tokenizer comes with the model. */
+START_TEST(test_tokenizer_from_metadata) {
+    char *vp = shared_path("tokenizers/ggml-vocab-llama-spm.gguf");
+    if (!vp) return; /* ../shared absent: nothing to copy */
+    GGUFFile v;
+    ck_assert_msg(gguf_open(&v, vp) == 0, "%s", err_get());
+    GGUFWriter *w = one_layer_header();
+    copy_tokenizer_keys(w, &v);
+    add_tensor(w, "token_embd.weight", GGML_TYPE_BF16, 32000, 32, 1);
+    add_layer(w, 0, 32, 8, 4, 4, 48, GGML_TYPE_BF16);
+    add_tensor(w, "output_norm.weight", GGML_TYPE_F32, 1, 32, 2);
+    char *p = write_gguf(w, "withtok.gguf");
+    gguf_close(&v);
+    Model *m = NULL;
+    ck_assert_msg(model_open(p, &m) == 0, "%s", err_get());
+    ck_assert_ptr_nonnull(m->tokenizer);
+    ck_assert_int_eq(tokenizer_vocab_size(m->tokenizer), 32000);
+    Tokenizer *ref = NULL;
+    ck_assert_msg(tokenizer_load(vp, &ref) == 0, "%s", err_get());
+    const char *text = "Hello world, this is carve.";
+    int32_t *a, *b;
+    size_t na, nb;
+    ck_assert_int_eq(tokenizer_encode(m->tokenizer, text, strlen(text), true, &a, &na), 0);
+    ck_assert_int_eq(tokenizer_encode(ref, text, strlen(text), true, &b, &nb), 0);
+    ck_assert_uint_eq(na, nb);
+    ck_assert(na > 3 && memcmp(a, b, na * sizeof *a) == 0);
+    free(a);
+    free(b);
+    tokenizer_free(ref);
+    model_free(m);
+    /* the vocabulary-only file itself is not a model */
+    open_fails(vp, "holds no tensors");
+    free(p);
+    free(vp);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("gguf_model");
     TCase *tc = tcase_create("load");
@@ -275,6 +353,7 @@ int main(void) {
     tcase_add_test(tc, test_deci_heterogeneous);
     tcase_add_test(tc, test_errors);
     tcase_add_test(tc, test_quantised_used);
+    tcase_add_test(tc, test_tokenizer_from_metadata);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

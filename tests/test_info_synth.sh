@@ -19,6 +19,7 @@ echo "$out"
 echo "$out" | grep -q "^arch: *llama, tied embeddings$" || fail "arch line"
 echo "$out" | grep -q "dim 64, 4 layers, 4 heads x 16, 2 kv heads, hidden 176, vocab 512, max_seq_len 512" || fail "dims line"
 echo "$out" | grep -q "^dtype: *F32$" || fail "dtype line"
+echo "$out" | grep -q "^tokenizer: *sentencepiece-style BPE, 512 tokens$" || fail "tokenizer line"
 echo "$out" | grep -q "params: *217664 total: embedding 32768, classifier 0, layers 184832, final norm 64" || fail "params line"
 
 "$CARVE" synth --shape qwen-tiny --dtype bf16 --out "$T/q" --quiet || fail "synth qwen-tiny"
@@ -29,6 +30,7 @@ j = json.load(open(sys.argv[1]))
 assert j["arch"] == "qwen2" and j["format"] == "hf", j
 assert j["qkv_bias"] is True and j["tied_embeddings"] is False, j
 assert j["dtype"] == "BF16", j
+assert j["tokenizer"] == {"kind": "byte-level BPE", "gguf_model": "gpt2", "vocab": 512}, j["tokenizer"]
 # embedding and classifier 512*64 each; per layer: norms 128, q/o 2*4096, k/v 2*2048, biases 64+32+32, mlp 3*176*64
 per_layer = 128 + 2 * 4096 + 2 * 2048 + 128 + 3 * 176 * 64
 assert j["params"]["layers"] == 4 * per_layer, j["params"]
@@ -64,8 +66,8 @@ EOF
 [ $rc -eq 2 ] && [ "$(wc -l <"$T/err")" -eq 1 ] || { cat "$T/err"; fail "mismatched subnet rc=$rc"; }
 
 # the llama2.c checkpoint in ../shared still reports through the same command
-if [ -f "$CARVE_SHARED/models/stories260K/stories260K.bin" ]; then
-    "$CARVE" info --model "$CARVE_SHARED/models/stories260K/stories260K.bin" | grep -q "dim 64, 5 layers" \
+if [ -f "${CARVE_SHARED:-../shared}/models/stories260K/stories260K.bin" ]; then
+    "$CARVE" info --model "${CARVE_SHARED:-../shared}/models/stories260K/stories260K.bin" | grep -q "dim 64, 5 layers" \
         || fail "stories260K info"
 fi
 echo ok

@@ -136,13 +136,19 @@ START_TEST(test_short_text) {
 }
 END_TEST
 
-START_TEST(test_prune_budget) {
-    NEED_SHARED;
+/* the calibration statistics and the saliency scores of every layer */
+static StatsFile *open_saliency(double ***head, double ***chan) {
     StatsOptions o = opts();
     StatsFile *sf = NULL;
     ck_assert_int_eq(stats_open(model, calib_path, &o, &sf), 0);
+    ck_assert_int_eq(importance_all(model, sf, IMP_SALIENCY, 0, head, chan), 0);
+    return sf;
+}
+
+START_TEST(test_prune_budget) {
+    NEED_SHARED;
     double **head, **chan;
-    ck_assert_int_eq(importance_all(model, sf, IMP_SALIENCY, 0, &head, &chan), 0);
+    StatsFile *sf = open_saliency(&head, &chan);
     double prev = 0;
     for (double b = 0.5; b <= 0.95; b += 0.1) {
         Subnet *s;
@@ -179,11 +185,8 @@ END_TEST
 
 START_TEST(test_reform_lowers_ppl) {
     NEED_SHARED;
-    StatsOptions o = opts();
-    StatsFile *sf = NULL;
-    ck_assert_int_eq(stats_open(model, calib_path, &o, &sf), 0);
     double **head, **chan;
-    ck_assert_int_eq(importance_all(model, sf, IMP_SALIENCY, 0, &head, &chan), 0);
+    StatsFile *sf = open_saliency(&head, &chan);
     Subnet *s;
     ck_assert_int_eq(prune_uniform(model, head, chan, 0.6, &s, NULL), 0);
     importance_free(model, head, chan);

@@ -116,7 +116,7 @@ static void fixture_open(Fixture *f, const char *db, const SearchConfig *cfg) {
     f->cfg = *cfg;
     f->m = rand_model();
     genome_space_init(&f->gs, f->m, &cfg->space, cfg->algo.overlap, cfg->algo.depth_prob, COST_PARAMS, 64);
-    importance_weight_magnitude(&f->gs);
+    ck_assert_int_eq(importance_fill(&f->gs, NULL, IMP_MAGNITUDE), 0);
     ck_assert_int_eq(store_open(db, true, &f->st), 0);
     StoreRun r;
     bool found;
@@ -186,7 +186,7 @@ START_TEST(test_operators_respect_space) {
     Model *m = rand_model();
     GenomeSpace gs;
     genome_space_init(&gs, m, &cfg.space, 0.8, 0.2, COST_PARAMS, 64);
-    importance_weight_magnitude(&gs);
+    ck_assert_int_eq(importance_fill(&gs, NULL, IMP_MAGNITUDE), 0);
     Subnet *init = genome_importance_init(&gs, 0.6, 0.57, 0.6);
     ck_assert_ptr_nonnull(init);
     double c0 = genome_cost(&gs, init);
@@ -275,6 +275,7 @@ static double final_of(const char *db, const char *role, int budget, bool eval) 
 START_TEST(test_ga_improves_and_caches) {
     char *dir = test_tmpdir("ga");
     SearchConfig cfg = small_config(ALGO_GA, 3);
+    cfg.algo.generations = 12;
     int calls = 0;
     char *db = run_to_db(dir, "a.db", &cfg, 0, &calls);
     Store *st;

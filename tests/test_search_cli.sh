@@ -8,6 +8,7 @@ set -u
 M=$CARVE_SHARED/models/stories260K/stories260K.bin
 [ -f "$M" ] || { echo "no $M"; exit 77; }
 T=$(mktemp -d "$CARVE_TEST_TMP/scli.XXXXXX")
+export CARVE_CACHE_DIR=$T/cache   # calibration statistics
 fail() { echo "FAIL: $*"; exit 1; }
 expect() { # exit-code expected-stderr command...
   local code=$1 msg=$2; shift 2

@@ -9,6 +9,7 @@ M=$CARVE_SHARED/models/stories260K/stories260K.bin
 [ -f "$M" ] || { echo "no $M"; exit 77; }
 command -v sqlite3 >/dev/null || { echo "no sqlite3 shell"; exit 77; }
 T=$(mktemp -d "$CARVE_TEST_TMP/resume.XXXXXX")
+export CARVE_CACHE_DIR=$T/cache   # calibration statistics
 cfg() { # name seed
   cat > "$T/$1.yaml" <<YAML
 model: $M
@@ -24,6 +25,7 @@ runs:
   - name: ga
   - name: nsga
     algorithm: {kind: nsga2}
+    fitness: {reform: true}
 YAML
 }
 dump() { # db -> every row except times

@@ -3,6 +3,8 @@
  * generated vocabularies (tok_synth), bad-input errors, and a speed line (never asserted). */
 #include <math.h>
 
+#include <jansson.h>
+
 #include "runtime/gguf.h"
 #include "runtime/tokenizer.h"
 #include "tests/testutil.h"
@@ -287,6 +289,87 @@ START_TEST(test_json_byte_level_family) {
 }
 END_TEST
 
+/* A hand-made Llama-3-style byte-level tokenizer.json: Sequence[Split(llama3 regex), ByteLevel
+ * (no regex)], ignore_merges, "a b" merges, BOS from a TemplateProcessing inside a Sequence. */
+START_TEST(test_json_llama3_style) {
+    json_t *vocab = json_object();
+    int id = 0;
+    for (int b = 0; b < 256; b++) {
+        char u[8];
+        uint32_t cp = b;
+        if (!((b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255))) {
+            int n = 0;
+            for (int k = 0; k < b; k++) n += !((k >= 33 && k <= 126) || (k >= 161 && k <= 172) || (k >= 174 && k <= 255));
+            cp = 256 + (uint32_t)n;
+        }
+        if (cp < 0x80) { u[0] = (char)cp; u[1] = 0; }
+        else { u[0] = (char)(0xC0 | cp >> 6); u[1] = (char)(0x80 | (cp & 63)); u[2] = 0; }
+        json_object_set_new(vocab, u, json_integer(id++));
+    }
+    const char *extra[] = {"12", "123", "\xc4\xa0w", "\xc4\xa0wo", "Hello"};
+    for (int k = 0; k < 5; k++) json_object_set_new(vocab, extra[k], json_integer(id++));
+    json_object_set_new(vocab, "<|begin_of_text|>", json_integer(id++));
+    json_t *root = json_pack(
+        "{s:[{s:i, s:s, s:b}], s:n, s:{s:s, s:[{s:s, s:{s:s}, s:s, s:b}, {s:s, s:b, s:b}]},"
+        " s:{s:s, s:[{s:s}, {s:s, s:[{s:{s:s, s:i}}, {s:{s:s, s:i}}], s:{s:{s:s, s:[i], s:[s]}}}]},"
+        " s:{s:s, s:b, s:o, s:[s, s, s, s]}}",
+        "added_tokens", "id", id - 1, "content", "<|begin_of_text|>", "special", 1, "normalizer",
+        "pre_tokenizer", "type", "Sequence", "pretokenizers", "type", "Split", "pattern", "Regex",
+        "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+        "behavior", "Isolated", "invert", 0, "type", "ByteLevel", "add_prefix_space", 0, "use_regex", 0,
+        "post_processor", "type", "Sequence", "processors", "type", "ByteLevel", "type", "TemplateProcessing", "single",
+        "SpecialToken", "id", "<|begin_of_text|>", "type_id", 0, "Sequence", "id", "A", "type_id", 0, "special_tokens",
+        "<|begin_of_text|>", "id", "<|begin_of_text|>", "ids", id - 1, "tokens", "<|begin_of_text|>",
+        "model", "type", "BPE", "ignore_merges", 1, "vocab", vocab, "merges", "1 2", "12 3", "\xc4\xa0 w", "\xc4\xa0w o");
+    ck_assert_ptr_nonnull(root);
+    char *path = path_join(tmpdir, "l3.json");
+    ck_assert_int_eq(json_dump_file(root, path, 0), 0);
+    json_decref(root);
+    Tokenizer *t = load_ok(path);
+    ck_assert_int_eq(tokenizer_bos(t), 261);
+    /* "Hello" is a token with no merges: ignore_merges emits it whole; digits go in threes
+     * ("12345" -> "123" "45"); " wo" merges by rank to "Ġwo", "rld" stays bytes */
+    char *s = pieces(t, "Hello world 12345");
+    ck_assert_str_eq(s, "Hello|\xc4\xa0wo|r|l|d|\xc4\xa0|123|4|5");
+    free(s);
+    ck_assert_str_eq(tokenizer_gguf_pre(t), "llama-bpe");
+    round_trip_all(t);
+    tokenizer_free(t);
+    free(path);
+}
+END_TEST
+
+/* A sentencepiece-style tokenizer.json with a Metaspace pre-tokenizer (split into words). */
+START_TEST(test_json_metaspace) {
+    const char *js =
+        "{\"pre_tokenizer\": {\"type\": \"Metaspace\", \"replacement\": \"\\u2581\", \"prepend_scheme\": \"first\", \"split\": true},"
+        " \"added_tokens\": [{\"id\": 0, \"content\": \"<unk>\", \"special\": true}],"
+        " \"model\": {\"type\": \"BPE\", \"byte_fallback\": false, \"unk_token\": \"<unk>\","
+        "  \"vocab\": {\"<unk>\": 0, \"\\u2581\": 1, \"a\": 2, \"b\": 3, \"\\u2581a\": 4, \"\\u2581b\": 5, \"ab\": 6, \"\\u2581ab\": 7},"
+        "  \"merges\": [\"a b\", \"\\u2581 a\", \"\\u2581 b\", \"\\u2581a b\"]}}";
+    char *path = path_join(tmpdir, "ms.json");
+    write_bytes(path, js, strlen(js));
+    Tokenizer *t = load_ok(path);
+    /* "ab b" -> "▁ab▁b" -> words "▁ab" "▁b": (a,b) is rank 0, so "▁" + "ab" - and (▁, ab) is no
+     * merge - stays two tokens; "▁b" merges. Characters outside the vocabulary become <unk>. */
+    char *s = pieces(t, "ab b");
+    ck_assert_str_eq(s, "\xe2\x96\x81|ab|\xe2\x96\x81" "b");
+    free(s);
+    s = pieces(t, "a c");
+    ck_assert_str_eq(s, "\xe2\x96\x81" "a|\xe2\x96\x81|<unk>");
+    free(s);
+    int32_t *ids;
+    size_t n, dl;
+    ck_assert_int_eq(tokenizer_encode(t, "ab ba", 5, false, &ids, &n), 0);
+    char *back = tokenizer_decode(t, ids, n, &dl);
+    ck_assert_str_eq(back, "ab ba");
+    free(back);
+    free(ids);
+    tokenizer_free(t);
+    free(path);
+}
+END_TEST
+
 /* ---------------------------------------------------------------- bad input */
 
 static void expect_load_error(const char *path, const char *needle) {
@@ -491,6 +574,8 @@ int main(void) {
     tcase_add_test(tc, test_tok512);
     tcase_add_test(tc, test_json_sentencepiece_family);
     tcase_add_test(tc, test_json_byte_level_family);
+    tcase_add_test(tc, test_json_llama3_style);
+    tcase_add_test(tc, test_json_metaspace);
     tcase_add_test(tc, test_bad_llama2c);
     tcase_add_test(tc, test_bad_json);
     tcase_add_test(tc, test_bad_gguf);
