@@ -261,6 +261,8 @@ static int fitness_key(const Parser *p, const char *key, const yaml_node_t *v, S
 
 static int final_key(const Parser *p, const char *key, const yaml_node_t *v, SearchConfig *c) {
     if (!strcmp(key, "reform")) return read_bool(p, v, key, "final", &c->final_reform);
+    if (!strcmp(key, "rerank")) return read_int(p, v, key, "final", 0, 100000, &c->final_rerank);
+    if (!strcmp(key, "rerank_windows")) return read_int(p, v, key, "final", 1, 1 << 20, &c->final_rerank_windows);
     return read_bool(p, v, key, "final", &c->final_eval);
 }
 
@@ -283,7 +285,7 @@ static const char *const ALGO_KEYS[] = {"kind",          "population",     "gene
                                         "mutations",     "crossovers",     "mutation_prob",
                                         "crossover_prob", "depth_prob",    "overlap",     "seed", NULL};
 static const char *const FITNESS_KEYS[] = {"reform", NULL};
-static const char *const FINAL_KEYS[] = {"reform", "eval", NULL};
+static const char *const FINAL_KEYS[] = {"reform", "eval", "rerank", "rerank_windows", NULL};
 static const char *const BASELINE_KEYS[] = {"random", NULL};
 static const char *const TOP_KEYS[] = {"method", "model",  "tokenizer", "calibration", "eval",      "space", "budget",
                                        "algorithm", "fitness", "final",       "baselines", "output", "runs", NULL};
@@ -343,6 +345,8 @@ void config_defaults(SearchConfig *c) {
     c->fitness_reform = false;
     c->final_reform = true;
     c->final_eval = true;
+    c->final_rerank = 0;
+    c->final_rerank_windows = 128;
     c->baseline_random = 0;
 }
 
@@ -356,6 +360,12 @@ static int validate(const char *what, const SearchConfig *c) {
         return err_set("%s: run '%s': parents (%d) exceed population (%d)", what, c->name, a->parents, a->population);
     if (a->mutations + a->crossovers == 0)
         return err_set("%s: run '%s': mutations + crossovers must be at least 1", what, c->name);
+    if (c->final_rerank > 0 && a->kind != ALGO_GA)
+        return err_set("%s: run '%s': final rerank applies to algorithm kind ga only (set it to 0 for nsga2)", what,
+                       c->name);
+    if (c->final_rerank > a->population)
+        return err_set("%s: run '%s': final rerank (%d) exceeds population (%d)", what, c->name, c->final_rerank,
+                       a->population);
     if (c->method[0] && strcmp(c->method, a->kind == ALGO_GA ? "carve-ga" : "carve-nsga2"))
         return err_set("%s: method '%s' does not match algorithm kind '%s'", what, c->method,
                        a->kind == ALGO_GA ? "ga" : "nsga2");
@@ -496,7 +506,7 @@ char *config_to_json(const SearchConfig *c) {
         "{s:s, s:s, s:s, s:{s:s, s:i, s:i, s:I}, s:{s:s, s:i, s:i},"
         " s:{s:b, s:b, s:i, s:b, s:b, s:[f,f], s:[f,f]}, s:{s:s, s:o, s:f},"
         " s:{s:s, s:i, s:i, s:i, s:i, s:i, s:[f,f], s:[f,f], s:f, s:f, s:I},"
-        " s:{s:b}, s:{s:b, s:b}, s:{s:i}}",
+        " s:{s:b}, s:{s:b, s:b, s:i, s:i}, s:{s:i}}",
         "name", c->name, "model", c->model, "tokenizer", c->tokenizer, "calibration", "text", c->calib_text, "n",
         c->calib_n, "len", c->calib_len, "seed", (json_int_t)c->calib_seed, "eval", "text", c->eval_text, "seq_len",
         c->eval_seq_len, "max_windows", c->eval_max_windows, "space", "heads", s->heads, "channels", s->channels,
@@ -507,7 +517,8 @@ char *config_to_json(const SearchConfig *c) {
         a->parents, "mutations", a->mutations, "crossovers", a->crossovers, "mutation_prob", a->mutation_prob[0],
         a->mutation_prob[1], "crossover_prob", a->crossover_prob[0], a->crossover_prob[1], "depth_prob",
         a->depth_prob, "overlap", a->overlap, "seed", (json_int_t)a->seed, "fitness", "reform", c->fitness_reform,
-        "final", "reform", c->final_reform, "eval", c->final_eval, "baselines", "random", c->baseline_random);
+        "final", "reform", c->final_reform, "eval", c->final_eval, "rerank", c->final_rerank,
+        "rerank_windows", c->final_rerank_windows, "baselines", "random", c->baseline_random);
     if (!o) return NULL;
     char *s_out = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(o);

@@ -67,6 +67,10 @@ typedef struct {
     bool fitness_reform;            /* reform each candidate before scoring it */
     bool final_reform;
     bool final_eval;
+    int final_rerank;               /* ga: re-rank the top K distinct members of each budget's
+                                       final population on a second calibration sample
+                                       (0 = off: the best fitness is the result) */
+    int final_rerank_windows;       /* windows of that sample (calibration len, seed + 1) */
     int baseline_random;            /* random subnets per budget for the baseline; -1 = as many
                                        as the search evaluated for that budget; 0 = none */
     char output[CFG_PATH_MAX];

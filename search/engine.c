@@ -548,6 +548,35 @@ static int final_one(Ctx *c, int b, double target, const char *role, int64_t id,
     return rc;
 }
 
+/* ga: the index in pop (sorted by fitness) of the budget's result: the best fitness, or with
+ * re-ranking the lowest rescore among the first K distinct members (ties: the earlier). */
+static int rerank_best(Ctx *c, const Indiv *pop, int P, double target, int *best) {
+    Engine *e = c->e;
+    const SearchConfig *cfg = c->cfg;
+    *best = 0;
+    int K = cfg->final_rerank;
+    if (!e->rescore || K <= 0) return 0;
+    double best_score = INFINITY;
+    char line[1024];
+    size_t len = 0;
+    line[0] = 0;
+    for (int i = 0, k = 0; i < P && k < K; i++) {
+        bool dup = false;
+        for (int j = 0; j < i && !dup; j++) dup = pop[j].hash == pop[i].hash;
+        if (dup) continue;
+        k++;
+        double sc;
+        if (e->rescore(e->ud, pop[i].s, cfg->final_reform, &sc)) return -1;
+        if (sc < best_score) best_score = sc, *best = i;
+        if (len < sizeof line - 40)
+            len += (size_t)snprintf(line + len, sizeof line - len, " %.3f/%.3f", pop[i].fit, sc);
+    }
+    if (!e->quiet)
+        fprintf(stderr, "[%s] budget %.2f: re-ranked (fitness/rescore):%s -> member %d\n", cfg->name, target, line,
+                *best);
+    return 0;
+}
+
 static int finals(Ctx *c, Indiv **pops) {
     Engine *e = c->e;
     const SearchConfig *cfg = c->cfg;
@@ -560,12 +589,12 @@ static int finals(Ctx *c, Indiv **pops) {
         double ev_best = NAN, ev_init = NAN, ev_rand = NAN;
         /* the search's best subnet within the budget */
         int best = -1;
-        if (ga) best = 0;
+        if (ga) rc = rerank_best(c, pops[b], P, t, &best);
         else
             for (int i = 0; i < P; i++)
                 if (pops[0][i].cost <= t + 1e-12 && (best < 0 || pops[0][i].fit < pops[0][best].fit)) best = i;
         const Indiv *bi = best >= 0 ? &pops[ga ? b : 0][best] : NULL;
-        if (bi) rc = final_one(c, b, t, "best", bi->id, &ev_best);
+        if (bi && !rc) rc = final_one(c, b, t, "best", bi->id, &ev_best);
         /* the importance-initialised subnet (a generation-0 member, so a cache hit) */
         Indiv init = {0};
         init.s = genome_importance_init(e->gs, t, t - cfg->tolerance, t);

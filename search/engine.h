@@ -16,6 +16,10 @@
  * removing or adding single units (genome_repair). Offspring that repair cannot fix (the
  * space's ranges or fixed parts make the interval unreachable) are *dropped* and the slot
  * draws another offspring; after 50 failed draws the slot is filled from the parents.
+ * Final re-ranking (ga, optional): the K best distinct members of each budget's final
+ * population are scored again on a second, larger calibration sample and the best of those
+ * is the budget's result — less overfitted to the fitness windows than the best fitness.
+ * The scores are recomputed on resume (deterministic), not stored.
  * Owns: the search loop, selection (ga) and non-dominated sorting + crowding (nsga2). */
 #ifndef CARVE_ENGINE_H
 #define CARVE_ENGINE_H
@@ -34,6 +38,11 @@ typedef int (*FitnessFn)(void *ud, const Subnet *s, double *fitness);
 typedef int (*FinalFn)(void *ud, const Subnet *s, bool reform, bool *reformed, double *reformed_fitness,
                        double *eval_ppl);
 
+/* Re-ranking score of subnet s (lower is better): with reform, reform s first, then the
+ * calibration perplexity on the second calibration sample (cfg final.rerank_windows windows,
+ * seed + 1). 0 or -1 with err_set. */
+typedef int (*RescoreFn)(void *ud, const Subnet *s, bool reform, double *score);
+
 typedef struct {
     const SearchConfig *cfg;
     GenomeSpace *gs;          /* model, space, importance scores */
@@ -44,6 +53,10 @@ typedef struct {
     void *ud;
     bool quiet;               /* no progress lines */
     int stop_after;           /* tests: return after committing this many generations (0 = off) */
+    RescoreFn rescore;        /* ga final step: with cfg final.rerank K > 0, "best" is the member
+                                 of the top K distinct (by fitness) of the budget's final
+                                 population with the lowest rescore (ties: better fitness);
+                                 NULL or K = 0: the best fitness */
 } Engine;
 
 /* Run (or resume) the search, the random baseline and the final step of the engine's run.

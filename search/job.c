@@ -3,7 +3,8 @@
  * the initial population's importance scores are the reform module's saliency from dense
  * calibration statistics on those windows; the final step reforms the subnet (one-shot
  * least squares from the same statistics) and measures held-out perplexity over consecutive
- * windows of the eval text. */
+ * windows of the eval text; the optional final re-ranking scores the top members on a second
+ * calibration sample (seed + 1) after the same reformation. */
 #include "search/job.h"
 
 #include <math.h>
@@ -30,6 +31,8 @@ typedef struct {
     Windows calib;
     Windows eval;         /* loaded on first use */
     bool eval_loaded;
+    Windows rerank;       /* second calibration sample (final re-ranking), loaded on first use */
+    bool rerank_loaded;
 } Job;
 
 /* Reformed extracted model of subnet s (one-shot, from the dense calibration statistics). */
@@ -78,9 +81,37 @@ static int final_cb(void *ud, const Subnet *s, bool reform, bool *reformed, doub
     return rc;
 }
 
+/* The re-ranking sample: final.rerank_windows windows of the calibration length from the
+ * calibration text, seed + 1 (never the held-out text). */
+static int load_rerank(Job *j) {
+    if (j->rerank_loaded) return 0;
+    const SearchConfig *cfg = j->cfg;
+    int32_t *ids;
+    size_t n;
+    if (text_tokenize_file(j->tok, cfg->calib_text, &ids, &n)) return -1;
+    int rc = windows_sample(ids, n, cfg->final_rerank_windows, cfg->calib_len, cfg->calib_seed + 1, cfg->calib_text,
+                            &j->rerank);
+    free(ids);
+    if (rc == 0) j->rerank_loaded = true;
+    return rc;
+}
+
+/* Re-ranking score: calibration perplexity on the second sample (after one-shot reformation). */
+static int rescore_cb(void *ud, const Subnet *s, bool reform, double *score) {
+    Job *j = ud;
+    if (load_rerank(j)) return -1;
+    if (!reform) return reform_ppl(j->m, s, &j->rerank, score);
+    Model *rm;
+    if (reformed_model(j, s, &rm)) return -1;
+    int rc = reform_ppl(rm, NULL, &j->rerank, score);
+    model_free(rm);
+    return rc;
+}
+
 static void job_free(Job *j) {
     windows_free(&j->calib);
     if (j->eval_loaded) windows_free(&j->eval);
+    if (j->rerank_loaded) windows_free(&j->rerank);
     if (j->sf) stats_close(j->sf);
     if (j->own_tok) tokenizer_free(j->own_tok);
     model_free(j->m);
@@ -126,8 +157,12 @@ static void print_plan(const Job *j, const SearchConfig *cfg, FILE *out) {
                                                (a->kind == ALGO_GA ? a->population - a->parents
                                                                    : a->mutations + a->crossovers));
     fprintf(out, "  evaluations  at most %lld (identical subnets are evaluated once)\n", max_evals);
-    fprintf(out, "  final step   %s%s\n", cfg->final_reform ? "reform, " : "",
+    fprintf(out, "  final step   %s%s", cfg->final_reform ? "reform, " : "",
             cfg->final_eval ? "held-out perplexity" : "none");
+    if (cfg->final_rerank > 0)
+        fprintf(out, "; best = re-ranked top %d on %d more calibration windows (seed %llu)", cfg->final_rerank,
+                cfg->final_rerank_windows, (unsigned long long)cfg->calib_seed + 1);
+    fprintf(out, "\n");
     fprintf(out, "  output       %s\n", cfg->output);
 }
 
@@ -200,7 +235,7 @@ int job_run(const SearchConfig *cfg, const char *config_text, const JobOptions *
                           cfg->budget_kind ? COST_FLOPS : COST_PARAMS, cfg->calib_len);
         /* the initial population's importance: the paper's saliency from the statistics */
         rc = importance_fill(&gs, j.sf, IMP_SALIENCY);
-        Engine e = {cfg, &gs, st, run_id, fitness_cb, final_cb, &j, opt->quiet, 0};
+        Engine e = {cfg, &gs, st, run_id, fitness_cb, final_cb, &j, opt->quiet, 0, rescore_cb};
         if (!rc) rc = engine_run(&e);
         genome_space_free(&gs);
     }

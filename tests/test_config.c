@@ -44,6 +44,8 @@ START_TEST(test_defaults_and_overrides) {
     ck_assert_int_eq(c->budget_kind, 1);
     ck_assert_int_eq(c->n_targets, 2);
     ck_assert_str_eq(c->output, "t.db");
+    ck_assert_int_eq(a->final_rerank, 0); /* off unless asked */
+    ck_assert_int_eq(a->final_rerank_windows, 128);
     char *js = config_to_json(c);
     ck_assert_ptr_nonnull(strstr(js, "\"kind\":\"nsga2\""));
     free(js);
@@ -92,6 +94,13 @@ START_TEST(test_out_of_range) {
                  "configs/x.yaml: run 'x': parents (10) + mutations (50) + crossovers (30) exceed population (20)");
     expect_error("runs:\n  - name: a\n  - name: a\n", "configs/x.yaml:3:5: run name 'a' is used twice");
     expect_error("runs:\n  - algorithm: {kind: ga}\n", "configs/x.yaml:2:5: run 1 has no 'name'");
+    expect_error("final:\n  rerank: -1\n", "configs/x.yaml:2:11: 'rerank' in 'final' must be in [0, 100000], got -1");
+    expect_error("final:\n  rerank_windows: 0\n",
+                 "configs/x.yaml:2:19: 'rerank_windows' in 'final' must be in [1, 1048576], got 0");
+    expect_error("final:\n  rerank: many\n", "configs/x.yaml:2:11: 'rerank' in 'final' must be an integer, got 'many'");
+    expect_error("final:\n  rerank: 101\n", "configs/x.yaml: run 'x': final rerank (101) exceeds population (100)");
+    expect_error("algorithm:\n  kind: nsga2\nfinal:\n  rerank: 4\n",
+                 "configs/x.yaml: run 'x': final rerank applies to algorithm kind ga only (set it to 0 for nsga2)");
     expect_error("algorithm:\n  kind: cmaes\n", "configs/x.yaml:2:9: 'kind' in 'algorithm' must be ga or nsga2, got 'cmaes'");
 }
 END_TEST

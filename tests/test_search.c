@@ -56,6 +56,10 @@ static Model *rand_model(void) {
  * to the importance scores so the search has something to find), + 3 per skipped sublayer. */
 typedef struct {
     int calls;
+    int rescores;          /* re-ranking calls, with the (hash, score) of each */
+    uint64_t rs_hash[64];
+    double rs_score[64];
+    bool rs_reform;        /* every re-ranking call asked for reformation */
 } Synth;
 
 static double unit_weight(int l, int kind, int i) {
@@ -85,6 +89,22 @@ static int synth_final(void *ud, const Subnet *s, bool reform, bool *reformed, d
     *reformed = reform;
     *rf = reform ? f * 0.9 : NAN;
     *ev = f * 1.1;
+    return 0;
+}
+
+/* Synthetic re-ranking score: the fitness plus a per-subnet offset in [0, 2) (a second sample
+ * that disagrees with the first), recorded for the test to check the engine's choice. */
+static int synth_rescore(void *ud, const Subnet *s, bool reform, double *score) {
+    Synth *y = ud;
+    double f;
+    int calls = y->calls;
+    synth_fitness(ud, s, &f);
+    y->calls = calls; /* not a fitness call */
+    uint64_t h = subnet_hash(s);
+    *score = f + 2.0 * (double)((h >> 7) % 1000) / 1000.0;
+    if (y->rescores < 64) y->rs_hash[y->rescores] = h, y->rs_score[y->rescores] = *score;
+    y->rs_reform = y->rescores == 0 ? reform : y->rs_reform && reform;
+    y->rescores++;
     return 0;
 }
 
@@ -128,7 +148,7 @@ static void fixture_open(Fixture *f, const char *db, const SearchConfig *cfg) {
         StoreRunNew nr = {cfg->name, "yaml", "{}", "mem", "ga", "params", 1, cfg->algo.seed};
         ck_assert_int_eq(store_run_create(f->st, &nr, &f->run), 0);
     }
-    f->e = (Engine){&f->cfg, &f->gs, f->st, f->run, synth_fitness, synth_final, &f->synth, true, 0};
+    f->e = (Engine){&f->cfg, &f->gs, f->st, f->run, synth_fitness, synth_final, &f->synth, true, 0, synth_rescore};
 }
 
 static void fixture_close(Fixture *f) {
@@ -254,22 +274,27 @@ START_TEST(test_nsga2_rank) {
 }
 END_TEST
 
-static double final_of(const char *db, const char *role, int budget, bool eval) {
+/* Column col of the budget's final role: 0 fitness, 1 eval_ppl, 2 cost_ratio, 3 candidate id. */
+static double final_col(const char *db, const char *role, int budget, int col) {
     sqlite3 *h;
     ck_assert_int_eq(sqlite3_open(db, &h), SQLITE_OK);
     sqlite3_stmt *s;
     ck_assert_int_eq(sqlite3_prepare_v2(h,
-                                        "SELECT c.fitness, c.eval_ppl, c.cost_ratio FROM finals f JOIN candidates c "
+                                        "SELECT c.fitness, c.eval_ppl, c.cost_ratio, c.id FROM finals f JOIN candidates c "
                                         "ON c.id = f.candidate_id WHERE f.role = ? AND f.budget = ?",
                                         -1, &s, NULL),
                      SQLITE_OK);
     sqlite3_bind_text(s, 1, role, -1, SQLITE_STATIC);
     sqlite3_bind_int(s, 2, budget);
     ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
-    double v = sqlite3_column_double(s, eval ? 1 : 0);
+    double v = sqlite3_column_double(s, col);
     sqlite3_finalize(s);
     sqlite3_close(h);
     return v;
+}
+
+static double final_of(const char *db, const char *role, int budget, bool eval) {
+    return final_col(db, role, budget, eval ? 1 : 0);
 }
 
 START_TEST(test_ga_improves_and_caches) {
@@ -344,6 +369,86 @@ START_TEST(test_resume_same_rows) {
 }
 END_TEST
 
+/* Candidate id of a budget's final role. */
+static int64_t final_id(const char *db, const char *role, int budget) {
+    return (int64_t)final_col(db, role, budget, 3);
+}
+
+/* Final re-ranking: "best" is the lowest rescore among the top K distinct members of the final
+ * population (not always the best fitness), reformed when final.reform, the same on a second
+ * run and on a resumed one; K = 0 keeps the best fitness and never calls the callback. */
+START_TEST(test_rerank) {
+    char *dir = test_tmpdir("rerank");
+    SearchConfig cfg = small_config(ALGO_GA, 5);
+    cfg.final_rerank = 4;
+    Fixture f;
+    char *db = path_join(dir, "r.db");
+    fixture_open(&f, db, &cfg);
+    ck_assert_msg(engine_run(&f.e) == 0, "engine_run: %s", err_get());
+    ck_assert_int_eq(f.synth.rescores, 3 * 4);
+    ck_assert(f.synth.rs_reform);
+    int moved = 0;
+    for (int b = 0; b < 3; b++) {
+        int64_t *ids;
+        int n;
+        ck_assert_int_eq(store_population_get(f.st, f.run, b, cfg.algo.generations - 1, &ids, &n), 0);
+        ck_assert_int_eq(n, cfg.algo.population);
+        /* the first 4 distinct members in population order (sorted by fitness) */
+        int64_t want = 0, first = 0;
+        double best = INFINITY, prev_fit = -INFINITY;
+        uint64_t seen[4];
+        int k = 0;
+        for (int i = 0; i < n && k < 4; i++) {
+            CandRow row;
+            bool found;
+            ck_assert_int_eq(store_cand_get(f.st, ids[i], false, &row, &found), 0);
+            ck_assert(found);
+            ck_assert(row.fitness >= prev_fit);
+            prev_fit = row.fitness;
+            bool dup = false;
+            for (int j = 0; j < k; j++) dup |= seen[j] == row.hash;
+            if (!dup) {
+                seen[k++] = row.hash;
+                if (!first) first = row.id;
+                int r = b * 4 + k - 1; /* rescores run budget by budget, in population order */
+                ck_assert(f.synth.rs_hash[r] == row.hash);
+                if (f.synth.rs_score[r] < best) best = f.synth.rs_score[r], want = row.id;
+            }
+            cand_row_free(&row);
+        }
+        free(ids);
+        ck_assert_int_eq(k, 4);
+        ck_assert_int_eq(final_id(db, "best", b), want);
+        moved += want != first;
+    }
+    ck_assert_msg(moved > 0, "re-ranking never changed the result: the test shows nothing");
+    fixture_close(&f);
+    /* deterministic: a second run and a stopped-and-resumed one store the same rows */
+    char *again = run_to_db(dir, "r2.db", &cfg, 0, NULL);
+    free(run_to_db(dir, "r3.db", &cfg, 2, NULL));
+    char *resumed = run_to_db(dir, "r3.db", &cfg, 0, NULL);
+    char *da = dump_db(db), *d2 = dump_db(again), *d3 = dump_db(resumed);
+    ck_assert_str_eq(da, d2);
+    ck_assert_str_eq(da, d3);
+    /* off: the best fitness, no re-ranking calls */
+    cfg.final_rerank = 0;
+    char *off = path_join(dir, "r0.db");
+    fixture_open(&f, off, &cfg);
+    ck_assert_msg(engine_run(&f.e) == 0, "engine_run: %s", err_get());
+    ck_assert_int_eq(f.synth.rescores, 0);
+    for (int b = 0; b < 3; b++) {
+        int64_t *ids;
+        int n;
+        ck_assert_int_eq(store_population_get(f.st, f.run, b, cfg.algo.generations - 1, &ids, &n), 0);
+        ck_assert_int_eq(final_id(off, "best", b), ids[0]);
+        free(ids);
+    }
+    fixture_close(&f);
+    free(off);
+    free(da), free(d2), free(d3), free(again), free(resumed), free(db), free(dir);
+}
+END_TEST
+
 START_TEST(test_store_rejects_other_files) {
     char *dir = test_tmpdir("store");
     char *p = path_join(dir, "x.txt");
@@ -376,6 +481,7 @@ int main(void) {
     tcase_add_test(tc, test_same_seed_same_rows);
     tcase_add_test(tc, test_resume_same_rows);
     tcase_add_test(tc, test_store_rejects_other_files);
+    tcase_add_test(tc, test_rerank);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

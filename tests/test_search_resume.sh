@@ -2,7 +2,8 @@
 # test_search_resume — `carve search` on a tiny stories260K config, killed with SIGKILL at
 # random moments and started again with the same command until it finishes, ends with the
 # same database rows (times excluded) as an uninterrupted run, and PRAGMA integrity_check
-# is ok after every kill. Also: the same seed gives the same rows, another seed other rows.
+# is ok after every kill (the ga run re-ranks its final candidates, so that step is covered
+# too). Also: the same seed gives the same rows, another seed other rows.
 # Skips when ../shared is absent.
 set -u
 M=$CARVE_SHARED/models/stories260K/stories260K.bin
@@ -23,6 +24,7 @@ baselines: {random: same}
 output: $T/$1.db
 runs:
   - name: ga
+    final: {rerank: 3, rerank_windows: 8}
   - name: nsga
     algorithm: {kind: nsga2}
     fitness: {reform: true}
