@@ -176,7 +176,6 @@ int cmd_export(int argc, char **argv) {
     StatsFile *sf = NULL;
     char *calib_text = NULL;
     int rc = 2;
-    const char *subnet_name = a.db ? a.db : a.subnet;
     if (a.db) {
         if (from_db(&a, &m, &s, &calib_text) != 0) goto out;
         if (s && !a.no_reform && !a.co.calib) {
@@ -188,11 +187,9 @@ int cmd_export(int argc, char **argv) {
         if (model_open(a.model, &m) != 0) goto out;
         if (a.subnet && subnet_read_file(a.subnet, m, &s) != 0) goto out;
     }
-    if (s && !strcmp(a.format, "gguf") && export_gguf_check_subnet(s) != 0) {
-        if (a.db) err_prefix("%s: candidate %s: cannot be written as GGUF", a.db, a.id);
-        else err_prefix("%s: cannot be written as GGUF", subnet_name);
-        goto out;
-    }
+    /* Kept query heads spread unevenly over their KV heads need no refusal: model_extract
+     * stores such a KV head once per gcd-sized group (identical copies), so the extracted
+     * model always has equal GQA groups, as GGUF requires (export_gguf_check verifies it). */
     DType dtype = a.have_dtype ? a.dtype : source_dtype(m);
     const Model *out_model = m;
     if (s && a.no_reform) {

@@ -132,25 +132,6 @@ int export_gguf_check(const Model *m) {
     return 0;
 }
 
-int export_gguf_check_subnet(const Subnet *s) {
-    for (int l = 0; l < s->n_layers; l++) {
-        const SubnetLayer *L = &s->layers[l];
-        if (!L->attn_on || L->n_kv_heads <= 0) continue;
-        int group = L->n_heads / L->n_kv_heads, want = -1;
-        for (int k = 0; k < L->n_kv_heads; k++) {
-            int kept = 0;
-            for (int j = 0; j < group; j++) kept += L->head_keep[k * group + j] != 0;
-            if (kept == 0) continue;
-            if (want < 0) want = kept;
-            else if (kept != want)
-                return err_set("layer %d: kept KV heads keep different numbers of query heads (%d and %d); GGUF "
-                               "needs equal GQA groups (keep the same number of query heads per KV head)",
-                               l, want, kept);
-        }
-    }
-    return 0;
-}
-
 /* Sentencepiece vocabularies store spaces as U+2581 in GGUF; llama2.c's tokenizer.bin
  * uses ' ' and wraps its control tokens in newlines ("\n<s>\n"). */
 static char *gguf_piece(const char *text, int type, size_t *len) {

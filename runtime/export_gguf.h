@@ -40,9 +40,6 @@ typedef struct {
 /* 0 when the layer shapes of m can be written as deci GGUF; else -1 with the reason. */
 int export_gguf_check(const Model *m);
 
-/* 0 when every kept KV head of every layer of s keeps the same number of query heads
- * (GGUF's GQA needs equal groups); else -1 naming the layer. */
-int export_gguf_check_subnet(const Subnet *s);
 
 /* Write m to path atomically (temporary name, then rename). */
 int export_gguf(const Model *m, const char *path, const GGUFExportOptions *opt);

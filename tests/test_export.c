@@ -1,6 +1,6 @@
 /* Unit tests for the exporters' shared pieces and GGUF checks: RoPE-layout row permutation
  * (both directions, weights and biases), the output-path discipline, and the subnets /
- * layers deci GGUF cannot express (unequal GQA groups, fitted linear-map layers). */
+ * layers deci GGUF cannot express (fitted linear-map layers). */
 #include "runtime/export_gguf.h"
 #include "runtime/export_util.h"
 #include "runtime/gguf.h"
@@ -68,37 +68,6 @@ START_TEST(test_out_path) {
     export_remove(d);
     ck_assert(!path_exists(d));
     free(cfg); free(nf); free(old); free(tmp); free(out); free(f); free(d);
-}
-END_TEST
-
-static Subnet *gqa_subnet(void) {
-    /* one layer, 4 query heads over 2 KV heads (groups {0,1} and {2,3}) */
-    Subnet *s = xcalloc(1, sizeof *s);
-    s->n_layers = 1;
-    s->layers = xcalloc(1, sizeof *s->layers);
-    SubnetLayer *l = &s->layers[0];
-    l->n_heads = 4; l->n_kv_heads = 2; l->hidden_dim = 2;
-    l->attn_on = l->mlp_on = true;
-    l->head_keep = xcalloc(4, 1);
-    l->chan_keep = xcalloc(2, 1);
-    return s;
-}
-
-START_TEST(test_gqa_groups) {
-    Subnet *s = gqa_subnet();
-    uint8_t *k = s->layers[0].head_keep;
-    k[0] = k[2] = 1; /* one head per group: fine */
-    ck_assert_int_eq(export_gguf_check_subnet(s), 0);
-    k[1] = 1; /* group 0 keeps 2, group 1 keeps 1 */
-    ck_assert_int_eq(export_gguf_check_subnet(s), -1);
-    ck_assert_ptr_nonnull(strstr(err_get(), "layer 0"));
-    ck_assert_ptr_nonnull(strstr(err_get(), "equal GQA groups"));
-    k[2] = 0; /* only group 0 kept: fine */
-    ck_assert_int_eq(export_gguf_check_subnet(s), 0);
-    s->layers[0].attn_on = false;
-    k[2] = 1;
-    ck_assert_int_eq(export_gguf_check_subnet(s), 0);
-    subnet_free(s);
 }
 END_TEST
 
@@ -199,7 +168,6 @@ int main(void) {
     tcase_add_test(tc, test_rope_permutation);
     tcase_add_test(tc, test_rope_permutation_wide);
     tcase_add_test(tc, test_out_path);
-    tcase_add_test(tc, test_gqa_groups);
     tcase_add_test(tc, test_replace_layer_rejected);
     tcase_add_test(tc, test_gguf_hetero_layout);
     suite_add_tcase(s, tc);

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # test_export_search — exports from a real search database: a small GA search on stories260K
 # (carve search), then every candidate on its Pareto front is exported by ID as a Hugging Face
-# directory and as GGUF (a candidate whose kept heads form unequal GQA groups must be refused
-# for GGUF with exit 2 and the reason) and evaluates to the ppl of the subnet in place (1e-4);
+# directory and as GGUF (searched heads are often spread unevenly over their KV heads: GGUF
+# gets duplicated KV heads then) and evaluates to the ppl of the subnet in place (1e-4);
 # one front member is also exported reformed with the run's recorded calibration settings.
 set -eu
 cd "$(dirname "$0")/.."
@@ -32,15 +32,11 @@ for id in $ids; do
     "$CARVE" export "$T/s.db" "$id" --no-reform --format hf --out "$T/$id.hf" >/dev/null
     hf=$(ppl "$T/$id.hf")
     close "$ref" "$hf" || { echo "candidate $id: HF ppl $hf != $ref in place"; exit 1; }
-    if "$CARVE" export "$T/s.db" "$id" --no-reform --format gguf --out "$T/$id.gguf" >/dev/null 2>"$T/err"; then
-        gg=$(ppl "$T/$id.gguf")
-        close "$ref" "$gg" || { echo "candidate $id: GGUF ppl $gg != $ref in place"; exit 1; }
-        n_gguf=$((n_gguf + 1))
-    else
-        grep -q "candidate $id: cannot be written as GGUF: layer [0-9]*: .*equal GQA groups" "$T/err" ||
-            { echo "candidate $id: GGUF export failed: $(cat "$T/err")"; exit 1; }
-        gg="refused (unequal GQA groups)"
-    fi
+    "$CARVE" export "$T/s.db" "$id" --no-reform --format gguf --out "$T/$id.gguf" >/dev/null 2>"$T/err" ||
+        { echo "candidate $id: GGUF export failed: $(cat "$T/err")"; exit 1; }
+    gg=$(ppl "$T/$id.gguf")
+    close "$ref" "$gg" || { echo "candidate $id: GGUF ppl $gg != $ref in place"; exit 1; }
+    n_gguf=$((n_gguf + 1))
     echo "candidate $id: ppl in place $ref, HF $hf, GGUF $gg"
 done
 # reformed with the run's calibration settings (text, n 4, len 32 from the database)
