@@ -11,20 +11,21 @@
 bool cli_verbose = false;
 
 static const CliCommand commands[] = {
-    {"bench-forward", cmd_bench_forward, "(benchmark) forward throughput vs the sgemm ceiling, 50% subnet time"},
-    {"prune", cmd_prune, "subnet of the highest-scored heads/channels at a parameter budget"},
-    {"reform", cmd_reform, "least-squares reformation of a subnet (or layer-span replacement)"},
+    /* in the order of a typical workflow */
     {"search", cmd_search, "evolutionary search for subnets (YAML config), results in SQLite"},
     {"front", cmd_front, "the Pareto front of a search run"},
     {"show", cmd_show, "one searched subnet in detail"},
     {"subnet", cmd_subnet, "write a searched subnet to a subnet file"},
-    {"baseline", cmd_baseline, "prune with a baseline method of the registry (shortgpt, sleb, flap, ...)"},
     {"eval", cmd_eval, "perplexity of a model or subnet on a text file"},
-    {"export", cmd_export, "write a subnet as a smaller Hugging Face or GGUF model"},
-    {"importance", cmd_importance, "per-layer importance scores from calibration statistics"},
     {"info", cmd_info, "architecture, parameter counts and FLOPs of a model or subnet"},
-    {"synth", cmd_synth, "write a random-weight Hugging Face model of a named shape"},
     {"tokenize", cmd_tokenize, "print the token ids of a text with a model's tokenizer"},
+    {"importance", cmd_importance, "per-layer importance scores from calibration statistics"},
+    {"prune", cmd_prune, "subnet of the highest-scored heads/channels at a parameter budget"},
+    {"baseline", cmd_baseline, "prune with a baseline method of the registry (shortgpt, sleb, flap, ...)"},
+    {"reform", cmd_reform, "least-squares reformation of a subnet (or layer-span replacement)"},
+    {"export", cmd_export, "write a subnet as a smaller Hugging Face or GGUF model"},
+    {"synth", cmd_synth, "write a random-weight Hugging Face model of a named shape"},
+    {"bench-forward", cmd_bench_forward, "(benchmark) forward throughput vs the sgemm ceiling, 50% subnet time"},
 };
 static const int n_commands = (int)(sizeof commands / sizeof commands[0]);
 
@@ -68,7 +69,7 @@ bool cli_parse_double(const char *cmd, const char *opt, const char *s, double lo
 static void usage(FILE *fp) {
     fprintf(fp, "carve — search smaller subnets of Llama-family models, reform and export them\n\n"
                 "usage: carve <command> [options]    (carve <command> --help for details)\n\ncommands:\n");
-    for (int i = 0; i < n_commands; i++) fprintf(fp, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    for (int i = 0; i < n_commands; i++) fprintf(fp, "  %-14s %s\n", commands[i].name, commands[i].summary);
     fprintf(fp, "\nenvironment: CARVE_VERBOSE=1 prints the BLAS configuration and extra detail to stderr.\n");
 }
 
