@@ -36,6 +36,8 @@ $(BUILD)/%.o: %.c
 
 # The forward-pass elementwise kernels: vectorised (libmvec expf); see runtime/fwd_kernels.h.
 $(BUILD)/runtime/fwd_kernels.o: XCFLAGS += -O3 -ffast-math
+# dtype conversion runs per layer in the forward pass (integer loops: -O3, no fast-math).
+$(BUILD)/runtime/dtype.o: XCFLAGS += -O3
 
 $(BUILD)/libcarve.a: $(LIB_OBJ)
 	@rm -f $@

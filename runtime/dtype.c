@@ -26,19 +26,6 @@ int dtype_parse(const char *s, DType *out) {
 static inline float bits_to_f32(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
 static inline uint32_t f32_to_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
 
-float f16_to_f32(uint16_t h) {
-    uint32_t sign = (uint32_t)(h & 0x8000) << 16;
-    uint32_t exp = (h >> 10) & 0x1f, man = h & 0x3ff;
-    if (exp == 0) {
-        if (man == 0) return bits_to_f32(sign);
-        /* subnormal: value = man * 2^-24 */
-        float v = (float)man * (1.0f / 16777216.0f);
-        return sign ? -v : v;
-    }
-    if (exp == 31) return bits_to_f32(sign | 0x7f800000u | (man << 13));
-    return bits_to_f32(sign | ((exp + 112) << 23) | (man << 13));
-}
-
 uint16_t f32_to_f16(float f) {
     uint32_t u = f32_to_bits(f);
     uint16_t sign = (uint16_t)((u >> 16) & 0x8000);

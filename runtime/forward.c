@@ -163,7 +163,7 @@ static void build_layer(Forward *f, int l, const Plan *p, float *buf, Compact *c
     if (p->is_replace) {
         if (p->rep_inplace) c->rep = L->replace.data;
         else {
-            k_convert_f32(w, L->replace.data, L->replace.dtype, (size_t)D * D);
+            convert_to_f32(w, L->replace.data, L->replace.dtype, (size_t)D * D);
             c->rep = w;
             release_source(m, &L->replace);
         }
@@ -182,7 +182,7 @@ static void build_layer(Forward *f, int l, const Plan *p, float *buf, Compact *c
             if (blk < nq) t = &L->wq, src = (int64_t)p->qh[blk] * hd + j;
             else if (blk < nq + nkv) t = &L->wk, src = (int64_t)p->kvh[blk - nq] * hd + j;
             else t = &L->wv, src = (int64_t)p->kvh[blk - nq - nkv] * hd + j;
-            k_convert_f32(wqkv + (size_t)r * D, row_ptr(t, src), t->dtype, (size_t)D);
+            convert_to_f32(wqkv + (size_t)r * D, row_ptr(t, src), t->dtype, (size_t)D);
         }
         c->wqkv = wqkv;
         if (L->bq.data || L->bk.data || L->bv.data) {
@@ -229,7 +229,7 @@ static void build_layer(Forward *f, int l, const Plan *p, float *buf, Compact *c
 #pragma omp parallel for schedule(static)
             for (int r = 0; r < 2 * nc; r++) {
                 const Tensor *t = r < nc ? &L->w_gate : &L->w_up;
-                k_convert_f32(gu + (size_t)r * D, row_ptr(t, p->chan[r % nc]), t->dtype, (size_t)D);
+                convert_to_f32(gu + (size_t)r * D, row_ptr(t, p->chan[r % nc]), t->dtype, (size_t)D);
             }
             c->wg = gu;
             c->wu = gu + (size_t)nc * D;
@@ -412,17 +412,17 @@ int forward_create(const Model *m, const Subnet *s, const ForwardOptions *opt, F
         for (int k = 0; k < 2; k++) {
             const Tensor *t = k ? &L->ffn_norm : &L->attn_norm;
             float *dst = f->norms + (size_t)(2 * l + k) * D;
-            if (t->data) k_convert_f32(dst, t->data, t->dtype, (size_t)D);
+            if (t->data) convert_to_f32(dst, t->data, t->dtype, (size_t)D);
             else for (int i = 0; i < D; i++) dst[i] = 1.0f;
         }
     }
-    k_convert_f32(f->norms + (size_t)2 * nl * D, m->final_norm.data, m->final_norm.dtype, (size_t)D);
+    convert_to_f32(f->norms + (size_t)2 * nl * D, m->final_norm.data, m->final_norm.dtype, (size_t)D);
     if (m->classifier.dtype == DT_F32) f->cls = m->classifier.data;
     else {
         f->cls_own = alloc_floats((size_t)V * D);
 #pragma omp parallel for schedule(static)
         for (int r = 0; r < V; r++)
-            k_convert_f32(f->cls_own + (size_t)r * D, row_ptr(&m->classifier, r), m->classifier.dtype, (size_t)D);
+            convert_to_f32(f->cls_own + (size_t)r * D, row_ptr(&m->classifier, r), m->classifier.dtype, (size_t)D);
         if (m->classifier.data != m->tok_embedding.data) release_source(m, &m->classifier);
         f->cls = f->cls_own;
     }
@@ -480,7 +480,7 @@ int forward_embed(Forward *f, const int32_t *tokens, int B, int T, float *x) {
     const Tensor *e = &f->m->tok_embedding;
     int D = f->m->cfg.dim, n = B * T;
 #pragma omp parallel for schedule(static) if (n > 64)
-    for (int i = 0; i < n; i++) k_convert_f32(x + (size_t)i * D, row_ptr(e, tokens[i]), e->dtype, (size_t)D);
+    for (int i = 0; i < n; i++) convert_to_f32(x + (size_t)i * D, row_ptr(e, tokens[i]), e->dtype, (size_t)D);
     return 0;
 }
 

@@ -127,24 +127,10 @@ EXP_CLONES void k_lse_update(const float *l, int n, int vb, int v0, const int32_
     }
 }
 
-static inline float f16_bits_to_f32(uint32_t h) {
-    uint32_t sign = (h & 0x8000u) << 16, em = h & 0x7fffu;
-    uint32_t bits = (em << 13) + 0x38000000u;      /* rebias the exponent 15 -> 127 */
-    if (em >= 0x7c00u) bits += 0x38000000u;         /* inf / nan: exponent all ones */
-    float f;
-    memcpy(&f, &bits, 4);
-    if (em < 0x0400u) f = (float)em * 5.9604644775390625e-8f; /* zero and subnormals: em * 2^-24 */
-    uint32_t out;
-    memcpy(&out, &f, 4);
-    out |= sign;
-    memcpy(&f, &out, 4);
-    return f;
-}
-
 // dst: (n); src: a row of dtype t; idx: (n) or NULL
 void k_gather_f32(float *dst, const void *src, DType t, const int32_t *idx, int n) {
     if (!idx) {
-        k_convert_f32(dst, src, t, (size_t)n);
+        convert_to_f32(dst, src, t, (size_t)n);
         return;
     }
     if (t == DT_F32) {
@@ -158,20 +144,7 @@ void k_gather_f32(float *dst, const void *src, DType t, const int32_t *idx, int 
         }
     } else {
         const uint16_t *s = src;
-        for (int j = 0; j < n; j++) dst[j] = f16_bits_to_f32(s[idx[j]]);
+        for (int j = 0; j < n; j++) dst[j] = f16_to_f32(s[idx[j]]);
     }
 }
 
-// dst: (n); src: (n) of dtype t
-void k_convert_f32(float *dst, const void *src, DType t, size_t n) {
-    if (t == DT_F32) {
-        memcpy(dst, src, n * 4);
-    } else if (t == DT_BF16) {
-        const uint16_t *s = src;
-        uint32_t *d = (uint32_t *)dst;
-        for (size_t i = 0; i < n; i++) d[i] = (uint32_t)s[i] << 16;
-    } else {
-        const uint16_t *s = src;
-        for (size_t i = 0; i < n; i++) dst[i] = f16_bits_to_f32(s[i]);
-    }
-}

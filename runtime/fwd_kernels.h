@@ -33,7 +33,5 @@ void k_silu_mul(float *act, const float *gu, int n, int c);
 void k_lse_update(const float *l, int n, int vb, int v0, const int32_t *target, float *mx, double *sum, float *tl);
 /* dst[j] = src[idx[j]] for j < n, src a row in dtype t (idx == NULL: contiguous copy). */
 void k_gather_f32(float *dst, const void *src, DType t, const int32_t *idx, int n);
-/* dst[i] = src[i] (dtype t) for i < n. */
-void k_convert_f32(float *dst, const void *src, DType t, size_t n);
 
 #endif
