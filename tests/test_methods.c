@@ -11,32 +11,6 @@
 #include "tests/testutil.h"
 
 #define NL 5
-/* dim 16, NL layers, 4 heads of 4, 2 KV heads, hidden 24; zero weights (only shapes matter). */
-static Model *tiny_model(void) {
-    Model *m = model_alloc(NL);
-    ModelConfig *c = &m->cfg;
-    snprintf(c->arch, sizeof c->arch, "test");
-    c->n_layers = NL;
-    c->dim = 16; c->n_heads = 4; c->n_kv_heads = 2; c->head_dim = 4; c->hidden_dim = 24;
-    c->vocab_size = 10; c->max_seq_len = 64; c->rope_theta = 10000; c->norm_eps = 1e-5f;
-    float *z = model_own(m, xcalloc(16 * 24 * 4, sizeof(float)));
-    m->tok_embedding = tensor_make(DT_F32, 10, 16, z);
-    m->classifier = m->tok_embedding;
-    m->final_norm = tensor_make(DT_F32, 1, 16, z);
-    for (int l = 0; l < NL; l++) {
-        LayerWeights *L = &m->layers[l];
-        L->attn_norm = L->ffn_norm = tensor_make(DT_F32, 1, 16, z);
-        L->wq = tensor_make(DT_F32, 16, 16, z);
-        L->wk = L->wv = tensor_make(DT_F32, 8, 16, z);
-        L->wo = tensor_make(DT_F32, 16, 16, z);
-        L->w_gate = L->w_up = tensor_make(DT_F32, 24, 16, z);
-        L->w_down = tensor_make(DT_F32, 16, 24, z);
-    }
-    m->cfg.tied_embeddings = true;
-    model_uniform_layers(m);
-    ck_assert_int_eq(model_validate(m, "tiny"), 0);
-    return m;
-}
 
 static bool layer_off(const Subnet *s, int l) { return !s->layers[l].attn_on && !s->layers[l].mlp_on; }
 static int layers_off(const Subnet *s) {
@@ -63,7 +37,7 @@ START_TEST(test_nearest) {
 END_TEST
 
 START_TEST(test_shortgpt_lowest_bi) {
-    Model *m = tiny_model();
+    Model *m = tiny_zero_model(NL);
     double bi[NL] = {0.9, 0.05, 0.3, 0.01, 0.5};
     MethodInput in = input(m, 0.6);
     in.scores.block_influence = bi;
@@ -116,7 +90,7 @@ START_TEST(test_uls_layers) {
 END_TEST
 
 START_TEST(test_uls_method) {
-    Model *m = tiny_model();
+    Model *m = tiny_zero_model(NL);
     MethodInput in = input(m, 0.6);
     MethodResult r;
     ck_assert_int_eq(method_run(method_find("uls"), &in, &r), 0);
@@ -128,7 +102,7 @@ START_TEST(test_uls_method) {
 END_TEST
 
 START_TEST(test_attn_skip) {
-    Model *m = tiny_model();
+    Model *m = tiny_zero_model(NL);
     Cost dense = cost_of(m, NULL, 1);
     double attn = (2.0 * 16 * 16 + 2.0 * 8 * 16 + 16) / (double)dense.params_layers;
     MethodInput in = input(m, 1.0 - 2 * attn);
@@ -160,7 +134,7 @@ static void span_scores(double *cs) {
 }
 
 START_TEST(test_streamline_span) {
-    Model *m = tiny_model();
+    Model *m = tiny_zero_model(NL);
     double cs[(NL + 1) * (NL + 1)];
     span_scores(cs);
     MethodInput in = input(m, 0.6);
@@ -209,7 +183,7 @@ static int failing_ppl(void *ud, const Subnet *s, double *ppl) {
 }
 
 START_TEST(test_sleb_greedy) {
-    Model *m = tiny_model();
+    Model *m = tiny_zero_model(NL);
     FakePpl f = {0};
     MethodInput in = input(m, 0.8);
     in.calib_ppl = fake_ppl;
@@ -237,7 +211,7 @@ START_TEST(test_sleb_greedy) {
 END_TEST
 
 START_TEST(test_flap_global) {
-    Model *m = tiny_model();
+    Model *m = tiny_zero_model(NL);
     /* head scores are 1000x larger than channel scores: standardising per structure type
      * must still remove some heads; layer 2's units score lowest within each type */
     double hsc[NL][4], csc[NL][24];
@@ -286,7 +260,7 @@ static int count_ppl(void *ud, const Subnet *s, double *ppl) {
 }
 
 START_TEST(test_random_best_of_k) {
-    Model *m = tiny_model();
+    Model *m = tiny_zero_model(NL);
     FakePpl f = {0};
     MethodInput in = input(m, 0.5);
     in.calib_ppl = count_ppl;
@@ -313,7 +287,7 @@ START_TEST(test_registry_errors) {
     ck_assert_ptr_null(method_find("nope"));
     ck_assert_ptr_nonnull(strstr(err_get(), "unknown method 'nope'"));
     ck_assert_ptr_nonnull(strstr(err_get(), "shortgpt"));
-    Model *m = tiny_model();
+    Model *m = tiny_zero_model(NL);
     MethodInput in = input(m, 1.5);
     MethodResult r;
     double bi[NL] = {0};

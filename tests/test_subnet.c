@@ -7,34 +7,8 @@
 #include "runtime/subnet.h"
 #include "tests/testutil.h"
 
-/* dim 16, 2 layers, 4 heads of 4, 2 KV heads, hidden 24, vocab 10; weights are zeros (shapes matter here). */
-static Model *tiny_model(void) {
-    Model *m = model_alloc(2);
-    ModelConfig *c = &m->cfg;
-    snprintf(c->arch, sizeof c->arch, "test");
-    c->dim = 16; c->n_heads = 4; c->n_kv_heads = 2; c->head_dim = 4; c->hidden_dim = 24;
-    c->vocab_size = 10; c->max_seq_len = 64; c->rope_theta = 10000; c->norm_eps = 1e-5f;
-    float *z = model_own(m, xcalloc(16 * 24 * 4, sizeof(float)));
-    m->tok_embedding = tensor_make(DT_F32, 10, 16, z);
-    m->classifier = m->tok_embedding;
-    m->final_norm = tensor_make(DT_F32, 1, 16, z);
-    for (int l = 0; l < 2; l++) {
-        LayerWeights *L = &m->layers[l];
-        L->attn_norm = L->ffn_norm = tensor_make(DT_F32, 1, 16, z);
-        L->wq = tensor_make(DT_F32, 16, 16, z);
-        L->wk = L->wv = tensor_make(DT_F32, 8, 16, z);
-        L->wo = tensor_make(DT_F32, 16, 16, z);
-        L->w_gate = L->w_up = tensor_make(DT_F32, 24, 16, z);
-        L->w_down = tensor_make(DT_F32, 16, 24, z);
-    }
-    m->cfg.tied_embeddings = true;
-    model_uniform_layers(m);
-    ck_assert_int_eq(model_validate(m, "tiny"), 0);
-    return m;
-}
-
 START_TEST(test_json_round_trip) {
-    Model *m = tiny_model();
+    Model *m = tiny_zero_model(2);
     Subnet *s = subnet_dense(m);
     s->layers[0].head_keep[1] = 0;
     s->layers[0].head_keep[2] = 0;
@@ -59,7 +33,7 @@ START_TEST(test_json_round_trip) {
 END_TEST
 
 START_TEST(test_canonical_hash) {
-    Model *m = tiny_model();
+    Model *m = tiny_zero_model(2);
     Subnet *a = subnet_dense(m), *b = subnet_dense(m);
     /* attention off with heads set == attention with no heads kept */
     a->layers[1].attn_on = false;
@@ -87,7 +61,7 @@ static void expect_error(const Model *m, const char *json, const char *needle) {
 }
 
 START_TEST(test_bad_subnets) {
-    Model *m = tiny_model();
+    Model *m = tiny_zero_model(2);
     expect_error(m, "{\"layers\": [{}, {\"heads\": [0, 4]}]}", "\"heads\" index 4 out of range [0, 4)");
     expect_error(m, "{\"layers\": [{}, {\"channels\": [-1]}]}", "index -1 out of range");
     expect_error(m, "{\"layers\": [{}]}", "subnet has 1 layers, the model has 2");
@@ -101,7 +75,7 @@ START_TEST(test_bad_subnets) {
 END_TEST
 
 START_TEST(test_cost) {
-    Model *m = tiny_model();
+    Model *m = tiny_zero_model(2);
     Cost d = cost_of(m, NULL, 8);
     /* per layer: q 256 + k,v 2*128 + o 256 + norm 16 ; mlp 3*24*16 + norm 16 */
     int64_t per_layer = 256 + 256 + 256 + 16 + 3 * 24 * 16 + 16;

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "runtime/model.h"
 #include "runtime/util.h"
 
 /* Path to a file in ../shared (or $CARVE_SHARED), or NULL when it is absent. Caller frees. */
@@ -30,6 +31,34 @@ static inline char *test_tmpdir(const char *tag) {
     char *d = mkdtemp(tmpl);
     ck_assert_msg(d != NULL, "mkdtemp failed");
     return xstrdup(d);
+}
+
+/* An in-memory model of n_layers layers: dim 16, 4 heads of 4, 2 KV heads, hidden 24, vocab 10,
+ * tied embeddings; all weights are zeros (for tests where only shapes matter). */
+static inline Model *tiny_zero_model(int n_layers) {
+    Model *m = model_alloc(n_layers);
+    ModelConfig *c = &m->cfg;
+    snprintf(c->arch, sizeof c->arch, "test");
+    c->n_layers = n_layers;
+    c->dim = 16; c->n_heads = 4; c->n_kv_heads = 2; c->head_dim = 4; c->hidden_dim = 24;
+    c->vocab_size = 10; c->max_seq_len = 64; c->rope_theta = 10000; c->norm_eps = 1e-5f;
+    float *z = model_own(m, xcalloc(16 * 24 * 4, sizeof(float)));
+    m->tok_embedding = tensor_make(DT_F32, 10, 16, z);
+    m->classifier = m->tok_embedding;
+    m->final_norm = tensor_make(DT_F32, 1, 16, z);
+    for (int l = 0; l < n_layers; l++) {
+        LayerWeights *L = &m->layers[l];
+        L->attn_norm = L->ffn_norm = tensor_make(DT_F32, 1, 16, z);
+        L->wq = tensor_make(DT_F32, 16, 16, z);
+        L->wk = L->wv = tensor_make(DT_F32, 8, 16, z);
+        L->wo = tensor_make(DT_F32, 16, 16, z);
+        L->w_gate = L->w_up = tensor_make(DT_F32, 24, 16, z);
+        L->w_down = tensor_make(DT_F32, 16, 24, z);
+    }
+    m->cfg.tied_embeddings = true;
+    model_uniform_layers(m);
+    ck_assert_int_eq(model_validate(m, "tiny"), 0);
+    return m;
 }
 
 /* Run one suite; returns the process exit status. */
