@@ -153,6 +153,12 @@ static const void *row_ptr(const Tensor *t, int64_t r) {
     return (const uint8_t *)t->data + (size_t)(r * t->cols) * dtype_size(t->dtype);
 }
 
+// dst: (t->rows, n) <- columns idx[0..n) of every row of t (idx == NULL: the first n columns)
+static void gather_columns(float *dst, const Tensor *t, const int32_t *idx, int n) {
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < t->rows; r++) k_gather_f32(dst + (size_t)r * n, row_ptr(t, r), t->dtype, idx, n);
+}
+
 /* Fill `buf` (p->floats floats) with layer l's compact weights and point c at them. */
 static void build_layer(Forward *f, int l, const Plan *p, float *buf, Compact *c) {
     const Model *m = f->m;
@@ -206,10 +212,7 @@ static void build_layer(Forward *f, int l, const Plan *p, float *buf, Compact *c
             int wcols = nq * hd;
             w += (size_t)D * wcols;
             // wo: (D, nq*hd) <- kept column blocks of (D, H*hd)
-#pragma omp parallel for schedule(static)
-            for (int r = 0; r < D; r++)
-                k_gather_f32(wo + (size_t)r * wcols, row_ptr(&L->wo, r), L->wo.dtype,
-                             nq == L->n_heads ? NULL : p->ocols, wcols);
+            gather_columns(wo, &L->wo, nq == L->n_heads ? NULL : p->ocols, wcols);
             c->wo = wo;
         }
         release_source(m, &L->wq);
@@ -239,10 +242,7 @@ static void build_layer(Forward *f, int l, const Plan *p, float *buf, Compact *c
             float *wd = w;
             w += (size_t)D * nc;
             // wd: (D, nc) <- kept columns of (D, F)
-#pragma omp parallel for schedule(static)
-            for (int r = 0; r < D; r++)
-                k_gather_f32(wd + (size_t)r * nc, row_ptr(&L->w_down, r), L->w_down.dtype,
-                             nc == L->hidden_dim ? NULL : p->chan, nc);
+            gather_columns(wd, &L->w_down, nc == L->hidden_dim ? NULL : p->chan, nc);
             c->wdown = wd;
         }
         release_source(m, &L->w_gate);
