@@ -4,8 +4,13 @@
  *   - ceiling: cblas_sgemm GFLOP/s (OpenBLAS's own threading) on the model's largest projection,
  *     (B*T x dim) . (hidden x dim)^T, best of measurements interleaved with the forward repetitions;
  *   - dense: tokens/s, GFLOP/s (forward_flops / time) and its share of the ceiling;
- *   - a 50% subnet (the first half of the query heads and of the MLP channels in every layer):
- *     whole-forward and layers-only time relative to dense, and the FLOP ratio. */
+ *   - two 50% subnets, each keeping the first r of the query heads and of the MLP channels in every
+ *     layer: "layers50" halves every layer (r = 1/2; the never-pruned classifier keeps the whole
+ *     forward's FLOP ratio near 0.6), "flops50" takes the largest r whose whole forward costs at
+ *     most half the dense FLOPs. For each: whole-forward and layers-only time relative to dense,
+ *     and the FLOP ratio.
+ * Each repetition measures the ceiling, then dense, layers50 and flops50 in turn; every figure is
+ * the best over the repetitions, so ratios compare measurements taken side by side. */
 #include <cblas.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -13,6 +18,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "eval/cost.h"
 #include "runtime/blas.h"
 #include "runtime/forward.h"
 #include "runtime/model.h"
@@ -22,35 +28,19 @@ typedef struct {
     double whole, layers; /* best seconds of forward_nll and of the layers alone */
 } Timing;
 
-static double sgemm_ceiling(int n, int in, int out, int reps);
-
-/* Best-of-reps forward timings; the sgemm ceiling is re-measured between repetitions (best kept
- * in *ceil) so that both figures see the same machine conditions. */
-static int time_forward(Forward *f, const int32_t *tok, int B, int T, int dim, int hidden, int n_layers, int reps,
-                        Timing *out, double *ceil) {
-    float *x = xmalloc_aligned((size_t)B * T * dim * sizeof(float));
+/* One timed repetition of forward f: the whole forward_nll, then embedding + layers alone. */
+static int time_once(Forward *f, const int32_t *tok, int B, int T, int n_layers, float *x, Timing *best) {
     double nll = 0;
     int64_t n = 0;
-    if (forward_nll(f, tok, B, T, NULL, &nll, &n) != 0) { /* warm-up: builds the compact weights */
-        free(x);
-        return -1;
-    }
-    out->whole = out->layers = 1e30;
-    int rc = 0;
-    for (int r = 0; r < reps && rc == 0; r++) {
-        double c = sgemm_ceiling(B * T, dim, hidden, 2);
-        if (c > *ceil) *ceil = c;
-        double t0 = now_seconds();
-        rc = forward_nll(f, tok, B, T, NULL, &nll, &n);
-        double t1 = now_seconds();
-        if (t1 - t0 < out->whole) out->whole = t1 - t0;
-        if (rc == 0) rc = forward_embed(f, tok, B, T, x);
-        double t2 = now_seconds();
-        for (int l = 0; l < n_layers && rc == 0; l++) rc = forward_layer(f, l, x, B, T, NULL);
-        double t3 = now_seconds();
-        if (t3 - t2 < out->layers) out->layers = t3 - t2;
-    }
-    free(x);
+    double t0 = now_seconds();
+    int rc = forward_nll(f, tok, B, T, NULL, &nll, &n);
+    double t1 = now_seconds();
+    if (t1 - t0 < best->whole) best->whole = t1 - t0;
+    if (rc == 0) rc = forward_embed(f, tok, B, T, x);
+    double t2 = now_seconds();
+    for (int l = 0; l < n_layers && rc == 0; l++) rc = forward_layer(f, l, x, B, T, NULL);
+    double t3 = now_seconds();
+    if (t3 - t2 < best->layers) best->layers = t3 - t2;
     return rc;
 }
 
@@ -72,6 +62,32 @@ static double sgemm_ceiling(int n, int in, int out, int reps) {
     return 2.0 * n * in * out / best / 1e9;
 }
 
+/* A subnet keeping the first floor(r x n) query heads (at least one) and MLP channels of every layer. */
+static Subnet *subnet_keep_fraction(const Model *m, double r) {
+    Subnet *s = subnet_dense(m);
+    for (int l = 0; l < s->n_layers; l++) {
+        SubnetLayer *L = &s->layers[l];
+        int kh = (int)(r * L->n_heads), kc = (int)(r * L->hidden_dim);
+        if (kh < 1) kh = 1;
+        for (int h = kh; h < L->n_heads; h++) L->head_keep[h] = 0;
+        for (int k = kc; k < L->hidden_dim; k++) L->chan_keep[k] = 0;
+    }
+    subnet_canonicalize(s);
+    return s;
+}
+
+/* The subnet_keep_fraction with the largest r (in steps of 1/1000) whose whole forward, classifier
+ * included, costs at most half the dense model's FLOPs per token at sequence length T. */
+static Subnet *subnet_half_flops(const Model *m, int T) {
+    double dense = cost_of(m, NULL, T).flops_per_token;
+    for (int k = 500; k > 0; k--) {
+        Subnet *s = subnet_keep_fraction(m, k / 1000.0);
+        if (cost_of(m, s, T).flops_per_token <= 0.5 * dense) return s;
+        subnet_free(s);
+    }
+    return subnet_keep_fraction(m, 0.0);
+}
+
 int cmd_bench_forward(int argc, char **argv) {
     static const struct option opts[] = {{"model", required_argument, 0, 'm'}, {"seq-len", required_argument, 0, 't'},
                                          {"batch", required_argument, 0, 'b'}, {"reps", required_argument, 0, 'r'},
@@ -89,7 +105,8 @@ int cmd_bench_forward(int argc, char **argv) {
         case 'h':
             printf("usage: carve bench-forward --model PATH [--seq-len 512] [--batch 1] [--reps 3]\n\n"
                    "Benchmark (used by bench/forward.sh): dense forward tokens/s and GFLOP/s as a share of the\n"
-                   "sgemm ceiling measured in the same run, and a 50%% subnet's time relative to dense.\n");
+                   "sgemm ceiling measured in the same run, and the time of two 50%% subnets relative to dense:\n"
+                   "half of every layer (layers50) and half of the whole forward's FLOPs (flops50).\n");
             return 0;
         default: return cli_usage_error("bench-forward", "unknown option");
         }
@@ -99,8 +116,10 @@ int cmd_bench_forward(int argc, char **argv) {
     if (model_open(path, &m) != 0) return cli_fail();
     const ModelConfig *cf = &m->cfg;
     int rc = 2;
-    Forward *f = NULL;
-    Subnet *half = NULL;
+    enum { NF = 3 };
+    Forward *f[NF] = {0};
+    Subnet *sub[NF] = {0};
+    float *x = xmalloc_aligned((size_t)B * T * cf->dim * sizeof(float));
     int32_t *tok = xmalloc((size_t)B * T * sizeof *tok);
     uint64_t st = 42;
     for (long i = 0; i < B * T; i++) {
@@ -110,34 +129,47 @@ int cmd_bench_forward(int argc, char **argv) {
     printf("model=%s dim=%d layers=%d heads=%d kv_heads=%d hidden=%d vocab=%d batch=%ld seq_len=%ld\n", path, cf->dim,
            cf->n_layers, cf->n_heads, cf->n_kv_heads, cf->hidden_dim, cf->vocab_size, B, T);
     printf("blas: %s\n", blas_describe());
-    double ceil = 0;
-    if (forward_create(m, NULL, NULL, &f) != 0) goto done;
-    Timing dense, sub;
-    if (time_forward(f, tok, (int)B, (int)T, cf->dim, cf->hidden_dim, cf->n_layers, (int)reps, &dense, &ceil) != 0)
-        goto done;
-    printf("sgemm_ceiling_gflops=%.1f shape=(%ld x %d).(%d x %d)^T\n", ceil, B * T, cf->dim, cf->hidden_dim, cf->dim);
-    double fl_dense = forward_flops(f, (int)B, (int)T), gfl = fl_dense / dense.whole / 1e9;
-    printf("dense: seconds=%.4f tokens_per_s=%.1f gflops=%.1f share_of_ceiling=%.3f layers_seconds=%.4f\n", dense.whole,
-           (double)B * T / dense.whole, gfl, gfl / ceil, dense.layers);
-    half = subnet_dense(m);
-    for (int l = 0; l < half->n_layers; l++) {
-        SubnetLayer *L = &half->layers[l];
-        for (int h = L->n_heads / 2; h < L->n_heads; h++) L->head_keep[h] = 0;
-        for (int k = L->hidden_dim / 2; k < L->hidden_dim; k++) L->chan_keep[k] = 0;
+    /* forwards: dense, layers50, flops50 — each warmed up once (builds the compact weights), then
+     * timed in turns with the sgemm ceiling in every repetition, best of each kept, so that all
+     * figures see the same machine conditions */
+    const char *names[NF] = {"dense", "layers50", "flops50"};
+    sub[1] = subnet_keep_fraction(m, 0.5);
+    sub[2] = subnet_half_flops(m, (int)T);
+    Timing best[NF];
+    double ceil = 0, fl[NF];
+    for (int k = 0; k < NF; k++) {
+        if (forward_create(m, sub[k], NULL, &f[k]) != 0) goto done;
+        double nll = 0;
+        int64_t n = 0;
+        if (forward_nll(f[k], tok, (int)B, (int)T, NULL, &nll, &n) != 0) goto done;
+        fl[k] = forward_flops(f[k], (int)B, (int)T);
+        best[k].whole = best[k].layers = 1e30;
     }
-    subnet_canonicalize(half);
-    if (forward_set_subnet(f, half) != 0) goto done;
-    if (time_forward(f, tok, (int)B, (int)T, cf->dim, cf->hidden_dim, cf->n_layers, (int)reps, &sub, &ceil) != 0)
-        goto done;
-    double fl_sub = forward_flops(f, (int)B, (int)T);
-    printf("subnet50: seconds=%.4f time_ratio=%.3f layers_time_ratio=%.3f flops_ratio=%.3f layers_seconds=%.4f\n",
-           sub.whole, sub.whole / dense.whole, sub.layers / dense.layers, fl_sub / fl_dense, sub.layers);
+    for (int r = 0; r < reps; r++) {
+        double cg = sgemm_ceiling((int)(B * T), cf->dim, cf->hidden_dim, 2);
+        if (cg > ceil) ceil = cg;
+        for (int k = 0; k < NF; k++)
+            if (time_once(f[k], tok, (int)B, (int)T, cf->n_layers, x, &best[k]) != 0) goto done;
+    }
+    printf("sgemm_ceiling_gflops=%.1f shape=(%ld x %d).(%d x %d)^T\n", ceil, B * T, cf->dim, cf->hidden_dim, cf->dim);
+    double gfl = fl[0] / best[0].whole / 1e9;
+    printf("dense: seconds=%.4f tokens_per_s=%.1f gflops=%.1f share_of_ceiling=%.3f layers_seconds=%.4f\n",
+           best[0].whole, (double)B * T / best[0].whole, gfl, gfl / ceil, best[0].layers);
+    for (int k = 1; k < NF; k++)
+        printf("subnet %s: keep_heads=%d/%d keep_channels=%d/%d seconds=%.4f time_ratio=%.3f layers_time_ratio=%.3f "
+               "flops_ratio=%.3f layers_seconds=%.4f\n",
+               names[k], subnet_kept_heads(&sub[k]->layers[0]), cf->n_heads, subnet_kept_channels(&sub[k]->layers[0]),
+               cf->hidden_dim, best[k].whole, best[k].whole / best[0].whole, best[k].layers / best[0].layers,
+               fl[k] / fl[0], best[k].layers);
     printf("peak_rss_mb=%.0f\n", (double)peak_rss_bytes() / 1048576.0);
     rc = 0;
 done:
     if (rc) cli_fail();
-    subnet_free(half);
-    forward_free(f);
+    for (int k = 0; k < NF; k++) {
+        forward_free(f[k]);
+        subnet_free(sub[k]);
+    }
+    free(x);
     free(tok);
     model_free(m);
     return rc;
