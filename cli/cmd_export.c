@@ -187,6 +187,7 @@ int cmd_export(int argc, char **argv) {
         if (model_open(a.model, &m) != 0) goto out;
         if (a.subnet && subnet_read_file(a.subnet, m, &s) != 0) goto out;
     }
+    if (strcmp(a.format, "gguf") && model_write_hf_check(m) != 0) goto out;
     /* Kept query heads spread unevenly over their KV heads need no refusal: model_extract
      * stores such a KV head once per gcd-sized group (identical copies), so the extracted
      * model always has equal GQA groups, as GGUF requires (export_gguf_check verifies it). */

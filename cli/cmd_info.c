@@ -9,6 +9,7 @@
 #include "cli/cli.h"
 #include "eval/cost.h"
 #include "runtime/model.h"
+#include "runtime/rope.h"
 #include "runtime/subnet.h"
 #include "runtime/tokenizer.h"
 
@@ -77,6 +78,9 @@ static void print_json(const Model *m, const char *dtypes, const Cost *dense, co
     json_object_set_new(o, "rope_theta", json_real(c->rope_theta));
     json_object_set_new(o, "norm_eps", json_real(c->norm_eps));
     json_object_set_new(o, "rope_layout", json_string(c->rope_layout == ROPE_HALF ? "half" : "interleaved"));
+    json_t *rs = rope_scaling_json(&c->rope_scaling); /* as in config.json; null = none */
+    json_object_set_new(o, "rope_scaling", rs ? rs : json_null());
+    json_object_set_new(o, "rope_freqs", json_boolean(m->rope_freqs.data != NULL)); /* GGUF per-pair table */
     json_object_set_new(o, "tied_embeddings", json_boolean(c->tied_embeddings));
     json_object_set_new(o, "qkv_bias", json_boolean(c->qkv_bias));
     json_object_set_new(o, "heterogeneous", json_boolean(c->heterogeneous));
@@ -132,7 +136,10 @@ static void print_text(const Model *m, const char *dtypes, const Cost *dense, co
     printf("dims:         dim %d, %d layers, %d heads x %d, %d kv heads, hidden %d, vocab %d, max_seq_len %d\n",
            c->dim, c->n_layers, c->n_heads, c->head_dim, c->n_kv_heads, c->hidden_dim, c->vocab_size,
            c->max_seq_len);
-    printf("rope:         %s, theta %g; rms norm eps %g\n", rope_name(c->rope_layout), c->rope_theta, c->norm_eps);
+    char scaling[160];
+    rope_scaling_describe(m, scaling, sizeof scaling);
+    printf("rope:         %s, theta %g, scaling %s; rms norm eps %g\n", rope_name(c->rope_layout), c->rope_theta,
+           scaling, c->norm_eps);
     printf("dtype:        %s\n", dtypes);
     if (c->heterogeneous)
         for (int l = 0; l < c->n_layers; l++) print_layer(l, &m->layers[l]);

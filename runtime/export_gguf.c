@@ -11,6 +11,7 @@
 
 #include "runtime/export_util.h"
 #include "runtime/gguf.h"
+#include "runtime/rope.h"
 #include "runtime/tokenizer.h"
 
 typedef struct {
@@ -298,6 +299,10 @@ int export_gguf(const Model *m, const char *path, const GGUFExportOptions *opt) 
     put_u32(&r, "deci.rope.dimension_count", (uint32_t)c->head_dim);
     put_f32(&r, "deci.rope.freq_base", c->rope_theta);
     put_f32(&r, "deci.attention.layer_norm_rms_epsilon", c->norm_eps);
+    if (c->rope_scaling.type == ROPE_SCALING_LINEAR) {
+        put_str(&r, "deci.rope.scaling.type", "linear");
+        put_f32(&r, "deci.rope.scaling.factor", c->rope_scaling.factor);
+    }
     free(heads);
     free(kv);
     free(ff);
@@ -306,6 +311,11 @@ int export_gguf(const Model *m, const char *path, const GGUFExportOptions *opt) 
     if (tok && put_tokenizer(&r, tok, c->vocab_size) != 0) {
         err_prefix("%s", path);
         goto out;
+    }
+    if (c->rope_scaling.type == ROPE_SCALING_LLAMA3 || m->rope_freqs.data) {
+        float *div = rec_own(&r, xmalloc((size_t)(c->head_dim / 2) * sizeof *div));
+        rope_pair_divisors(m, div);
+        add_raw(&r, "rope_freqs.weight", DT_F32, 1, c->head_dim / 2, div);
     }
     add_tensor(&r, m, "token_embd.weight", &m->tok_embedding, d, 0);
     for (int l = 0; l < L; l++) add_layer(&r, m, l, d);

@@ -7,6 +7,9 @@
  *   attention.key_length / value_length (= head_dim: llama.cpp would otherwise derive it from
  *   layer 0's head count), attention.layer_norm_rms_epsilon, vocab_size; general.name,
  *   general.file_type; the tokenizer as tokenizer.ggml.* (when the model has one).
+ *   RoPE scaling: linear as rope.scaling.type "linear" + rope.scaling.factor; llama3 (and a
+ *   GGUF source's table) as the F32 tensor rope_freqs.weight of head_dim/2 per-pair divisors
+ *   of the inverse frequency, which llama.cpp applies as its freq factors.
  *   Tensors token_embd, blk.N.{attn_norm, attn_q, attn_k, attn_v, attn_output, ffn_norm,
  *   ffn_gate, ffn_up, ffn_down}.weight (+ attn_q/k/v.bias), output_norm, output (absent when
  *   tied). 2-D tensors in the chosen dtype, norms and biases always F32.

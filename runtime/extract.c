@@ -55,6 +55,7 @@ int model_extract(const Model *m, const Subnet *s, Model **result) {
     snprintf(out->path, plen, "%s (extracted)", m->path ? m->path : "model");
     out->tok_embedding = take_all(out, &m->tok_embedding);
     out->final_norm = take_all(out, &m->final_norm);
+    out->rope_freqs = take_all(out, &m->rope_freqs);
     out->classifier = m->classifier.data == m->tok_embedding.data ? out->tok_embedding : take_all(out, &m->classifier);
     int32_t *rows = xmalloc(sizeof *rows);
     for (int l = 0; l < c->n_layers; l++) {

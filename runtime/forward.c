@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "runtime/fwd_kernels.h"
+#include "runtime/rope.h"
 
 #define DEFAULT_CACHE ((size_t)4 << 30)
 #define DEFAULT_MAX_TOKENS 4096
@@ -368,13 +369,15 @@ static void ensure_buffers(Forward *f, int n, int T) {
         f->att_s = alloc_floats((size_t)f->n_threads * ATT_QB * T);
         f->rope_c = alloc_floats((size_t)T * h2);
         f->rope_s = alloc_floats((size_t)T * h2);
-        double theta = f->m->cfg.rope_theta > 0 ? f->m->cfg.rope_theta : 10000.0;
+        double *inv = xmalloc((size_t)h2 * sizeof *inv); /* (hd/2) scaled inverse frequencies */
+        rope_inv_freqs(f->m, inv);
         for (int t = 0; t < T; t++)
             for (int i = 0; i < h2; i++) {
-                double ang = (double)t * pow(theta, -2.0 * i / hd);
+                double ang = (double)t * inv[i];
                 f->rope_c[(size_t)t * h2 + i] = (float)cos(ang);
                 f->rope_s[(size_t)t * h2 + i] = (float)sin(ang);
             }
+        free(inv);
         f->cap_T = T;
     }
 }

@@ -8,13 +8,17 @@
  * llama.cpp's interleaved ("normal") RoPE, which rotates pairs (2i, 2i+1) with frequency
  * index i, computes exactly HF's rotate-half on (i, i + head_dim/2). The same permutation
  * hits q and k, so the attention scores are unchanged; V and O are not permuted. Hence the
- * stored rows are evaluated as they are with cfg.rope_layout = ROPE_INTERLEAVED. */
+ * stored rows are evaluated as they are with cfg.rope_layout = ROPE_INTERLEAVED.
+ * RoPE scaling: rope.scaling.type none/linear (+ rope.scaling.factor) and the rope_freqs.weight
+ * table of per-pair divisors (what llama.cpp's converter writes for Llama-3.1 "llama3"). */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "runtime/gguf.h"
 #include "runtime/model.h"
+#include "runtime/rope.h"
 #include "runtime/tokenizer.h"
 
 static const char *ggml_type_name(uint32_t t) {
@@ -104,6 +108,57 @@ static int per_layer(const GGUFFile *g, const char *arch, const char *key, int n
     return 0;
 }
 
+/* RoPE scaling as llama.cpp reads it: <arch>.rope.scaling.type (absent = "linear") with
+ * <arch>.rope.scaling.factor (or the older <arch>.rope.scale_linear; absent = 1), and the
+ * optional F32 tensor rope_freqs.weight of head_dim/2 per-pair divisors. */
+static int read_rope_scaling(const GGUFFile *g, const char *arch, Model *m) {
+    const char *path = g->file.path;
+    RopeScaling *rs = &m->cfg.rope_scaling;
+    memset(rs, 0, sizeof *rs);
+    char k[160], type[32] = "linear";
+    snprintf(k, sizeof k, "%s.rope.scaling.type", arch);
+    const GGUFKV *kv = gguf_find(g, k);
+    if (kv) {
+        if (kv->type != GGUF_TYPE_STRING) return err_set("%s: key '%s' is not a string", path, k);
+        snprintf(type, sizeof type, "%.*s", (int)(kv->v.s.len < 31 ? kv->v.s.len : 31), kv->v.s.ptr);
+        if (strcmp(type, "none") && strcmp(type, "linear"))
+            return err_set("%s: RoPE scaling type '%s' ('%s') is not supported (carve implements none and linear, "
+                           "and the rope_freqs.weight table)", path, type, k);
+    }
+    double factor = 1.0;
+    snprintf(k, sizeof k, "%s.rope.scaling.factor", arch);
+    if (!gguf_find(g, k)) snprintf(k, sizeof k, "%s.rope.scale_linear", arch);
+    bool has_factor = gguf_find(g, k) != NULL;
+    if (has_factor && gguf_get_float(g, k, &factor) != 0) return -1;
+    if (has_factor && (!(factor > 0) || factor > 1e6))
+        return err_set("%s: key '%s' = %g must be a positive RoPE scaling factor", path, k, factor);
+    if (!strcmp(type, "none") && factor != 1.0)
+        return err_set("%s: RoPE scaling type 'none' contradicts '%s' = %g", path, k, factor);
+    if (!strcmp(type, "linear") && has_factor) {
+        rs->type = ROPE_SCALING_LINEAR;
+        rs->factor = (float)factor;
+    }
+    snprintf(k, sizeof k, "%s.rope.scaling.attn_factor", arch);
+    double af = 1.0;
+    if (gguf_find(g, k) && (gguf_get_float(g, k, &af) != 0 || af != 1.0))
+        return err_set("%s: key '%s' (RoPE attention scaling) is not supported", path, k);
+    const GGUFTensor *t = gguf_find_tensor(g, "rope_freqs.weight");
+    if (!t) return 0;
+    int h2 = m->cfg.head_dim / 2;
+    if (t->ggml_type != GGML_TYPE_F32)
+        return err_set("%s: tensor rope_freqs.weight has ggml type %u, expected F32 (0)", path, t->ggml_type);
+    if (get(g, "rope_freqs.weight", true, &m->rope_freqs) != 0) return -1;
+    if (m->rope_freqs.rows != 1 || m->rope_freqs.cols != h2)
+        return err_set("%s: tensor rope_freqs.weight has shape [%lld, %lld], expected %d values (head_dim/2)", path,
+                       (long long)m->rope_freqs.rows, (long long)m->rope_freqs.cols, h2);
+    const float *f = m->rope_freqs.data;
+    for (int i = 0; i < h2; i++)
+        if (!isfinite(f[i]) || !(f[i] > 0))
+            return err_set("%s: tensor rope_freqs.weight value %d is %g, expected a positive number", path, i,
+                           (double)f[i]);
+    return rope_scaling_check(rs, path);
+}
+
 static int load_layer(const GGUFFile *g, LayerWeights *L, int l) {
     char n[96];
 #define GET(field, fmt, req)                              \
@@ -170,14 +225,7 @@ static int read_config(const GGUFFile *g, const char *arch, Model *m, int *heads
     if (rope_dims != c->head_dim)
         return err_set("%s: rope.dimension_count %d differs from head_dim %d (partial RoPE is not supported)", path,
                        rope_dims, c->head_dim);
-    char k[160];
-    snprintf(k, sizeof k, "%s.rope.scaling.type", arch);
-    const GGUFKV *sc = gguf_find(g, k);
-    if (sc && !(sc->type == GGUF_TYPE_STRING && sc->v.s.len == 4 && !memcmp(sc->v.s.ptr, "none", 4)))
-        return err_set("%s: RoPE scaling ('%s') is not supported; carve implements plain RoPE only", path, k);
-    if (gguf_find_tensor(g, "rope_freqs.weight"))
-        return err_set("%s: tensor rope_freqs.weight (RoPE frequency scaling) is not supported", path);
-    return 0;
+    return read_rope_scaling(g, arch, m);
 }
 
 int model_open_gguf(const char *path, Model *m) {

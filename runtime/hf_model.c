@@ -2,7 +2,8 @@
  * model.safetensors or a sharded model.safetensors.index.json (every shard mmapped).
  * Weights stay in their stored dtype (F32/F16/BF16) as views into the mappings.
  * Architectures: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM (q/k/v biases),
- * and carve's own heterogeneous CarveLlamaForCausalLM. RoPE is HF's rotate-half layout.
+ * and carve's own heterogeneous CarveLlamaForCausalLM. RoPE is HF's rotate-half layout, with
+ * rope_scaling "default"/null, "linear" or "llama3" (others are refused).
  *
  * carve's heterogeneous model format (written by reformation/export, loaded here)
  * ---------------------------------------------------------------------------------
@@ -31,6 +32,7 @@
 #include <string.h>
 
 #include "runtime/model.h"
+#include "runtime/rope.h"
 #include "runtime/safetensors.h"
 #include "runtime/tokenizer.h"
 
@@ -166,6 +168,49 @@ static int cfg_num(json_t *root, const char *path, const char *key, double dflt,
     return 0;
 }
 
+/* A required positive number of the rope_scaling object. */
+static int scaling_num(json_t *rs, const char *path, const char *type, const char *key, float *out) {
+    json_t *v = json_object_get(rs, key);
+    if (!v) return err_set("%s: rope_scaling (%s) is missing \"%s\"", path, type, key);
+    if (!json_is_number(v)) return err_set("%s: rope_scaling (%s): \"%s\" is not a number", path, type, key);
+    double x = json_number_value(v);
+    if (!(x > 0) || x > 1e6) return err_set("%s: rope_scaling (%s): \"%s\" = %g must be positive", path, type, key, x);
+    *out = (float)x;
+    return 0;
+}
+
+/* rope_scaling: absent/null or type "default" = plain RoPE; "linear" {factor}; "llama3" {factor,
+ * low_freq_factor, high_freq_factor, original_max_position_embeddings}. The type is under
+ * "rope_type" (current transformers) or "type" (older files). */
+static int parse_rope_scaling(json_t *rs, const char *path, RopeScaling *out) {
+    memset(out, 0, sizeof *out);
+    if (!rs || json_is_null(rs)) return 0;
+    if (!json_is_object(rs)) return err_set("%s: rope_scaling is not an object", path);
+    json_t *type = json_object_get(rs, "rope_type");
+    if (!type || json_is_null(type)) type = json_object_get(rs, "type");
+    if (!json_is_string(type)) return err_set("%s: rope_scaling has no \"rope_type\" (or \"type\") string", path);
+    const char *t = json_string_value(type);
+    if (!strcmp(t, "default")) return 0;
+    if (!strcmp(t, "linear")) {
+        out->type = ROPE_SCALING_LINEAR;
+        if (scaling_num(rs, path, t, "factor", &out->factor)) return -1;
+    } else if (!strcmp(t, "llama3")) {
+        out->type = ROPE_SCALING_LLAMA3;
+        if (scaling_num(rs, path, t, "factor", &out->factor) ||
+            scaling_num(rs, path, t, "low_freq_factor", &out->low_freq_factor) ||
+            scaling_num(rs, path, t, "high_freq_factor", &out->high_freq_factor))
+            return -1;
+        json_t *o = json_object_get(rs, "original_max_position_embeddings");
+        if (!json_is_integer(o) || json_integer_value(o) < 1 || json_integer_value(o) > (1 << 30))
+            return err_set("%s: rope_scaling (llama3): \"original_max_position_embeddings\" must be a positive integer",
+                           path);
+        out->orig_max_pos = (int)json_integer_value(o);
+    } else
+        return err_set("%s: rope_scaling type '%.40s' is not supported (carve implements default, linear and llama3)",
+                       path, t);
+    return rope_scaling_check(out, path);
+}
+
 static const struct {
     const char *hf, *arch;
 } archs[] = {
@@ -203,13 +248,7 @@ static int parse_config(json_t *root, const char *path, Model *m, json_t **carve
         return err_set("%s: hidden_size %d is not a multiple of num_attention_heads %d and there is no head_dim",
                        path, c->dim, c->n_heads);
     if (cfg_int(root, path, "head_dim", false, c->dim / c->n_heads, 1, 1 << 16, &c->head_dim)) return -1;
-    json_t *rs = json_object_get(root, "rope_scaling");
-    if (rs && !json_is_null(rs)) {
-        json_t *type = json_object_get(rs, "rope_type");
-        if (!type) type = json_object_get(rs, "type");
-        return err_set("%s: rope_scaling (type '%s') is not supported; carve implements plain RoPE only", path,
-                       json_is_string(type) ? json_string_value(type) : "?");
-    }
+    if (parse_rope_scaling(json_object_get(root, "rope_scaling"), path, &c->rope_scaling) != 0) return -1;
     json_t *act = json_object_get(root, "hidden_act");
     if (act && !(json_is_string(act) && !strcmp(json_string_value(act), "silu")))
         return err_set("%s: hidden_act '%s' is not supported (carve implements SwiGLU with silu)", path,

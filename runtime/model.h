@@ -23,6 +23,21 @@ typedef enum {
     ROPE_HALF = 1         /* Hugging Face rotate_half: pairs (x[i], x[i + head_dim/2]) */
 } RopeLayout;
 
+/* RoPE frequency scaling declared by the checkpoint (runtime/rope.h turns it into frequencies). */
+typedef enum {
+    ROPE_SCALING_NONE = 0,   /* plain RoPE (HF "default"/null, GGUF "none" or absent) */
+    ROPE_SCALING_LINEAR = 1, /* every inverse frequency / factor (HF and GGUF "linear") */
+    ROPE_SCALING_LLAMA3 = 2  /* Llama-3.1 per-frequency smooth interpolation (HF "llama3") */
+} RopeScalingType;
+
+typedef struct {
+    RopeScalingType type;
+    float factor;            /* LINEAR, LLAMA3: > 0 */
+    float low_freq_factor;   /* LLAMA3: > 0 */
+    float high_freq_factor;  /* LLAMA3: > low_freq_factor */
+    int orig_max_pos;        /* LLAMA3: original_max_position_embeddings > 0 */
+} RopeScaling;
+
 /* A 2-D row-major tensor view (a vector has rows = 1). data == NULL means absent. */
 typedef struct {
     DType dtype;
@@ -63,6 +78,7 @@ typedef struct {
     bool tied_embeddings;
     bool qkv_bias;
     bool heterogeneous; /* some layer differs from the base head/channel counts */
+    RopeScaling rope_scaling;
 } ModelConfig;
 
 typedef struct Model {
@@ -71,6 +87,8 @@ typedef struct Model {
     Tensor tok_embedding;   /* (vocab, dim) */
     Tensor final_norm;      /* (1, dim) */
     Tensor classifier;      /* (vocab, dim); same data as tok_embedding when tied */
+    Tensor rope_freqs;      /* (1, head_dim/2) F32 GGUF rope_freqs.weight: divisor of each RoPE pair's
+                               inverse frequency (llama.cpp's freq factors), or absent */
     char *path;             /* as given to model_open */
     const char *format;     /* "hf", "llama2c", "gguf", "memory" */
     MappedFile *files;      /* mapped weight files, n_files entries */

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "runtime/export_util.h"
+#include "runtime/rope.h"
 #include "runtime/safetensors.h"
 
 bool model_is_uniform(const Model *m) {
@@ -42,6 +43,8 @@ static json_t *make_config(const Model *m, DType d) {
                           (double)c->rope_theta, "rms_norm_eps", (double)c->norm_eps, "tie_word_embeddings",
                           c->tied_embeddings, "hidden_act", "silu", "torch_dtype", torch_dtype(d),
                           "attention_bias", c->qkv_bias);
+    json_t *rope = rope_scaling_json(&c->rope_scaling);
+    if (rope) json_object_set_new(o, "rope_scaling", rope);
     if (!uniform) {
         json_t *layers = json_array();
         for (int l = 0; l < c->n_layers; l++) {
@@ -175,7 +178,15 @@ static int copy_tokenizer(const Model *src, const char *dir) {
     return 0;
 }
 
+int model_write_hf_check(const Model *m) {
+    if (m->rope_freqs.data)
+        return err_set("%s: its RoPE frequencies come from a GGUF rope_freqs.weight table, which a Hugging Face "
+                       "config.json cannot express (export with --format gguf)", m->path ? m->path : "model");
+    return 0;
+}
+
 int model_write_hf(const Model *m, const char *dir, const HFWriteOptions *opt) {
+    if (model_write_hf_check(m) != 0) return -1;
     if (export_check_out(dir, opt->force) != 0) return -1;
     char *tmp = export_tmp_name(dir);
     int rc = -1;

@@ -4,7 +4,8 @@
  *                      when every layer has the same head/KV-head/channel counts and both
  *                      sublayers; otherwise carve's heterogeneous CarveLlamaForCausalLM config
  *                      with per-layer "carve_layers" (format documented in hf_model.c);
- *                      head_dim is always written (pruned heads make hidden_size/heads wrong)
+ *                      head_dim is always written (pruned heads make hidden_size/heads wrong);
+ *                      rope_scaling ("linear" / "llama3") as the source declared it
  *   model.safetensors  the weights under the Llama names, in the chosen dtype, Q/K rows
  *                      permuted to HF's rotate-half RoPE layout when the model uses the
  *                      interleaved one (llama2.c, GGUF)
@@ -29,6 +30,9 @@ typedef struct {
 /* true when m has the same head/KV/channel counts and both sublayers in every layer. */
 bool model_is_uniform(const Model *m);
 
+/* 0 when m can be written as HF; -1 naming m->path when its RoPE scaling is a GGUF rope_freqs
+ * table (config.json's rope_scaling expresses only linear and llama3). */
+int model_write_hf_check(const Model *m);
 int model_write_hf(const Model *m, const char *dir, const HFWriteOptions *opt);
 
 #endif

@@ -15,20 +15,24 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "runtime/rope.h"
 #include "runtime/safetensors.h"
 #include "runtime/tokenizer.h"
 #include "runtime/util.h"
 #include "search/pcg32.h"
 
+/* RoPE scaling of the shapes: none, or Llama-3.2's llama3 (factor 32, low 1, high 4, original 8192) */
+#define NO_SCALING {ROPE_SCALING_NONE, 0, 0, 0, 0}
+#define LLAMA32_SCALING {ROPE_SCALING_LLAMA3, 32, 1, 4, 8192}
 static const SynthShape shapes[] = {
-    /* name           arch              dim  L   H  KV hidden vocab  max_pos theta   tied   bias  tokenizer */
-    {"tiny", "LlamaForCausalLM", 64, 4, 4, 2, 176, 512, 512, 10000, true, false, 0},
-    {"tiny-mha", "LlamaForCausalLM", 64, 4, 4, 4, 176, 512, 512, 10000, true, false, 0},
-    {"qwen-tiny", "Qwen2ForCausalLM", 64, 4, 4, 2, 176, 512, 512, 10000, false, true, 1},
-    {"smollm-135m", "LlamaForCausalLM", 576, 30, 9, 3, 1536, 49152, 2048, 10000, true, false, 1},
-    {"llama-1b", "LlamaForCausalLM", 2048, 16, 32, 8, 8192, 128256, 131072, 500000, true, false, 1},
-    {"llama2-7b", "LlamaForCausalLM", 4096, 32, 32, 32, 11008, 32000, 4096, 10000, false, false, 0},
-    {NULL, NULL, 0, 0, 0, 0, 0, 0, 0, 0, false, false, 0},
+    /* name           arch              dim  L   H  KV hidden vocab  max_pos theta   tied   bias  tokenizer rope */
+    {"tiny", "LlamaForCausalLM", 64, 4, 4, 2, 176, 512, 512, 10000, true, false, 0, NO_SCALING},
+    {"tiny-mha", "LlamaForCausalLM", 64, 4, 4, 4, 176, 512, 512, 10000, true, false, 0, NO_SCALING},
+    {"qwen-tiny", "Qwen2ForCausalLM", 64, 4, 4, 2, 176, 512, 512, 10000, false, true, 1, NO_SCALING},
+    {"smollm-135m", "LlamaForCausalLM", 576, 30, 9, 3, 1536, 49152, 2048, 10000, true, false, 1, NO_SCALING},
+    {"llama-1b", "LlamaForCausalLM", 2048, 16, 32, 8, 8192, 128256, 131072, 500000, true, false, 1, LLAMA32_SCALING},
+    {"llama2-7b", "LlamaForCausalLM", 4096, 32, 32, 32, 11008, 32000, 4096, 10000, false, false, 0, NO_SCALING},
+    {NULL, NULL, 0, 0, 0, 0, 0, 0, 0, 0, false, false, 0, NO_SCALING},
 };
 
 const SynthShape *synth_shape_find(const char *name) {
@@ -168,6 +172,8 @@ static int write_config(const SynthShape *s, const SynthOptions *o, const char *
     json_object_set_new(c, "vocab_size", json_integer(s->vocab_size));
     json_object_set_new(c, "max_position_embeddings", json_integer(s->max_pos));
     json_object_set_new(c, "rope_theta", json_real(s->rope_theta));
+    json_t *rope = rope_scaling_json(&s->rope);
+    if (rope) json_object_set_new(c, "rope_scaling", rope);
     json_object_set_new(c, "rms_norm_eps", json_real(1e-5));
     json_object_set_new(c, "hidden_act", json_string("silu"));
     json_object_set_new(c, "tie_word_embeddings", json_boolean(s->tied));
@@ -207,6 +213,20 @@ int synth_model(const SynthOptions *o, const char *out_dir) {
     if (o->kv_heads > 0) s.n_kv_heads = o->kv_heads;
     if (o->tied >= 0) s.tied = o->tied;
     if (o->bias >= 0) s.bias = o->bias;
+    if (o->rope_theta > 0) s.rope_theta = o->rope_theta;
+    if (o->rope_scaling) {
+        RopeScaling none = NO_SCALING, llama32 = LLAMA32_SCALING;
+        RopeScalingType t = !strcmp(o->rope_scaling, "llama3") ? ROPE_SCALING_LLAMA3
+                            : !strcmp(o->rope_scaling, "linear") ? ROPE_SCALING_LINEAR
+                            : ROPE_SCALING_NONE;
+        if (t == ROPE_SCALING_NONE && strcmp(o->rope_scaling, "none"))
+            return err_set("%s: unknown RoPE scaling '%s' (none, linear or llama3)", out_dir, o->rope_scaling);
+        if (t != s.rope.type) s.rope = t == ROPE_SCALING_LLAMA3 ? llama32 : none;
+        s.rope.type = t;
+    }
+    if (o->rope_factor > 0) s.rope.factor = (float)o->rope_factor;
+    if (o->rope_orig > 0) s.rope.orig_max_pos = o->rope_orig;
+    if (rope_scaling_check(&s.rope, out_dir) != 0) return -1;
     if (s.n_heads % s.n_kv_heads != 0)
         return err_set("%s: --kv-heads %d does not divide the %d query heads of shape %s", out_dir, s.n_kv_heads,
                        s.n_heads, s.name);

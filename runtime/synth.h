@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "runtime/dtype.h"
+#include "runtime/model.h"
 
 typedef struct {
     const char *name;
@@ -17,6 +18,7 @@ typedef struct {
     double rope_theta;
     bool tied, bias;
     int tok_family;          /* tokenizer_synth_json family: 0 sentencepiece-style, 1 byte-level */
+    RopeScaling rope;        /* written as config.json rope_scaling (type NONE: none) */
 } SynthShape;
 
 typedef struct {
@@ -28,6 +30,10 @@ typedef struct {
     int kv_heads;            /* 0 = the shape's */
     int tied;                /* -1 = the shape's, else 0/1 */
     int bias;                /* -1 = the shape's, else 0/1 */
+    const char *rope_scaling; /* NULL = the shape's, else "none", "linear" or "llama3" */
+    double rope_factor;      /* 0 = the shape's, or 32 for llama3 on a shape without it */
+    int rope_orig;           /* llama3 original_max_position_embeddings; 0 = the shape's or 8192 */
+    double rope_theta;       /* 0 = the shape's */
     bool force;              /* replace an existing output directory */
     bool progress;           /* print progress lines to stderr */
 } SynthOptions;

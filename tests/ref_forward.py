@@ -3,7 +3,8 @@
 and llama2.c tokenizer. Shares no code with the C path: it reads model files itself (llama2.c
 .bin; Hugging Face config.json + model.safetensors with F32/F16/BF16), applies a carve-subnet/1
 JSON by masking (pruned heads/channels contribute zero, skipped sublayers are not run) rather
-than by gathering, and writes random llama2.c checkpoints for tests.
+than by gathering, and writes random llama2.c checkpoints for tests. Hugging Face rope_scaling
+"linear" and "llama3" are applied to the RoPE frequencies (inv_freq).
 
   ref_forward.py logits --model M --tokens ids.i32 --seq-len T [--subnet S] --out logits.f32
   ref_forward.py ppl    --model M --tokens ids.i32 --seq-len T [--subnet S]
@@ -67,7 +68,7 @@ def load_hf(d):
     cls = t.get("lm_head.weight", emb)
     cfg = dict(dim=dim, n_heads=nh, n_kv=c.get("num_key_value_heads", nh), hd=hd, vocab=c["vocab_size"],
                eps=c.get("rms_norm_eps", 1e-6), theta=c.get("rope_theta", 10000.0), half=True,
-               seq=c.get("max_position_embeddings", 2048))
+               seq=c.get("max_position_embeddings", 2048), rope_scaling=c.get("rope_scaling"))
     return cfg, emb, layers, t["model.norm.weight"], cls
 
 
@@ -79,9 +80,27 @@ def rmsnorm(x, w, eps):
     return x / np.sqrt((x * x).mean(-1, keepdims=True) + eps) * w
 
 
+def inv_freq(cfg, hd):
+    """Rotation speed of each pair (hd/2,), with the config's rope_scaling as transformers defines it:
+    "linear" divides every frequency by factor; "llama3" (Llama-3.1) keeps frequencies whose wavelength
+    is under orig/high_freq_factor, divides those over orig/low_freq_factor by factor, and blends
+    linearly in orig/wavelength between the two."""
+    freq = 1.0 / cfg["theta"] ** (np.arange(0, hd, 2) / hd)
+    rs = cfg.get("rope_scaling")
+    kind = (rs.get("rope_type") or rs.get("type")) if rs else "default"
+    if kind == "default": return freq
+    if kind == "linear": return freq / rs["factor"]
+    if kind != "llama3": raise SystemExit(f"ref_forward: rope_scaling {kind} not implemented")
+    f, lo, hi, orig = rs["factor"], rs["low_freq_factor"], rs["high_freq_factor"], rs["original_max_position_embeddings"]
+    wavelen = 2 * np.pi / freq
+    t = (orig / wavelen - lo) / (hi - lo)  # 0 at the low-frequency edge, 1 at the high-frequency edge
+    blended = (1 - t) * freq / f + t * freq
+    return np.where(wavelen < orig / hi, freq, np.where(wavelen > orig / lo, freq / f, blended))
+
+
 def rope(x, cfg):  # x: (T, heads, hd)
     T, _, hd = x.shape
-    ang = np.arange(T)[:, None] * cfg["theta"] ** (-2.0 * np.arange(hd // 2) / hd)  # (T, hd/2)
+    ang = np.arange(T)[:, None] * inv_freq(cfg, hd)[None, :]  # (T, hd/2)
     c, s = np.cos(ang)[:, None, :], np.sin(ang)[:, None, :]
     if cfg["half"]: a, b = x[..., :hd // 2], x[..., hd // 2:]
     else: a, b = x[..., 0::2], x[..., 1::2]

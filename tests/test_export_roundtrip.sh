@@ -6,6 +6,7 @@
 # GGUF file 4 bytes per kept weight plus a header no larger than the dense export's.
 # With reformation (the default) the exported weights are exactly what `carve reform --out`
 # writes, HF and GGUF evaluate alike, and the perplexity differs from the inherited weights'.
+# RoPE-scaled models (llama3, linear) keep their ppl through HF, GGUF and GGUF->GGUF export.
 set -eu
 cd "$(dirname "$0")/.."
 . tests/export_fixtures.inc
@@ -53,4 +54,36 @@ hf=$(ppl "$T/ref.hf"); gg=$(ppl "$T/ref.gguf"); inherited=$(ppl "$T/hetero.hf")
 echo "hetero reformed: ppl HF $hf, GGUF $gg (inherited weights $inherited)"
 close "$hf" "$gg" || { echo "reformed: GGUF ppl $gg != HF $hf"; exit 1; }
 close "$hf" "$inherited" && { echo "reformed export has the inherited weights' ppl"; exit 1; }
+
+# RoPE scaling survives export: a qwen-tiny model (byte-level tokenizer, so GGUF can embed it) with
+# llama3 scaling (original context 64, so windows of 128 reach the scaled pairs) and one with linear
+# scaling; same weights as the plain model, whose ppl must differ. HF keeps the rope_scaling object,
+# GGUF carries llama3 as rope_freqs.weight and linear as rope.scaling.type/factor; a GGUF re-export
+# and a subnet of the GGUF (extracted with its rope_freqs) keep the ppl; GGUF rope_freqs -> HF is refused.
+"$CARVE" synth --shape qwen-tiny --seed 5 --out "$T/rope-plain" --quiet
+plain=$(ppl "$T/rope-plain")
+qhead='"format": "carve-subnet/1", "model": {"n_layers": 4, "dim": 64, "n_heads": 4, "n_kv_heads": 2, "hidden_dim": 176}'
+echo "{$qhead, \"layers\": [{\"heads\": [0,1]}, {\"mlp\": false}, {\"channels\": $C100}, {}]}" > "$T/rope-sub.json"
+for kind in llama3 linear; do
+    R=$T/rope-$kind
+    if [ $kind = llama3 ]; then opt="--rope-orig 64"; else opt="--rope-factor 4"; fi
+    "$CARVE" synth --shape qwen-tiny --seed 5 --rope-scaling $kind $opt --out "$R" --quiet
+    "$CARVE" export --model "$R" --format hf --out "$R.hf" >/dev/null
+    "$CARVE" export --model "$R" --format gguf --out "$R.gguf" >/dev/null
+    "$CARVE" export --model "$R.gguf" --format gguf --out "$R.2.gguf" >/dev/null
+    "$CARVE" export --model "$R.gguf" --subnet "$T/rope-sub.json" --no-reform --format gguf --out "$R.sub.gguf" >/dev/null
+    ref=$(ppl "$R"); hf=$(ppl "$R.hf"); gg=$(ppl "$R.gguf"); gg2=$(ppl "$R.2.gguf")
+    sub=$(ppl "$R.gguf" --subnet "$T/rope-sub.json"); subx=$(ppl "$R.sub.gguf")
+    echo "rope $kind: ppl $ref (plain RoPE $plain), HF $hf, GGUF $gg, GGUF re-export $gg2; subnet in place $sub, exported $subx"
+    for x in "$hf" "$gg" "$gg2"; do close "$ref" "$x" || { echo "rope $kind: export ppl $x != $ref"; exit 1; }; done
+    close "$sub" "$subx" || { echo "rope $kind: subnet export ppl $subx != $sub"; exit 1; }
+    close "$ref" "$plain" && { echo "rope $kind: ppl equals the plain-RoPE model's"; exit 1; }
+    "$PYTHON" -c 'import json,sys; a,b=(json.load(open(p+"/config.json"))["rope_scaling"] for p in sys.argv[1:3]); sys.exit(a!=b)' "$R" "$R.hf" ||
+        { echo "rope $kind: HF export rope_scaling differs"; exit 1; }
+done
+"$CARVE" info --model "$T/rope-llama3.gguf" | grep -q "scaling GGUF rope_freqs table" || { echo "llama3 GGUF has no rope_freqs"; exit 1; }
+"$CARVE" info --model "$T/rope-linear.gguf" | grep -q "scaling linear (factor 4)" || { echo "linear GGUF lost its factor"; exit 1; }
+rc=0; "$CARVE" export --model "$T/rope-llama3.gguf" --format hf --out "$T/rope-llama3.gguf.hf" >/dev/null 2>"$T/err" || rc=$?
+[ $rc -eq 2 ] && [ "$(wc -l <"$T/err")" -eq 1 ] && grep -q "rope_freqs.weight table, which a Hugging Face config.json cannot express" "$T/err" ||
+    { echo "GGUF rope_freqs -> HF not refused:"; cat "$T/err"; exit 1; }
 exit 0

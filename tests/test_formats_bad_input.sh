@@ -2,7 +2,8 @@
 # test_formats_bad_input — every kind of broken Hugging Face model directory must make
 # `carve info --model` exit 2 with ONE line on stderr ("carve: <file>: <problem>"), never
 # crash (this runs under ASan/UBSan in `make asan`). The broken inputs are made from a
-# synth'd tiny model by rewriting its safetensors header / config.json with python.
+# synth'd tiny model by rewriting its safetensors header / config.json with python; the GGUF
+# RoPE-scaling cases patch the rope_freqs.weight entry of an exported scaled model.
 set -u
 T=${CARVE_TEST_TMP:-/tmp}/fmt_bad.$$
 mkdir -p "$T"
@@ -88,6 +89,48 @@ case_ config_act         'cfg["hidden_act"] = "gelu"'                           
 case_ mlp_bias           'hdr["model.layers.1.mlp.up_proj.bias"] = {"dtype": "BF16", "shape": [4], "data_offsets": [len(data), len(data) + 8]}; data += bytes(8)' \
                          'tensor model.layers.1.mlp.up_proj.bias is not supported'
 case_ config_arch        'cfg["architectures"] = ["BertModel"]'                   "unsupported architecture 'BertModel'" config.json
+
+# rope_scaling: unsupported types and bad fields (llama3 / linear / default load, see test_hf_model)
+L3='{"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 8192}'
+case_ rope_yarn          'cfg["rope_scaling"] = {"rope_type": "yarn", "factor": 4.0}' "rope_scaling type 'yarn' is not supported" config.json
+case_ rope_dynamic_old   'cfg["rope_scaling"] = {"type": "dynamic", "factor": 2.0}' "rope_scaling type 'dynamic' is not supported" config.json
+case_ rope_no_type       'cfg["rope_scaling"] = {"factor": 2.0}'                   'rope_scaling has no "rope_type" (or "type") string' config.json
+case_ rope_not_object    'cfg["rope_scaling"] = "llama3"'                          'rope_scaling is not an object' config.json
+case_ rope_no_factor     'cfg["rope_scaling"] = {"type": "linear"}'                'rope_scaling (linear) is missing "factor"' config.json
+case_ rope_factor_string "cfg['rope_scaling'] = dict(json.loads('$L3'), factor='32')" 'rope_scaling (llama3): "factor" is not a number' config.json
+case_ rope_factor_zero   'cfg["rope_scaling"] = {"rope_type": "linear", "factor": 0}' 'rope_scaling (linear): "factor" = 0 must be positive' config.json
+case_ rope_factor_neg    "cfg['rope_scaling'] = dict(json.loads('$L3'), factor=-8.0)" 'rope_scaling (llama3): "factor" = -8 must be positive' config.json
+case_ rope_no_orig       "r = json.loads('$L3'); del r['original_max_position_embeddings']; cfg['rope_scaling'] = r" \
+                         '"original_max_position_embeddings" must be a positive integer' config.json
+case_ rope_low_high      "cfg['rope_scaling'] = dict(json.loads('$L3'), low_freq_factor=4.0, high_freq_factor=1.0)" \
+                         'high_freq_factor 1 must exceed low_freq_factor 4' config.json
+
+# GGUF RoPE scaling, through the CLI: a llama3-scaled model exported to GGUF carries rope_freqs.weight
+# (F32, head_dim/2 = 8 values); its tensor-info entry is patched to a wrong length and a wrong dtype
+"$CARVE" synth --shape qwen-tiny --seed 3 --rope-scaling llama3 --rope-orig 64 --out "$T/l3" --quiet &&
+    "$CARVE" export --model "$T/l3" --format gguf --out "$T/l3.gguf" >/dev/null ||
+    { echo "FAIL: could not make the scaled GGUF"; fails=$((fails+1)); }
+# gguf_case NAME PYTHON-CODE EXPECTED: the code edits the bytes after the tensor name of
+# rope_freqs.weight in `raw` (at `at`: n_dims u32, dims u64[n_dims], type u32, offset u64)
+gguf_case() {
+    local name=$1 out=$T/$1.gguf
+    "$PYTHON" - "$T/l3.gguf" "$out" "$2" <<'EOF' || { echo "FAIL $name: could not build the input"; fails=$((fails+1)); return; }
+import struct, sys
+raw = bytearray(open(sys.argv[1], "rb").read())
+key = b"rope_freqs.weight"
+at = raw.index(struct.pack("<Q", len(key)) + key) + 8 + len(key)
+assert struct.unpack_from("<IQ", raw, at) == (1, 8), "rope_freqs.weight is not 8 values"
+exec(sys.argv[3])
+open(sys.argv[2], "wb").write(raw)
+EOF
+    "$CARVE" info --model "$out" >/dev/null 2>"$T/err"
+    local rc=$?
+    if [ $rc -ne 2 ] || [ "$(wc -l <"$T/err")" -ne 1 ] || ! grep -qF -- "$3" "$T/err" || ! grep -qF -- "$out" "$T/err"; then
+        echo "FAIL $name: rc=$rc, want '$3' naming $out; stderr:"; cat "$T/err"; fails=$((fails+1))
+    else echo "ok   $name: $(cat "$T/err")"; fi
+}
+gguf_case rope_freqs_length 'struct.pack_into("<Q", raw, at + 4, 4)'  'rope_freqs.weight has shape [1, 4], expected 8 values (head_dim/2)'
+gguf_case rope_freqs_f16    'struct.pack_into("<I", raw, at + 12, 1)' 'rope_freqs.weight has ggml type 1, expected F32'
 
 # a header whose length is not a multiple of 8 leaves the data misaligned: still loads
 # (the loader keeps aligned copies of such tensors), with the same parameter counts

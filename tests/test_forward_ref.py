@@ -5,7 +5,7 @@
 Covers random llama2.c checkpoints written here (MHA and GQA, tied and untied, interleaved
 RoPE) dense and under random subnets (pruned heads and channels, skipped sublayers); random
 Hugging Face models from `carve synth` (F32/F16/BF16, q/k/v biases, rotate-half RoPE, tied and
-untied) when carve has that subcommand; and stories260K perplexity on the reference's own
+untied; plain, llama3- and linear-scaled RoPE) when carve has that subcommand; and stories260K perplexity on the reference's own
 tokenization of ../shared/data/tinystories/valid.txt (first 40 windows of 256; `--full` runs
 all windows, the acceptance figure), plus token-for-token agreement with `carve tokenize`
 when it is available. Logits come out of carve through `carve eval --token-file --dump-logits`."""
@@ -51,9 +51,9 @@ def random_subnet(path, rng, n_layers, dim, H, KV, F):
     return js
 
 
-def check(name, model_path, T, n_win, rng, subnet=None):
+def check(name, model_path, T, n_win, rng, subnet=None, ids=None):
     model = ref.load(model_path)
-    ids = rng.integers(0, model[0]["vocab"], size=T * n_win)
+    if ids is None: ids = rng.integers(0, model[0]["vocab"], size=T * n_win)
     got, _ = carve_logits(model_path, ids, T, subnet)
     sub = json.load(open(subnet)) if subnet else None
     want = np.concatenate([ref.forward(model, ids[w * T:(w + 1) * T], sub).ravel() for w in range(n_win)])
@@ -61,6 +61,31 @@ def check(name, model_path, T, n_win, rng, subnet=None):
     ok = err < TOL
     print(f"{'ok  ' if ok else 'FAIL'} {name}: max|diff|/max|ref| = {err:.2e}")
     if not ok: failures.append(name)
+    return got
+
+
+def check_rope_scaling(rng):
+    """RoPE scaling: one set of random weights (same seed) written plain, with llama3 scaling and with
+    linear scaling. Small original context (64) and T = 160 put most pairs in the scaled or blended
+    range; carve must match the reference and the scaled logits must differ from the plain ones."""
+    T, n_win = 160, 2
+    ids = rng.integers(0, 512, size=T * n_win)
+    cases = [("plain", ["--rope-scaling", "none"]),
+             ("llama3", ["--rope-scaling", "llama3", "--rope-factor", "8", "--rope-orig", "64"]),
+             ("linear", ["--rope-scaling", "linear", "--rope-factor", "4"])]
+    logits = {}
+    for kind, extra in cases:
+        d = os.path.join(TMP, f"rope-{kind}")
+        run(["synth", "--shape", "tiny", "--seed", "7", "--out", d, "--quiet"] + extra)
+        rs = json.load(open(os.path.join(d, "config.json"))).get("rope_scaling")
+        if (rs or {}).get("rope_type", "default") != ("default" if kind == "plain" else kind):
+            print(f"FAIL hf-rope-{kind}: config.json rope_scaling is {rs}"); failures.append(f"rope-{kind} config")
+        logits[kind] = check(f"hf-tiny-rope-{kind}", d, T, n_win, rng, ids=ids)
+    for kind in ("llama3", "linear"):
+        diff = np.abs(logits[kind] - logits["plain"]).max() / np.abs(logits["plain"]).max()
+        ok = diff > 100 * TOL
+        print(f"{'ok  ' if ok else 'FAIL'} rope-{kind} changes the logits: max|scaled - plain|/max|plain| = {diff:.2e}")
+        if not ok: failures.append(f"rope-{kind} has no effect")
 
 
 def main():
@@ -90,6 +115,7 @@ def main():
             random_subnet(sp, rng, c["num_hidden_layers"], c["hidden_size"], c["num_attention_heads"],
                           c.get("num_key_value_heads", c["num_attention_heads"]), c["intermediate_size"])
             check(name + "+subnet", d, 29, 2, rng, sp)
+        check_rope_scaling(rng)
     else:
         print("note: carve has no synth subcommand yet; Hugging Face cases not run")
     # stories260K: the reference's tokenization and perplexity

@@ -5,6 +5,7 @@
 
 #include "runtime/gguf.h"
 #include "runtime/model.h"
+#include "runtime/rope.h"
 #include "runtime/tokenizer.h"
 #include "search/pcg32.h"
 #include "tests/testutil.h"
@@ -244,12 +245,80 @@ START_TEST(test_errors) {
     p = write_gguf(w, "obias.gguf");
     open_fails(p, "tensor blk.1.attn_output.bias is not supported");
     free(p);
-    /* RoPE scaling is refused rather than silently ignored */
-    w = llama_writer(GGML_TYPE_F32, true);
-    add_tensor(w, "rope_freqs.weight", GGML_TYPE_F32, 1, 4, 5);
-    p = write_gguf(w, "ropefreq.gguf");
-    open_fails(p, "rope_freqs.weight");
+}
+END_TEST
+
+/* RoPE scaling: rope_freqs.weight divides each pair's inverse frequency (llama.cpp's freq
+ * factors), rope.scaling.type "linear" + factor (or the older rope.scale_linear) divides all of
+ * them; anything else is refused with a one-line message. head_dim 8: 4 pairs, theta 500000. */
+/* Write w as `name`: the model_open error must contain needle. */
+static void gguf_fails(GGUFWriter *w, const char *name, const char *needle) {
+    char *p = write_gguf(w, name);
+    open_fails(p, needle);
     free(p);
+}
+
+/* Write w as `name` and open it (must succeed). */
+static Model *gguf_opens(GGUFWriter *w, const char *name) {
+    char *p = write_gguf(w, name);
+    Model *m = NULL;
+    ck_assert_msg(model_open(p, &m) == 0, "%s", err_get());
+    free(p);
+    return m;
+}
+
+/* A 3-layer llama writer (head_dim 8) with rope.scaling.type `type` (NULL: absent) and, when
+ * factor_key is set, that key = factor. */
+static GGUFWriter *scaled_writer(const char *type, const char *factor_key, float factor) {
+    GGUFWriter *w = llama_writer(GGML_TYPE_F32, true);
+    if (type) gguf_set_str(w, "llama.rope.scaling.type", type);
+    if (factor_key) gguf_set_f32(w, factor_key, factor);
+    return w;
+}
+
+/* RoPE scaling: rope_freqs.weight divides each pair's inverse frequency (llama.cpp's freq
+ * factors), rope.scaling.type "linear" + factor (or the older rope.scale_linear) divides all of
+ * them; anything else is refused with a one-line message. head_dim 8: 4 pairs, theta 500000. */
+START_TEST(test_rope_scaling) {
+    static const float ff[4] = {1.0f, 2.0f, 4.0f, 32.0f}, bad_val[4] = {1.0f, 0.0f, 1.0f, 1.0f};
+    static const uint16_t ff16[4] = {0x3c00, 0x3c00, 0x3c00, 0x3c00};
+    double inv[4];
+    GGUFWriter *w = scaled_writer(NULL, NULL, 0);
+    gguf_add_tensor(w, "rope_freqs.weight", GGML_TYPE_F32, 1, 4, ff);
+    Model *m = gguf_opens(w, "ropefreqs.gguf");
+    ck_assert(m->rope_freqs.data && m->rope_freqs.cols == 4 && m->cfg.rope_scaling.type == ROPE_SCALING_NONE);
+    rope_inv_freqs(m, inv);
+    for (int i = 0; i < 4; i++) ck_assert(fabs(inv[i] - pow(500000.0, -2.0 * i / 8) / ff[i]) < 1e-15);
+    model_free(m);
+    m = gguf_opens(scaled_writer("linear", "llama.rope.scaling.factor", 4.0f), "ropelinear.gguf");
+    ck_assert(m->cfg.rope_scaling.type == ROPE_SCALING_LINEAR && m->cfg.rope_scaling.factor == 4.0f);
+    rope_inv_freqs(m, inv);
+    for (int i = 0; i < 4; i++) ck_assert(fabs(inv[i] - pow(500000.0, -2.0 * i / 8) / 4) < 1e-15);
+    model_free(m);
+    /* the older key, type absent = linear (llama.cpp's default) */
+    m = gguf_opens(scaled_writer(NULL, "llama.rope.scale_linear", 2.0f), "ropelegacy.gguf");
+    ck_assert(m->cfg.rope_scaling.type == ROPE_SCALING_LINEAR && m->cfg.rope_scaling.factor == 2.0f);
+    model_free(m);
+    m = gguf_opens(scaled_writer("none", NULL, 0), "ropenone.gguf");
+    ck_assert(m->cfg.rope_scaling.type == ROPE_SCALING_NONE && !rope_is_scaled(m));
+    model_free(m);
+    /* refused */
+    w = scaled_writer(NULL, NULL, 0);
+    gguf_add_tensor(w, "rope_freqs.weight", GGML_TYPE_F32, 1, 3, ff);
+    gguf_fails(w, "ropelen.gguf", "rope_freqs.weight has shape [1, 3], expected 4 values (head_dim/2)");
+    w = scaled_writer(NULL, NULL, 0);
+    gguf_add_tensor(w, "rope_freqs.weight", GGML_TYPE_F16, 1, 4, ff16);
+    gguf_fails(w, "ropef16.gguf", "rope_freqs.weight has ggml type 1, expected F32");
+    w = scaled_writer(NULL, NULL, 0);
+    gguf_add_tensor(w, "rope_freqs.weight", GGML_TYPE_F32, 1, 4, bad_val);
+    gguf_fails(w, "ropezero.gguf", "rope_freqs.weight value 1 is 0, expected a positive number");
+    gguf_fails(scaled_writer("yarn", "llama.rope.scaling.factor", 4.0f), "ropeyarn.gguf", "RoPE scaling type 'yarn'");
+    gguf_fails(scaled_writer("linear", "llama.rope.scaling.factor", -2.0f), "ropeneg.gguf",
+               "'llama.rope.scaling.factor' = -2 must be a positive RoPE scaling factor");
+    gguf_fails(scaled_writer("none", "llama.rope.scaling.factor", 2.0f), "ropecontra.gguf", "type 'none' contradicts");
+    w = scaled_writer(NULL, NULL, 0);
+    gguf_set_u32(w, "llama.rope.scaling.type", 1);
+    gguf_fails(w, "ropetype.gguf", "'llama.rope.scaling.type' is not a string");
 }
 END_TEST
 
@@ -353,6 +422,7 @@ int main(void) {
     tcase_add_test(tc, test_deci_heterogeneous);
     tcase_add_test(tc, test_errors);
     tcase_add_test(tc, test_quantised_used);
+    tcase_add_test(tc, test_rope_scaling);
     tcase_add_test(tc, test_tokenizer_from_metadata);
     suite_add_tcase(s, tc);
     return run_suite(s);

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "runtime/model.h"
+#include "runtime/rope.h"
 #include "runtime/safetensors.h"
 #include "runtime/synth.h"
 #include "search/pcg32.h"
@@ -413,6 +414,61 @@ START_TEST(test_carve_heterogeneous) {
 }
 END_TEST
 
+/* rope_scaling llama3 (as in Llama-3.2-1B's config.json, the type under "rope_type") and linear
+ * (under the older "type" key): parsed into cfg.rope_scaling and applied by rope_inv_freqs. */
+START_TEST(test_rope_scaling) {
+    char *p = synth("rope", "tiny", DT_F32, 1);
+    const char *base = "\"architectures\": [\"LlamaForCausalLM\"], \"hidden_size\": 64, \"num_hidden_layers\": 4,"
+                       " \"num_attention_heads\": 4, \"num_key_value_heads\": 2, \"intermediate_size\": 176,"
+                       " \"vocab_size\": 512, \"rope_theta\": 10000.0";
+    char buf[1024];
+    snprintf(buf, sizeof buf, "{%s, \"rope_scaling\": {\"rope_type\": \"llama3\", \"factor\": 8.0, \"low_freq_factor\": 1.0,"
+             " \"high_freq_factor\": 4.0, \"original_max_position_embeddings\": 64}}", base);
+    write_text(p, "config.json", buf);
+    Model *m = NULL;
+    ck_assert_msg(model_open(p, &m) == 0, "%s", err_get());
+    const RopeScaling *rs = &m->cfg.rope_scaling;
+    ck_assert(rs->type == ROPE_SCALING_LLAMA3 && rs->factor == 8 && rs->low_freq_factor == 1 &&
+              rs->high_freq_factor == 4 && rs->orig_max_pos == 64);
+    /* head_dim 16: wavelengths 2*pi*10000^(i/8); high band < 16, low band > 64, blended between */
+    double inv[8];
+    rope_inv_freqs(m, inv);
+    for (int i = 0; i < 8; i++) {
+        double f = pow(10000.0, -2.0 * i / 16), w = 2 * M_PI / f, want = f;
+        if (w > 64) want = f / 8;
+        else if (w >= 16) {
+            double s = (64 / w - 1) / 3;
+            want = (1 - s) * f / 8 + s * f;
+        }
+        ck_assert_msg(fabs(inv[i] - want) <= 1e-6 * want, "pair %d: %g vs %g", i, inv[i], want);
+    }
+    ck_assert(inv[0] == 1.0 && fabs(inv[7] - pow(10000.0, -14.0 / 16) / 8) < 1e-12);
+    model_free(m);
+    snprintf(buf, sizeof buf, "{%s, \"rope_scaling\": {\"type\": \"linear\", \"factor\": 2.5}}", base);
+    write_text(p, "config.json", buf);
+    ck_assert_msg(model_open(p, &m) == 0, "%s", err_get());
+    ck_assert(m->cfg.rope_scaling.type == ROPE_SCALING_LINEAR && m->cfg.rope_scaling.factor == 2.5f);
+    rope_inv_freqs(m, inv);
+    for (int i = 0; i < 8; i++) ck_assert(fabs(inv[i] - pow(10000.0, -2.0 * i / 16) / 2.5) < 1e-12);
+    model_free(m);
+    snprintf(buf, sizeof buf, "{%s, \"rope_scaling\": {\"rope_type\": \"default\"}}", base);
+    write_text(p, "config.json", buf);
+    ck_assert_msg(model_open(p, &m) == 0, "%s", err_get());
+    ck_assert(m->cfg.rope_scaling.type == ROPE_SCALING_NONE && !rope_is_scaled(m));
+    model_free(m);
+    snprintf(buf, sizeof buf, "{%s, \"rope_scaling\": {\"rope_type\": \"llama3\", \"factor\": 8.0, \"low_freq_factor\": 4.0,"
+             " \"high_freq_factor\": 4.0, \"original_max_position_embeddings\": 64}}", base);
+    write_text(p, "config.json", buf);
+    open_fails(p, "high_freq_factor 4 must exceed low_freq_factor 4");
+    free(p);
+    /* the llama-1b synth shape carries Llama-3.2-1B's RoPE: theta 500000, llama3 32 / 1 / 4 / 8192 */
+    const SynthShape *l1 = synth_shape_find("llama-1b");
+    ck_assert(l1 && l1->rope_theta == 500000 && l1->max_pos == 131072 && l1->rope.type == ROPE_SCALING_LLAMA3);
+    ck_assert(l1->rope.factor == 32 && l1->rope.low_freq_factor == 1 && l1->rope.high_freq_factor == 4 &&
+              l1->rope.orig_max_pos == 8192);
+}
+END_TEST
+
 START_TEST(test_config_errors) {
     char *p = synth("cfg", "tiny", DT_F32, 1);
     char *cfg = path_join(p, "config.json");
@@ -428,7 +484,10 @@ START_TEST(test_config_errors) {
     open_fails(p, "config.json: missing key \"hidden_size\"");
     snprintf(buf, sizeof buf, "{\"architectures\": [\"LlamaForCausalLM\"], %s, \"rope_scaling\": {\"rope_type\": \"llama3\"}}", base);
     write_text(p, "config.json", buf);
-    open_fails(p, "rope_scaling (type 'llama3') is not supported");
+    open_fails(p, "rope_scaling (llama3) is missing \"factor\"");
+    snprintf(buf, sizeof buf, "{\"architectures\": [\"LlamaForCausalLM\"], %s, \"rope_scaling\": {\"type\": \"yarn\", \"factor\": 4}}", base);
+    write_text(p, "config.json", buf);
+    open_fails(p, "rope_scaling type 'yarn' is not supported");
     snprintf(buf, sizeof buf, "{\"architectures\": [\"LlamaForCausalLM\"], %s, \"rms_norm_eps\": \"small\"}", base);
     write_text(p, "config.json", buf);
     open_fails(p, "\"rms_norm_eps\" is not a number");
@@ -457,6 +516,7 @@ int main(void) {
     tcase_add_test(tc, test_head_dim_key);
     tcase_add_test(tc, test_carve_heterogeneous);
     tcase_add_test(tc, test_config_errors);
+    tcase_add_test(tc, test_rope_scaling);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }
