@@ -76,7 +76,7 @@ int main(int argc, char **argv) {
     double *exact = xmalloc_aligned((size_t)m * k * sizeof *exact), *WC = xmalloc_aligned((size_t)m * k * sizeof *WC);
     t0 = now_seconds();
     lsq_gather(H, n, idx, k, C, G);
-    if (lsq_ridge(W, m, n, C, G, k, lambda_frac, exact) != 0) {
+    if (lsq_ridge(W, m, n, C, G, k, lambda_frac, NULL, exact) != 0) {
         fprintf(stderr, "reform_bench: %s\n", err_get());
         return 2;
     }

@@ -23,18 +23,19 @@ void lsq_wc(const double *W, int m, int n, const double *C, int k, double *WC) {
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, k, n, 1.0, W, n, C, k, 0.0, WC, k);
 }
 
-int lsq_ridge_solve(double *WC, int m, int k, const double *G, double lambda_frac) {
+int lsq_ridge_solve(double *WC, int m, int k, const double *G, double lambda_frac, const LsqPrior *prior) {
     if (k == 0 || m == 0) return 0;
     double mean = 0;
     for (int64_t i = 0; i < k; i++) mean += G[i * k + i];
     mean /= k;
-    if (!(mean > 0)) mean = 1.0; /* all kept inputs dead: any λ > 0 gives Ŵ = 0 */
-    double lambda = lambda_frac * mean;
+    if (!(mean > 0)) mean = 1.0; /* all kept inputs dead: Ŵ = μ/(λ+μ) P, or 0 without a prior */
+    double lambda = lambda_frac * mean, mu = 0;
     if (!(lambda > 0)) lambda = 1e-12 * mean;
+    if (prior && prior->P && prior->n_tok > 0) mu = k * mean / prior->n_tok; /* the prior weighs as k tokens */
     double *F = xmalloc_aligned((size_t)k * k * sizeof *F);
     for (int attempt = 0;; attempt++) {
         memcpy(F, G, (size_t)k * k * sizeof *F);
-        for (int64_t i = 0; i < k; i++) F[i * k + i] += lambda;
+        for (int64_t i = 0; i < k; i++) F[i * k + i] += lambda + mu;
         /* G is symmetric, so row- and column-major agree; the lower triangle is factored. */
         lapack_int info = LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', k, F, k);
         if (info == 0) break;
@@ -45,7 +46,9 @@ int lsq_ridge_solve(double *WC, int m, int k, const double *G, double lambda_fra
         }
         lambda *= 10;
     }
-    /* WC row-major (m, k) is (WC)ᵀ column-major (k, m): solve (G + λI) Ŵᵀ = (WC)ᵀ in place. */
+    if (mu > 0)
+        for (int64_t i = 0; i < (int64_t)m * k; i++) WC[i] += mu * prior->P[i];
+    /* WC row-major (m, k) is (WC)ᵀ column-major (k, m): solve (G + (λ+μ)I) Ŵᵀ = (WC)ᵀ in place. */
     lapack_int info = LAPACKE_dpotrs(LAPACK_COL_MAJOR, 'L', k, m, F, k, WC, k);
     free(F);
     if (info != 0) return err_set("reformation: dpotrs failed (info %d)", (int)info);
@@ -53,9 +56,9 @@ int lsq_ridge_solve(double *WC, int m, int k, const double *G, double lambda_fra
 }
 
 int lsq_ridge(const double *W, int m, int n, const double *C, const double *G, int k, double lambda_frac,
-              double *out) {
+              const LsqPrior *prior, double *out) {
     lsq_wc(W, m, n, C, k, out);
-    return lsq_ridge_solve(out, m, k, G, lambda_frac);
+    return lsq_ridge_solve(out, m, k, G, lambda_frac, prior);
 }
 
 double lsq_energy(const double *W, int m, int n, const double *H) {

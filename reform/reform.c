@@ -43,8 +43,17 @@ static int chan_cols(const SubnetLayer *S, int *idx) {
     return k;
 }
 
-/* One-shot fit of W (D, n) on kept idx (k) from H; writes into t. */
-static int fit_oneshot(const Tensor *src, Tensor *dst, const double *H, const int *idx, int k, const ReformOptions *o) {
+/* P (D, k) <- the kept columns idx (k) of W (D, n): the inherited weights, reformation's prior. */
+static double *kept_columns(const double *W, int D, int n, const int *idx, int k) {
+    double *P = xmalloc_aligned((size_t)D * k * sizeof *P + 8);
+    for (int64_t i = 0; i < D; i++)
+        for (int j = 0; j < k; j++) P[i * k + j] = W[i * n + idx[j]];
+    return P;
+}
+
+/* One-shot fit of W (D, n) on kept idx (k) from H over n_tok calibration tokens; writes into t. */
+static int fit_oneshot(const Tensor *src, Tensor *dst, const double *H, double n_tok, const int *idx, int k,
+                       const ReformOptions *o) {
     int D = (int)src->rows, n = (int)src->cols;
     double *W = lsq_tensor_double(src), *out = xmalloc_aligned((size_t)D * k * sizeof *out);
     int rc;
@@ -52,8 +61,9 @@ static int fit_oneshot(const Tensor *src, Tensor *dst, const double *H, const in
     else {
         double *C = xmalloc_aligned((size_t)n * k * sizeof *C), *G = xmalloc_aligned((size_t)k * k * sizeof *G);
         lsq_gather(H, n, idx, k, C, G);
-        rc = lsq_ridge(W, D, n, C, G, k, o->lambda_frac, out);
-        free(C), free(G);
+        LsqPrior prior = {.P = kept_columns(W, D, n, idx, k), .n_tok = n_tok};
+        rc = lsq_ridge(W, D, n, C, G, k, o->lambda_frac, &prior, out);
+        free(C), free(G), free((double *)prior.P);
     }
     if (rc == 0) rc = store(dst, out, D, k);
     free(W), free(out);
@@ -77,8 +87,8 @@ int reform_oneshot(const Model *m, const Subnet *s, const StatsFile *sf, const R
         if (fit_o || fit_d) {
             LayerStats st;
             rc = stats_layer(sf, l, &st);
-            if (rc == 0 && fit_o) rc = fit_oneshot(&L->wo, &E->layers[l].wo, st.H_o, io, ko, o);
-            if (rc == 0 && fit_d) rc = fit_oneshot(&L->w_down, &E->layers[l].w_down, st.H_d, id, kd, o);
+            if (rc == 0 && fit_o) rc = fit_oneshot(&L->wo, &E->layers[l].wo, st.H_o, st.n_tok, io, ko, o);
+            if (rc == 0 && fit_d) rc = fit_oneshot(&L->w_down, &E->layers[l].w_down, st.H_d, st.n_tok, id, kd, o);
             if (rc == 0) layer_stats_free(&st);
         }
         free(io), free(id);
@@ -121,8 +131,10 @@ static int run_layer(Forward *f, int l, float *x, const Windows *w, int per_call
     return 0;
 }
 
-/* Ŵ (D, k) = W C (G + λI)⁻¹ with C = Xᵀ X̃ (n, k), G = X̃ᵀ X̃ from token-major X (ntok, n), X̃ (ntok, k) */
-static int fit_cross(const Tensor *src, Tensor *dst, const float *X, const float *Xt, size_t ntok, double lambda_frac) {
+/* Ŵ (D, k) = W C (G + λI)⁻¹ with C = Xᵀ X̃ (n, k), G = X̃ᵀ X̃ from token-major X (ntok, n), X̃ (ntok, k);
+ * idx (k): the kept columns of W (the prior when ntok < k, lsq.h) */
+static int fit_cross(const Tensor *src, Tensor *dst, const int *idx, const float *X, const float *Xt, size_t ntok,
+                     double lambda_frac) {
     int D = (int)src->rows, n = (int)src->cols, k = (int)dst->cols;
     double *Xd = xmalloc_aligned(ntok * n * sizeof *Xd + 8), *Xtd = xmalloc_aligned(ntok * k * sizeof *Xtd + 8);
     for (size_t i = 0; i < ntok * n; i++) Xd[i] = X[i];
@@ -134,9 +146,10 @@ static int fit_cross(const Tensor *src, Tensor *dst, const float *X, const float
         for (int64_t j = i + 1; j < k; j++) G[i * k + j] = G[j * k + i];
     free(Xd), free(Xtd);
     double *W = lsq_tensor_double(src), *out = xmalloc_aligned((size_t)D * k * sizeof *out);
-    int rc = lsq_ridge(W, D, n, C, G, k, lambda_frac, out);
+    LsqPrior prior = {.P = kept_columns(W, D, n, idx, k), .n_tok = (double)ntok};
+    int rc = lsq_ridge(W, D, n, C, G, k, lambda_frac, &prior, out);
     if (rc == 0) rc = store(dst, out, D, k);
-    free(W), free(out), free(C), free(G);
+    free(W), free(out), free(C), free(G), free((double *)prior.P);
     return rc;
 }
 
@@ -163,8 +176,8 @@ int reform_sequential(const Model *m, const Subnet *s, const Windows *w, const R
         const LayerWeights *L = &m->layers[l];
         LayerWeights *EL = &E->layers[l];
         int q = L->n_heads * hd, F = L->hidden_dim;
-        int ko = L->n_heads > 0 && S->attn_on ? subnet_kept_heads(S) * hd : 0;
-        int kd = F > 0 && S->mlp_on ? subnet_kept_channels(S) : 0;
+        int *io = xmalloc((size_t)(q + 1) * sizeof *io), *id = xmalloc((size_t)(F + 1) * sizeof *id);
+        int ko = L->n_heads > 0 ? head_cols(S, hd, io) : 0, kd = F > 0 ? chan_cols(S, id) : 0;
         bool fit_o = ko > 0 && ko < q, fit_d = kd > 0 && kd < F;
         Capture dense = {.wc = q, .wa = F};
         if (fit_o) dense.concat = xmalloc_aligned(ntok * q * sizeof(float));
@@ -182,11 +195,11 @@ int reform_sequential(const Model *m, const Subnet *s, const Windows *w, const R
             if (rc == 0) memcpy(tmp, xs, ntok * D * sizeof *tmp);
             if (rc == 0) rc = run_layer(fs, l, tmp, w, per_call, D, &sub);
             if (rc == 0)
-                rc = pass == 0 ? fit_cross(&L->wo, &EL->wo, dense.concat, buf, ntok, o->lambda_frac)
-                               : fit_cross(&L->w_down, &EL->w_down, dense.act, buf, ntok, o->lambda_frac);
+                rc = pass == 0 ? fit_cross(&L->wo, &EL->wo, io, dense.concat, buf, ntok, o->lambda_frac)
+                               : fit_cross(&L->w_down, &EL->w_down, id, dense.act, buf, ntok, o->lambda_frac);
             free(buf);
         }
-        free(dense.concat), free(dense.act);
+        free(dense.concat), free(dense.act), free(io), free(id);
         if (rc == 0) {
             forward_free(fs), fs = NULL;
             rc = forward_create(E, NULL, &fo, &fs);
@@ -251,7 +264,11 @@ int reform_replace_span(const Model *m, int first, int n, bool fit, const Window
         double *G = xmalloc_aligned((size_t)D * D * sizeof *G), *M = xmalloc_aligned((size_t)D * D * sizeof *M);
         cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, D, D, (int)ntok, 1.0, xd, D, xd, D, 0.0, G, D);
         cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, D, D, (int)ntok, 1.0, yd, D, xd, D, 0.0, M, D);
-        rc = lsq_ridge_solve(M, D, D, G, lambda_frac);
+        double *ident = xcalloc((size_t)D * D, sizeof *ident); /* prior: the identity, i.e. plain removal */
+        for (int64_t i = 0; i < D; i++) ident[i * D + i] = 1.0;
+        LsqPrior prior = {.P = ident, .n_tok = (double)ntok};
+        rc = lsq_ridge_solve(M, D, D, G, lambda_frac, &prior);
+        free(ident);
         if (rc == 0) {
             float *r = model_own(E, xmalloc_aligned((size_t)D * D * sizeof *r));
             for (size_t i = 0; i < (size_t)D * D; i++) r[i] = (float)M[i];
