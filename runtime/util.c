@@ -32,8 +32,8 @@ int err_prefix(const char *fmt, ...) {
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
     memcpy(old, err_buf, sizeof old);
-    size_t pl = strnlen(prefix, sizeof prefix);
-    if (pl + 2 >= sizeof err_buf) pl = sizeof err_buf - 3;
+    _Static_assert(sizeof prefix + 2 < sizeof err_buf, "the prefix and ': ' always fit err_buf");
+    size_t pl = strnlen(prefix, sizeof prefix - 1);
     memcpy(err_buf, prefix, pl);
     memcpy(err_buf + pl, ": ", 2);
     size_t room = sizeof err_buf - pl - 2;
