@@ -2,7 +2,7 @@
  * vocabulary with a string->id hash, merge table, pre-tokenizer regexes, and the hooks each
  * loader fills in. tokenizer.c owns the common parts (vocabulary, encode/decode driver,
  * llama2.c and GGUF loaders), tok_bpe.c the two merge algorithms, tok_pretok.c the regex
- * split, tok_json.c the tokenizer.json loader. */
+ * split, tok_unorm.c Unicode normalisation (utf8proc), tok_json.c the tokenizer.json loader. */
 #ifndef CARVE_TOK_INTERNAL_H
 #define CARVE_TOK_INTERNAL_H
 
@@ -26,6 +26,10 @@ typedef enum {
 
 #define TOK_MAX_REGEX 4
 
+/* Unicode normalisation form of the input (Tokenizer.unorm bits; 0 = none):
+ * NFC = ON|COMPOSE, NFKC = ON|COMPOSE|COMPAT, NFD = ON, NFKD = ON|COMPAT */
+enum { TOK_UNORM_ON = 1, TOK_UNORM_COMPOSE = 2, TOK_UNORM_COMPAT = 4 };
+
 struct Tokenizer {
     int n_vocab;
     char **text;        /* token strings as stored (NUL-terminated copies) */
@@ -42,6 +46,7 @@ struct Tokenizer {
     bool escape_ws;     /* replace ' ' by U+2581 before merging, back on decode */
     bool ignore_merges; /* byte-level (llama3): a pre-token that is itself a token is emitted whole */
     bool byte_fallback; /* unknown characters become <0xXX> byte tokens */
+    int unorm;          /* TOK_UNORM_* bits: Unicode normalisation applied first to the input */
     int byte_tok[256];  /* byte fallback: id of <0xXX>; byte-level: id of the symbol for byte b; -1 none */
     int bos, eos, unk;
     int max_len;        /* longest token text in bytes */
@@ -106,6 +111,12 @@ int  tok_set_pre(Tokenizer *t, const char *pre);
 typedef void (*TokPieceFn)(const char *s, size_t n, void *ctx);
 int  tok_split(const Tokenizer *t, const char *s, size_t n, TokPieceFn fn, void *ctx);
 extern const char *const TOK_RE_GPT2; /* GPT-2 / ByteLevel(use_regex) pattern */
+
+/* ---- tok_unorm.c: Unicode normalisation ---- */
+/* Normalise s[0..n) to t->unorm's form; invalid UTF-8 bytes pass through unchanged. *out is a
+ * malloc'ed result of *out_len bytes, or NULL when the text is unchanged by construction (no
+ * form set, or pure ASCII). -1 with err_set only if utf8proc fails (out of memory). */
+int tok_unicode_normalize(const Tokenizer *t, const char *s, size_t n, char **out, size_t *out_len);
 
 /* ---- tok_json.c ---- */
 int tok_load_json(const char *path, Tokenizer **out);

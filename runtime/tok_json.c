@@ -7,8 +7,15 @@
  * added_tokens become vocabulary entries (special ones are control tokens, skipped by decode;
  * they are never matched in input text). BOS comes from a TemplateProcessing post_processor
  * (its leading SpecialToken); EOS from the first added token among </s>, <|end_of_text|>,
- * <|endoftext|>. Unicode normalizers (NFC, NFKC) are accepted and not applied: input text is
- * taken as already normalised. Anything else unsupported is a one-line error. */
+ * <|endoftext|>. Unicode normalizers NFC, NFKC, NFD, NFKD are applied (runtime/tok_unorm.c,
+ * utf8proc) to the input before everything else. HF runs a normalizer Sequence in order; running
+ * the Unicode form first instead is exact when it comes first, and also when it follows
+ * Prepend("▁") / Replace(" " -> "▁") if it is NFC or NFD: U+2581 and the space are starters that
+ * no canonical mapping produces, decomposes or composes with, so those steps commute with NFC/NFD.
+ * NFKC/NFKD after a Replace do not commute (they turn U+00A0, U+3000, ... into spaces that the
+ * Replace would have missed), so that order is an error. Several Unicode forms in one Sequence
+ * combine into one (compatibility if any is, composed or not as the last says: e.g. NFD then
+ * NFC is NFC, NFKD then NFC is NFKC). Anything else unsupported is a one-line error. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,7 +36,8 @@ static bool jbool(const json_t *o, const char *key, bool dflt) {
     return json_is_boolean(v) ? json_is_true(v) : dflt;
 }
 
-static int apply_normalizer(Tokenizer *t, const json_t *n) {
+/* replaced: a Replace(" " -> U+2581) has come earlier in the sequence (see the file comment). */
+static int apply_normalizer(Tokenizer *t, const json_t *n, bool *replaced) {
     if (!n || json_is_null(n)) return 0;
     const char *type = jstr(n, "type");
     if (!type) return err_set("%s: normalizer without a type", t->source);
@@ -38,7 +46,7 @@ static int apply_normalizer(Tokenizer *t, const json_t *n) {
         size_t i;
         const json_t *v;
         if (!json_is_array(list)) return err_set("%s: normalizer Sequence without a 'normalizers' list", t->source);
-        json_array_foreach(list, i, v) if (apply_normalizer(t, v)) return -1;
+        json_array_foreach(list, i, v) if (apply_normalizer(t, v, replaced)) return -1;
         return 0;
     }
     if (!strcmp(type, "Prepend")) {
@@ -53,9 +61,19 @@ static int apply_normalizer(Tokenizer *t, const json_t *n) {
         if (!from || !to || strcmp(from, " ") || strcmp(to, SPACE_MARK))
             return err_set("%s: normalizer Replace is supported only for \" \" -> U+2581", t->source);
         t->escape_ws = true;
+        *replaced = true;
         return 0;
     }
-    if (!strcmp(type, "NFC") || !strcmp(type, "NFKC")) return 0; /* see the file comment */
+    static const struct { const char *name; int bits; } forms[] = {
+        {"NFC", TOK_UNORM_ON | TOK_UNORM_COMPOSE}, {"NFKC", TOK_UNORM_ON | TOK_UNORM_COMPOSE | TOK_UNORM_COMPAT},
+        {"NFD", TOK_UNORM_ON}, {"NFKD", TOK_UNORM_ON | TOK_UNORM_COMPAT}};
+    for (size_t k = 0; k < sizeof forms / sizeof forms[0]; k++) {
+        if (strcmp(type, forms[k].name)) continue;
+        if ((forms[k].bits & TOK_UNORM_COMPAT) && *replaced)
+            return err_set("%s: normalizer %s after Replace(\" \" -> U+2581) is not supported", t->source, type);
+        t->unorm = (t->unorm & TOK_UNORM_COMPAT) | forms[k].bits;
+        return 0;
+    }
     return err_set("%s: normalizer '%s' is not supported", t->source, type);
 }
 
@@ -212,7 +230,8 @@ static int build(const char *path, const json_t *root, Tokenizer **out) {
     tok_build_index(t);
     t->algo = ALGO_RANKS;
     t->ignore_merges = jbool(model, "ignore_merges", false);
-    if (apply_normalizer(t, json_object_get(root, "normalizer")) || apply_pre(t, json_object_get(root, "pre_tokenizer")))
+    bool replaced = false;
+    if (apply_normalizer(t, json_object_get(root, "normalizer"), &replaced) || apply_pre(t, json_object_get(root, "pre_tokenizer")))
         goto fail;
     const json_t *dec = json_object_get(root, "decoder");
     if (!t->byte_level && dec && jstr(dec, "type") && !strcmp(jstr(dec, "type"), "ByteLevel")) t->byte_level = true;

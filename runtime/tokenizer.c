@@ -1,6 +1,7 @@
 /* tokenizer — the common half of runtime/tokenizer.h: vocabulary and its hash index, format
  * detection, the llama2.c tokenizer.bin and GGUF tokenizer.ggml.* loaders, and the encode /
- * decode drivers (normalise -> pre-tokenize -> merge per piece; ids -> bytes).
+ * decode drivers (Unicode normalisation (tokenizer.json NFC etc.) -> dummy prefix and U+2581
+ * escapes -> pre-tokenize -> merge per piece; ids -> bytes).
  *
  * Choices (documented here for all tokenizer modules):
  *  - Text is always plain text: special-token strings such as "<s>" or "<|endoftext|>" inside the
@@ -492,19 +493,26 @@ int tokenizer_encode(const Tokenizer *t, const char *text, size_t len, bool add_
     e.cap = len / 3 + 16;
     e.ids = xmalloc(e.cap * sizeof *e.ids);
     if (add_bos && t->bos >= 0) e.ids[e.n++] = t->bos;
-    if (len > 0) {
+    int rc = 0;
+    char *utext = NULL;
+    size_t ulen;
+    if (len > 0 && !(rc = tok_unicode_normalize(t, text, len, &utext, &ulen))) {
+        if (utext) {
+            text = utext;
+            len = ulen;
+        }
         size_t blen;
         char *buf = normalize(t, text, len, &blen);
-        int rc = 0;
         if (t->n_regex) rc = tok_split(t, buf, blen, encode_piece, &e);
         else encode_piece(buf, blen, &e);
         free(buf);
-        if (rc) {
-            free(e.ids);
-            *ids = NULL;
-            *n_ids = 0;
-            return -1;
-        }
+    }
+    free(utext);
+    if (rc) {
+        free(e.ids);
+        *ids = NULL;
+        *n_ids = 0;
+        return -1;
     }
     *ids = e.ids;
     *n_ids = e.n;

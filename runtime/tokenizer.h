@@ -11,7 +11,8 @@
  * UTF-8 sequence is split into single bytes; decode skips BOS/EOS and control tokens, so
  * decode(encode(x)) == x for any bytes x with byte-fallback and byte-level vocabularies
  * (except a literal U+2581 in sentencepiece-style text, which decodes as a space).
- * tokenizer.json: BPE models only; NFC/NFKC normalizers are not applied (text taken as normalised). */
+ * tokenizer.json: BPE models only; NFC/NFKC/NFD/NFKD normalizers are applied (utf8proc; invalid
+ * UTF-8 bytes pass through), so with one decode returns the normalised text. */
 #ifndef CARVE_TOKENIZER_H
 #define CARVE_TOKENIZER_H
 
