@@ -9,9 +9,11 @@
 #include <time.h>
 
 #include "reform/stats.h"
+#include "runtime/blas.h"
 #include "runtime/util.h"
 
 int main(int argc, char **argv) {
+    blas_select_kernels(argv); /* the BLAS kernels carve itself uses (the statistics depend on them) */
     if (argc < 3) {
         fprintf(stderr, "usage: stats_bench MODEL CALIB_TEXT [N L CACHE_DIR]\n");
         return 1;

@@ -26,18 +26,32 @@ static size_t payload_doubles(int dim, int q, int f) {
     return 2 * packed((size_t)dim) + packed((size_t)q) + packed((size_t)f) + 2 * (size_t)q + 2 * (size_t)f + 4;
 }
 
-/* A zeroed (w, w) double matrix. Large ones are 2 MiB-aligned and advised onto transparent huge
- * pages: a 7B's H_d is 0.97 GB, and touching it in 4 KiB pages costs ~240k page faults each
- * time a layer is built or read. The advice is only a hint (kernels without THP refuse it). */
+/* A zeroed (w, w) double matrix (+1 so that w = 0 is valid). Large ones are anonymous mappings
+ * advised onto transparent huge pages: a 7B's H_d is 0.97 GB, and touching it in 4 KiB pages
+ * costs ~240k page faults each time a layer is built or read. Pages are touched lazily, as with
+ * calloc. The advice is only a hint (kernels without THP refuse it; nothing else changes). */
+#define BIG_MATRIX ((size_t)4 << 20)
+#define HUGE_PAGE ((size_t)2 << 20)
+/* Bytes of the allocation: big ones are a whole number of huge pages, which Linux also aligns. */
+static size_t matrix_bytes(int w) {
+    size_t b = ((size_t)w * w + 1) * sizeof(double);
+    return b < BIG_MATRIX ? b : (b + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
+}
 static double *matrix_alloc(int w) {
-    size_t bytes = ((size_t)w * w + 1) * sizeof(double), huge = (size_t)2 << 20;
-    if (bytes < 2 * huge) return xcalloc((size_t)w * w + 1, sizeof(double));
-    bytes = (bytes + huge - 1) / huge * huge;
-    void *p = NULL;
-    if (posix_memalign(&p, huge, bytes) != 0) return xcalloc((size_t)w * w + 1, sizeof(double));
+    size_t bytes = matrix_bytes(w);
+    if (bytes < BIG_MATRIX) return xcalloc((size_t)w * w + 1, sizeof(double));
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+        fprintf(stderr, "carve: out of memory allocating %zu bytes\n", bytes);
+        exit(3);
+    }
     (void)madvise(p, bytes, MADV_HUGEPAGE);
-    memset(p, 0, bytes);
     return p;
+}
+static void matrix_free(double *p, int w) {
+    if (!p) return;
+    if (matrix_bytes(w) < BIG_MATRIX) free(p);
+    else if (munmap(p, matrix_bytes(w)) != 0) abort(); /* p was not matrix_alloc(w)'s mapping: a bug */
 }
 
 static void ls_alloc(LayerStats *s, int dim, int q, int f) {
@@ -54,7 +68,7 @@ static void ls_alloc(LayerStats *s, int dim, int q, int f) {
 }
 
 void layer_stats_free(LayerStats *s) {
-    free(s->H_a), free(s->H_m), free(s->H_o), free(s->H_d);
+    matrix_free(s->H_a, s->dim), matrix_free(s->H_m, s->dim), matrix_free(s->H_o, s->q), matrix_free(s->H_d, s->f);
     free(s->sum_o), free(s->sq_o), free(s->sum_d), free(s->sq_d);
     memset(s, 0, sizeof *s);
 }

@@ -66,7 +66,8 @@ typedef struct {
  * (tokenizing calib_path with m's tokenizer, windows_sample) and cached. Errors name the file. */
 int  stats_open(const Model *m, const char *calib_path, const StatsOptions *o, StatsFile **out);
 void stats_close(StatsFile *sf);
-/* Read layer l's block (checksum verified). Free with layer_stats_free. */
+/* Read layer l's block (checksum verified). Free with layer_stats_free only (large H are
+ * anonymous mappings on huge pages, not malloc memory). */
 int  stats_layer(const StatsFile *sf, int l, LayerStats *out);
 void layer_stats_free(LayerStats *s);
 
