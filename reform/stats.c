@@ -8,26 +8,59 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "runtime/forward.h"
 #include "runtime/tokenizer.h"
 
-#define MAGIC "CARVST01"
+#define MAGIC "CARVST02"
+#define MAGIC_FAMILY "CARVST" /* followed by a two-digit format version */
 #define SPAN_BUDGET ((size_t)2 << 30) /* bytes of stored boundary states for span cosines */
 
+/* Doubles in the packed upper triangle of a symmetric (w, w) matrix. */
+static size_t packed(size_t w) { return w * (w + 1) / 2; }
+
 static size_t payload_doubles(int dim, int q, int f) {
-    return 2 * (size_t)dim * dim + (size_t)q * q + (size_t)f * f + 2 * (size_t)q + 2 * (size_t)f + 4;
+    return 2 * packed((size_t)dim) + packed((size_t)q) + packed((size_t)f) + 2 * (size_t)q + 2 * (size_t)f + 4;
+}
+
+/* A zeroed (w, w) double matrix (+1 so that w = 0 is valid). Large ones are anonymous mappings
+ * advised onto transparent huge pages: a 7B's H_d is 0.97 GB, and touching it in 4 KiB pages
+ * costs ~240k page faults each time a layer is built or read. Pages are touched lazily, as with
+ * calloc. The advice is only a hint (kernels without THP refuse it; nothing else changes). */
+#define BIG_MATRIX ((size_t)4 << 20)
+#define HUGE_PAGE ((size_t)2 << 20)
+/* Bytes of the allocation: big ones are a whole number of huge pages, which Linux also aligns. */
+static size_t matrix_bytes(int w) {
+    size_t b = ((size_t)w * w + 1) * sizeof(double);
+    return b < BIG_MATRIX ? b : (b + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
+}
+static double *matrix_alloc(int w) {
+    size_t bytes = matrix_bytes(w);
+    if (bytes < BIG_MATRIX) return xcalloc((size_t)w * w + 1, sizeof(double));
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+        fprintf(stderr, "carve: out of memory allocating %zu bytes\n", bytes);
+        exit(3);
+    }
+    (void)madvise(p, bytes, MADV_HUGEPAGE);
+    return p;
+}
+static void matrix_free(double *p, int w) {
+    if (!p) return;
+    if (matrix_bytes(w) < BIG_MATRIX) free(p);
+    else if (munmap(p, matrix_bytes(w)) != 0) abort(); /* p was not matrix_alloc(w)'s mapping: a bug */
 }
 
 static void ls_alloc(LayerStats *s, int dim, int q, int f) {
     memset(s, 0, sizeof *s);
     s->dim = dim, s->q = q, s->f = f;
-    s->H_a = xcalloc((size_t)dim * dim, sizeof(double));
-    s->H_m = xcalloc((size_t)dim * dim, sizeof(double));
-    s->H_o = xcalloc((size_t)q * q + 1, sizeof(double));
-    s->H_d = xcalloc((size_t)f * f + 1, sizeof(double));
+    s->H_a = matrix_alloc(dim);
+    s->H_m = matrix_alloc(dim);
+    s->H_o = matrix_alloc(q);
+    s->H_d = matrix_alloc(f);
     s->sum_o = xcalloc((size_t)q + 1, sizeof(double));
     s->sq_o = xcalloc((size_t)q + 1, sizeof(double));
     s->sum_d = xcalloc((size_t)f + 1, sizeof(double));
@@ -35,31 +68,32 @@ static void ls_alloc(LayerStats *s, int dim, int q, int f) {
 }
 
 void layer_stats_free(LayerStats *s) {
-    free(s->H_a), free(s->H_m), free(s->H_o), free(s->H_d);
+    matrix_free(s->H_a, s->dim), matrix_free(s->H_m, s->dim), matrix_free(s->H_o, s->q), matrix_free(s->H_d, s->f);
     free(s->sum_o), free(s->sq_o), free(s->sum_d), free(s->sq_d);
     memset(s, 0, sizeof *s);
 }
 
-/* The payload parts in file order. */
+/* The payload parts in file order: a symmetric (w, w) matrix (w > 0) is stored as its packed
+ * upper triangle (row i: columns i..w-1), a vector (w == 0) as its n doubles. */
 typedef struct {
     double *p;
-    size_t n;
+    size_t n, w;
 } Part;
 static int ls_parts(LayerStats *s, Part *parts) {
     int i = 0;
     size_t D = s->dim, q = s->q, f = s->f;
-    parts[i++] = (Part){s->H_a, D * D};
-    parts[i++] = (Part){s->H_m, D * D};
-    parts[i++] = (Part){s->H_o, q * q};
-    parts[i++] = (Part){s->H_d, f * f};
-    parts[i++] = (Part){s->sum_o, q};
-    parts[i++] = (Part){s->sq_o, q};
-    parts[i++] = (Part){s->sum_d, f};
-    parts[i++] = (Part){s->sq_d, f};
-    parts[i++] = (Part){&s->n_tok, 1};
-    parts[i++] = (Part){&s->cos_layer, 1};
-    parts[i++] = (Part){&s->cos_attn, 1};
-    parts[i++] = (Part){&s->cos_mlp, 1};
+    parts[i++] = (Part){s->H_a, packed(D), D};
+    parts[i++] = (Part){s->H_m, packed(D), D};
+    parts[i++] = (Part){s->H_o, packed(q), q};
+    parts[i++] = (Part){s->H_d, packed(f), f};
+    parts[i++] = (Part){s->sum_o, q, 0};
+    parts[i++] = (Part){s->sq_o, q, 0};
+    parts[i++] = (Part){s->sum_d, f, 0};
+    parts[i++] = (Part){s->sq_d, f, 0};
+    parts[i++] = (Part){&s->n_tok, 1, 0};
+    parts[i++] = (Part){&s->cos_layer, 1, 0};
+    parts[i++] = (Part){&s->cos_attn, 1, 0};
+    parts[i++] = (Part){&s->cos_mlp, 1, 0};
     return i;
 }
 
@@ -71,9 +105,22 @@ static void acc_gram(double *H, const float *x, int n, int w, double *buf) {
     cblas_dsyrk(CblasRowMajor, CblasLower, CblasTrans, w, n, 1.0, buf, w, 1.0, H, w);
 }
 
-static void symmetrize(double *H, int w) {
-    for (int64_t i = 0; i < w; i++)
-        for (int64_t j = i + 1; j < w; j++) H[i * w + j] = H[j * w + i];
+/* H (w, w): copy one triangle onto the other (from_lower: H[i][j] = H[j][i] for i < j, else the
+ * reverse), in 8 x 8 tiles: one cache line of each of 8 rows on either side (wider tiles of a
+ * power-of-two row stride conflict in L1). */
+static void symmetrize(double *H, int w, bool from_lower) {
+    enum { TILE = 8 };
+    for (int64_t i0 = 0; i0 < w; i0 += TILE)
+        for (int64_t j0 = i0; j0 < w; j0 += TILE) {
+            int64_t i1 = i0 + TILE < w ? i0 + TILE : w, j1 = j0 + TILE < w ? j0 + TILE : w;
+            for (int64_t i = i0; i < i1; i++) {
+                int64_t j = j0 > i + 1 ? j0 : i + 1;
+                if (from_lower)
+                    for (; j < j1; j++) H[i * w + j] = H[j * w + i];
+                else
+                    for (; j < j1; j++) H[j * w + i] = H[i * w + j];
+            }
+        }
 }
 
 static double row_cos(const float *a, const float *b, int d) {
@@ -160,6 +207,13 @@ static int out_write(Out *o, const void *p, size_t n) {
     o->h = fnv1a64(o->h, p, n);
     return 0;
 }
+/* A part in file order: the rows of a symmetric matrix's upper triangle, or the vector. */
+static int out_part(Out *o, const Part *pt) {
+    if (!pt->w) return out_write(o, pt->p, pt->n * sizeof(double));
+    for (size_t i = 0; i < pt->w; i++)
+        if (out_write(o, pt->p + i * pt->w + i, (pt->w - i) * sizeof(double))) return -1;
+    return 0;
+}
 static int out_sum(Out *o) {
     uint64_t h = o->h;
     o->h = FNV64_INIT;
@@ -238,10 +292,11 @@ int stats_build(const Model *m, const Windows *w, uint64_t text_hash, uint64_t s
             rc = forward_layer(f, l, dst + (size_t)c * T * D, B, T, &hk);
         }
         if (rc == 0) {
-            symmetrize(s.H_a, D), symmetrize(s.H_m, D), symmetrize(s.H_o, s.q), symmetrize(s.H_d, s.f);
+            symmetrize(s.H_a, D, true), symmetrize(s.H_m, D, true);
+            symmetrize(s.H_o, s.q, true), symmetrize(s.H_d, s.f, true);
             Part parts[12];
             int np = ls_parts(&s, parts);
-            for (int i = 0; rc == 0 && i < np; i++) rc = out_write(&o, parts[i].p, parts[i].n * sizeof(double));
+            for (int i = 0; rc == 0 && i < np; i++) rc = out_part(&o, &parts[i]);
             if (rc == 0) rc = out_sum(&o);
             /* boundary cosines between state l+1 and the earlier ones still in the ring */
             for (int i = l + 1 - max_span; rc == 0 && i <= l; i++) {
@@ -274,6 +329,15 @@ static int read_exact(FILE *fp, void *p, size_t n, uint64_t *h) {
     return 0;
 }
 
+/* Read a part written by out_part; a symmetric matrix is unpacked into both triangles. */
+static int read_part(FILE *fp, const Part *pt, uint64_t *h) {
+    if (!pt->w) return read_exact(fp, pt->p, pt->n * sizeof(double), h);
+    for (size_t i = 0; i < pt->w; i++)
+        if (read_exact(fp, pt->p + i * pt->w + i, (pt->w - i) * sizeof(double), h)) return -1;
+    symmetrize(pt->p, (int)pt->w, false);
+    return 0;
+}
+
 /* Parse and verify the whole file against the key. 0 ok; -1 with err_set describing why. */
 static int verify(StatsFile *sf, const Model *m, uint64_t text_hash, int N, int L, uint64_t seed) {
     FILE *fp = fopen(sf->path, "rb");
@@ -283,8 +347,13 @@ static int verify(StatsFile *sf, const Model *m, uint64_t text_hash, int N, int 
     char magic[8];
     int32_t v[5];
     double *buf = NULL;
-    if (read_exact(fp, magic, 8, &h) || memcmp(magic, MAGIC, 8)) {
+    if (read_exact(fp, magic, 8, &h) || memcmp(magic, MAGIC_FAMILY, 6) || magic[6] < '0' || magic[6] > '9' ||
+        magic[7] < '0' || magic[7] > '9') {
         err_set("%s: not a carve statistics file", sf->path);
+        goto out;
+    }
+    if (memcmp(magic, MAGIC, 8)) {
+        err_set("%s: statistics cache in another format (%.8s; this carve reads %s)", sf->path, magic, MAGIC);
         goto out;
     }
     if (read_exact(fp, &id, 8, &h) || read_exact(fp, &th, 8, &h) || read_exact(fp, v, 8, &h) ||
@@ -309,13 +378,21 @@ static int verify(StatsFile *sf, const Model *m, uint64_t text_hash, int N, int 
         err_set("%s: header checksum mismatch (corrupt)", sf->path);
         goto out;
     }
-    size_t cap = 0;
+    /* each layer block is checksummed in chunks; the payload ends with n_tok and the three cosine sums */
+    enum { CHUNK = 1 << 17 };
+    buf = xmalloc(CHUNK * sizeof *buf);
     for (int l = 0; l < nl; l++) {
         sf->offset[l] = ftello(fp);
-        size_t n = payload_doubles(m->cfg.dim, layer_q(m, l), layer_f(m, l));
-        if (n > cap) buf = xrealloc(buf, n * sizeof *buf), cap = n;
+        size_t n = payload_doubles(m->cfg.dim, layer_q(m, l), layer_f(m, l)), done = 0;
+        int bad = 0;
         h = FNV64_INIT;
-        if (read_exact(fp, buf, n * sizeof *buf, &h) || read_exact(fp, &sum, 8, NULL)) {
+        while (!bad && done < n - 4) {
+            size_t k = n - 4 - done < CHUNK ? n - 4 - done : CHUNK;
+            bad = read_exact(fp, buf, k * sizeof *buf, &h);
+            done += k;
+        }
+        double tail[4];
+        if (bad || read_exact(fp, tail, sizeof tail, &h) || read_exact(fp, &sum, 8, NULL)) {
             err_set("%s: truncated at layer %d", sf->path, l);
             goto out;
         }
@@ -323,9 +400,8 @@ static int verify(StatsFile *sf, const Model *m, uint64_t text_hash, int N, int 
             err_set("%s: checksum mismatch in layer %d (corrupt)", sf->path, l);
             goto out;
         }
-        /* the payload ends with n_tok and the three cosine sums */
-        double nt = buf[n - 4] > 0 ? buf[n - 4] : 1;
-        sf->cos_layer[l] = buf[n - 3] / nt, sf->cos_attn[l] = buf[n - 2] / nt, sf->cos_mlp[l] = buf[n - 1] / nt;
+        double nt = tail[0] > 0 ? tail[0] : 1;
+        sf->cos_layer[l] = tail[1] / nt, sf->cos_attn[l] = tail[2] / nt, sf->cos_mlp[l] = tail[3] / nt;
     }
     size_t nb = (size_t)(nl + 1) * (nl + 1);
     h = FNV64_INIT;
@@ -461,7 +537,7 @@ int stats_layer(const StatsFile *sf, int l, LayerStats *out) {
     Part parts[12];
     int np = ls_parts(out, parts);
     if (fseeko(fp, sf->offset[l], SEEK_SET) != 0) rc = -1;
-    for (int i = 0; rc == 0 && i < np; i++) rc = read_exact(fp, parts[i].p, parts[i].n * sizeof(double), &h);
+    for (int i = 0; rc == 0 && i < np; i++) rc = read_part(fp, &parts[i], &h);
     if (rc == 0) rc = read_exact(fp, &sum, 8, NULL);
     fclose(fp);
     if (rc != 0 || sum != h) {

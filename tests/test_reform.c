@@ -43,22 +43,12 @@ static void teardown(void) {
     windows_free(&calib_w), windows_free(&valid_w);
     model_free(model);
     model = NULL;
-    if (cache) {
-        char cmd[4200];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", cache);
-        ck_assert_int_eq(system(cmd), 0);
-    }
+    if (cache) test_rmtree(cache);
     free(cache), free(calib_path), free(valid_path);
     cache = calib_path = valid_path = NULL;
 }
 
-#define NEED_SHARED                                                   \
-    do {                                                              \
-        if (!model) {                                                 \
-            printf("skipped: ../shared/models/stories260K absent\n"); \
-            return;                                                   \
-        }                                                             \
-    } while (0)
+#define NEED_SHARED SKIP_WITHOUT_STORIES(model)
 
 static StatsOptions opts(void) { return (StatsOptions){.N = 16, .L = 128, .seed = 1, .cache_dir = cache, .quiet = true}; }
 

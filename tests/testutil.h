@@ -33,6 +33,23 @@ static inline char *test_tmpdir(const char *tag) {
     return xstrdup(d);
 }
 
+/* Remove a scratch directory made by test_tmpdir, with everything in it. */
+static inline void test_rmtree(const char *dir) {
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+/* Leave a test (it passes, saying it was skipped) when its fixture found no stories260K in
+ * ../shared, i.e. left `model` NULL. */
+#define SKIP_WITHOUT_STORIES(model)                                   \
+    do {                                                              \
+        if (!(model)) {                                               \
+            printf("skipped: ../shared/models/stories260K absent\n"); \
+            return;                                                   \
+        }                                                             \
+    } while (0)
+
 /* An in-memory model of n_layers layers: dim 16, 4 heads of 4, 2 KV heads, hidden 24, vocab 10,
  * tied embeddings; all weights are zeros (for tests where only shapes matter). */
 static inline Model *tiny_zero_model(int n_layers) {
