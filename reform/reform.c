@@ -157,10 +157,24 @@ int reform_sequential(const Model *m, const Subnet *s, const Windows *w, const R
     *out = NULL;
     if (o->method != REFORM_EXACT) return err_set("sequential reformation supports the exact method only");
     if (subnet_check(s, m, "subnet") != 0) return -1;
-    Model *E = NULL;
-    if (model_extract(m, s, &E) != 0) return -1;
     int D = m->cfg.dim, hd = m->cfg.head_dim, T = w->len, per_call = 4096 / T > 0 ? 4096 / T : 1;
     size_t ntok = (size_t)w->n * T;
+    /* It keeps every calibration token's states in memory: 3 (ntok, D) float copies, the dense
+     * and subnet captures (ntok, q + F + widest) floats and fit_cross's double copies
+     * (ntok, n + k) of the widest projection. Refuse up front rather than die half-way. */
+    size_t widest = 0, budget = memory_budget_bytes();
+    for (int l = 0; l < m->cfg.n_layers; l++) {
+        size_t q = (size_t)m->layers[l].n_heads * hd, F = (size_t)m->layers[l].hidden_dim;
+        size_t wl = q > F ? q : F;
+        if (wl > widest) widest = wl;
+    }
+    double need = (double)ntok * ((3.0 * D + 3.0 * widest) * sizeof(float) + 2.0 * widest * sizeof(double));
+    if (budget > 0 && need > 0.8 * (double)budget)
+        return err_set("sequential reformation of %zu calibration tokens needs about %.0f MiB, more than the %.0f MiB "
+                       "this machine allows (CARVE_MEMORY_MB or physical memory); use --mode one-shot (the default) "
+                       "or fewer tokens (--n, --len)", ntok, need / 1048576.0, (double)budget / 1048576.0);
+    Model *E = NULL;
+    if (model_extract(m, s, &E) != 0) return -1;
     ForwardOptions fo = {.max_tokens = per_call * T};
     Forward *fd = NULL, *fs = NULL;
     float *xd = xmalloc_aligned(ntok * D * sizeof *xd), *xs = xmalloc_aligned(ntok * D * sizeof *xs),
@@ -239,31 +253,32 @@ int reform_replace_span(const Model *m, int first, int n, bool fit, const Window
         *out = E;
         return 0;
     }
-    /* X = h_first, Y = h_{first+n} over all calibration tokens (dense model) */
-    size_t ntok = (size_t)w->n * T;
+    /* X = h_first, Y = h_{first+n} over all calibration tokens (dense model), accumulated one
+     * batch of windows at a time: G = Σ x xᵀ (D, D), M = Σ y xᵀ (D, D); then M <- M (G + λI)⁻¹.
+     * Memory: the two (D, D) sums and one batch of states, whatever the number of windows. */
+    size_t ntok = (size_t)w->n * T, nb = (size_t)per_call * T;
     ForwardOptions fo = {.max_tokens = per_call * T};
     Forward *fd = NULL;
-    float *x = xmalloc_aligned(ntok * D * sizeof *x), *y = xmalloc_aligned(ntok * D * sizeof *y);
+    float *x = xmalloc_aligned(nb * D * sizeof *x), *y = xmalloc_aligned(nb * D * sizeof *y);
+    double *xd = xmalloc_aligned(nb * D * sizeof *xd), *yd = xmalloc_aligned(nb * D * sizeof *yd);
+    double *G = xcalloc((size_t)D * D, sizeof *G), *M = xcalloc((size_t)D * D, sizeof *M);
     rc = forward_create(m, NULL, &fo, &fd);
     for (int i = 0; rc == 0 && i < w->n; i += per_call) {
         int B = w->n - i < per_call ? w->n - i : per_call;
-        float *xi = x + (size_t)i * T * D;
-        rc = forward_embed(fd, w->tokens + (size_t)i * T, B, T, xi);
-        for (int l = 0; rc == 0 && l < first; l++) rc = forward_layer(fd, l, xi, B, T, NULL);
-    }
-    if (rc == 0) memcpy(y, x, ntok * D * sizeof *y);
-    for (int i = 0; rc == 0 && i < w->n; i += per_call) {
-        int B = w->n - i < per_call ? w->n - i : per_call;
-        for (int l = first; rc == 0 && l < first + n; l++) rc = forward_layer(fd, l, y + (size_t)i * T * D, B, T, NULL);
+        size_t bt = (size_t)B * T;
+        rc = forward_embed(fd, w->tokens + (size_t)i * T, B, T, x);
+        for (int l = 0; rc == 0 && l < first; l++) rc = forward_layer(fd, l, x, B, T, NULL);
+        if (rc == 0) memcpy(y, x, bt * D * sizeof *y);
+        for (int l = first; rc == 0 && l < first + n; l++) rc = forward_layer(fd, l, y, B, T, NULL);
+        if (rc != 0) break;
+        for (size_t k = 0; k < bt * D; k++) xd[k] = x[k], yd[k] = y[k];
+        // G (D, D) += xdᵀ xd, M (D, D) += ydᵀ xd; xd, yd: (bt, D)
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, D, D, (int)bt, 1.0, xd, D, xd, D, 1.0, G, D);
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, D, D, (int)bt, 1.0, yd, D, xd, D, 1.0, M, D);
     }
     forward_free(fd);
+    free(x), free(y), free(xd), free(yd);
     if (rc == 0) {
-        /* G = Σ x xᵀ (D, D), WC = Σ y xᵀ (D, D); M = WC (G + λI)⁻¹ */
-        double *xd = xmalloc_aligned(ntok * D * sizeof *xd), *yd = xmalloc_aligned(ntok * D * sizeof *yd);
-        for (size_t i = 0; i < ntok * D; i++) xd[i] = x[i], yd[i] = y[i];
-        double *G = xmalloc_aligned((size_t)D * D * sizeof *G), *M = xmalloc_aligned((size_t)D * D * sizeof *M);
-        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, D, D, (int)ntok, 1.0, xd, D, xd, D, 0.0, G, D);
-        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, D, D, (int)ntok, 1.0, yd, D, xd, D, 0.0, M, D);
         double *ident = xcalloc((size_t)D * D, sizeof *ident); /* prior: the identity, i.e. plain removal */
         for (int64_t i = 0; i < D; i++) ident[i * D + i] = 1.0;
         LsqPrior prior = {.P = ident, .n_tok = (double)ntok};
@@ -276,9 +291,8 @@ int reform_replace_span(const Model *m, int first, int n, bool fit, const Window
             memset(L, 0, sizeof *L);
             L->replace = tensor_make(DT_F32, D, D, r);
         }
-        free(xd), free(yd), free(G), free(M);
     }
-    free(x), free(y);
+    free(G), free(M);
     if (rc != 0) {
         model_free(E);
         return -1;

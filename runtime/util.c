@@ -200,6 +200,17 @@ size_t peak_rss_bytes(void) {
     return (size_t)ru.ru_maxrss * 1024;
 }
 
+size_t memory_budget_bytes(void) {
+    const char *e = getenv("CARVE_MEMORY_MB");
+    if (e && *e) {
+        char *end;
+        unsigned long long mb = strtoull(e, &end, 10);
+        if (*end == 0 && mb > 0) return (size_t)mb << 20;
+    }
+    long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+    return pages > 0 && size > 0 ? (size_t)pages * (size_t)size : 0;
+}
+
 uint64_t fnv1a64(uint64_t h, const void *data, size_t len) {
     const uint8_t *p = data;
     for (size_t i = 0; i < len; i++) {

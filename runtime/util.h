@@ -50,6 +50,9 @@ char *path_join(const char *dir, const char *name);
 double now_seconds(void);
 /* Peak resident set size of this process in bytes (from getrusage). */
 size_t peak_rss_bytes(void);
+/* The memory carve plans large allocations against, in bytes: $CARVE_MEMORY_MB when set to a
+ * positive number, else the machine's physical memory (0 when unknown). */
+size_t memory_budget_bytes(void);
 
 /* FNV-1a 64-bit hash, chainable: pass the previous hash as seed (start with FNV64_INIT). */
 #define FNV64_INIT 0xcbf29ce484222325ULL
