@@ -17,7 +17,12 @@
 
 #define MAGIC "CARVST02"
 #define MAGIC_FAMILY "CARVST" /* followed by a two-digit format version */
-#define SPAN_BUDGET ((size_t)2 << 30) /* bytes of stored boundary states for span cosines */
+/* Bytes of stored boundary states for the span cosines: an eighth of the memory budget
+ * (runtime/util.h), 2 GiB when that is unknown. */
+static size_t span_budget(void) {
+    size_t mem = memory_budget_bytes();
+    return mem ? mem / 8 : (size_t)2 << 30;
+}
 
 /* Doubles in the packed upper triangle of a symmetric (w, w) matrix. */
 static size_t packed(size_t w) { return w * (w + 1) / 2; }
@@ -240,9 +245,13 @@ int stats_build(const Model *m, const Windows *w, uint64_t text_hash, uint64_t s
     int nl = m->cfg.n_layers, D = m->cfg.dim, T = w->len;
     int per_call = 4096 / T > 0 ? 4096 / T : 1; /* windows per forward call */
     size_t ntok = (size_t)w->n * T, state_bytes = ntok * D * sizeof(float);
-    int max_span = (int)(SPAN_BUDGET / state_bytes) - 1;
-    if (max_span > nl) max_span = nl;
-    if (max_span < 1) max_span = 1;
+    /* The boundary cosines of every span need the states entering every layer at once: kept for
+     * the first span_tok tokens (whole windows, at least one), all of them when they fit the span
+     * budget (a Llama-2-7B at 128 x 2048 tokens: 2 windows on a 24 GiB machine). */
+    size_t per_tok = (size_t)(nl + 1) * D * sizeof(float), span_tok = span_budget() / per_tok / T * T;
+    if (span_tok < (size_t)T) span_tok = T;
+    if (span_tok > ntok) span_tok = ntok;
+    int max_span = nl;
     ForwardOptions fo = {.max_tokens = per_call * T};
     Forward *f = NULL;
     if (forward_create(m, NULL, &fo, &f) != 0) return -1;
@@ -253,18 +262,19 @@ int stats_build(const Model *m, const Windows *w, uint64_t text_hash, uint64_t s
         forward_free(f);
         return err_set("%s: cannot create: %s", tmp, strerror(errno));
     }
-    /* ring of boundary states: ring[b % (max_span+1)] = state entering layer b, (ntok, D) */
-    int R = max_span + 1;
-    float **ring = xcalloc((size_t)R, sizeof *ring);
-    for (int i = 0; i < R; i++) ring[i] = xmalloc_aligned(state_bytes);
+    /* state[l % 2], state[(l + 1) % 2]: the states entering layers l and l + 1, (ntok, D);
+     * bstate[b]: the first span_tok rows of the state entering layer b, (span_tok, D) */
+    float *state[2] = {xmalloc_aligned(state_bytes), xmalloc_aligned(state_bytes)};
+    float *bstate = xmalloc_aligned((size_t)(nl + 1) * span_tok * D * sizeof(float));
     double *bcos = xmalloc((size_t)(nl + 1) * (nl + 1) * sizeof *bcos);
     for (int i = 0; i < (nl + 1) * (nl + 1); i++) bcos[i] = NAN;
     for (int i = 0; i <= nl; i++) bcos[i * (nl + 1) + i] = 1.0;
     int rc = write_header(&o, m, text_hash, w->n, T, seed, max_span);
     for (int c = 0; rc == 0 && c < w->n; c += per_call) {
         int B = w->n - c < per_call ? w->n - c : per_call;
-        rc = forward_embed(f, w->tokens + (size_t)c * T, B, T, ring[0] + (size_t)c * T * D);
+        rc = forward_embed(f, w->tokens + (size_t)c * T, B, T, state[0] + (size_t)c * T * D);
     }
+    memcpy(bstate, state[0], span_tok * D * sizeof(float));
     int rows = per_call * T, wmax = D;
     for (int l = 0; l < nl; l++) {
         if (layer_q(m, l) > wmax) wmax = layer_q(m, l);
@@ -285,7 +295,7 @@ int stats_build(const Model *m, const Windows *w, uint64_t text_hash, uint64_t s
         a.s = &s;
         if (s.q > 0) tensor_row_f32(&lw->attn_norm, 0, nw_a);
         if (s.f > 0) tensor_row_f32(&lw->ffn_norm, 0, nw_m);
-        float *src = ring[l % R], *dst = ring[(l + 1) % R];
+        float *src = state[l % 2], *dst = state[(l + 1) % 2];
         memcpy(dst, src, state_bytes);
         for (int c = 0; rc == 0 && c < w->n; c += per_call) {
             int B = w->n - c < per_call ? w->n - c : per_call;
@@ -298,13 +308,14 @@ int stats_build(const Model *m, const Windows *w, uint64_t text_hash, uint64_t s
             int np = ls_parts(&s, parts);
             for (int i = 0; rc == 0 && i < np; i++) rc = out_part(&o, &parts[i]);
             if (rc == 0) rc = out_sum(&o);
-            /* boundary cosines between state l+1 and the earlier ones still in the ring */
-            for (int i = l + 1 - max_span; rc == 0 && i <= l; i++) {
-                if (i < 0) continue;
+            /* boundary cosines between state l+1 and every earlier one */
+            float *y = bstate + (size_t)(l + 1) * span_tok * D;
+            memcpy(y, dst, span_tok * D * sizeof(float));
+            for (int i = 0; i <= l; i++) {
                 double cs = 0;
-                const float *x = ring[i % R], *y = dst;
-                for (size_t r = 0; r < ntok; r++) cs += row_cos(x + r * D, y + r * D, D);
-                bcos[i * (nl + 1) + l + 1] = bcos[(l + 1) * (nl + 1) + i] = cs / (double)ntok;
+                const float *x = bstate + (size_t)i * span_tok * D;
+                for (size_t r = 0; r < span_tok; r++) cs += row_cos(x + r * D, y + r * D, D);
+                bcos[i * (nl + 1) + l + 1] = bcos[(l + 1) * (nl + 1) + i] = cs / (double)span_tok;
             }
         }
         layer_stats_free(&s);
@@ -315,8 +326,7 @@ int stats_build(const Model *m, const Windows *w, uint64_t text_hash, uint64_t s
     if (fclose(o.fp) != 0 && rc == 0) rc = err_set("%s: write failed: %s", tmp, strerror(errno));
     if (rc == 0 && rename(tmp, path) != 0) rc = err_set("%s: cannot rename into place: %s", path, strerror(errno));
     if (rc != 0) unlink(tmp);
-    for (int i = 0; i < R; i++) free(ring[i]);
-    free(ring), free(bcos), free(a.h0), free(a.h1), free(a.normed), free(a.buf), free(nw_a), free(nw_m);
+    free(state[0]), free(state[1]), free(bstate), free(bcos), free(a.h0), free(a.h1), free(a.normed), free(a.buf), free(nw_a), free(nw_m);
     forward_free(f);
     return rc;
 }

@@ -9,7 +9,10 @@
  *   sum/sumsq of z and u per channel (FLAP's means and variances)
  *   Σ cos(h_in, h_out) per token for the layer, its attention and its MLP sublayer
  * and the boundary cosines: mean cos(h_i, h_j) between the hidden states entering layers i < j
- * (j = n_layers: the final state), for spans up to `max_span` layers (NAN beyond).
+ * (j = n_layers: the final state), for every span — over all calibration tokens when the states
+ * entering every layer fit an eighth of the memory budget (runtime/util.h), else over the first
+ * windows that do (at least one). Files written before this rule may hold `max_span` < n_layers
+ * (NAN beyond).
  *
  * Cache file (little-endian, checksummed, written to "<path>.tmp.<pid>" and renamed):
  *   header:  "CARVST02", u64 model identity, u64 text hash (FNV-1a of the calibration file's
