@@ -131,8 +131,8 @@ static int run_layer(Forward *f, int l, float *x, const Windows *w, int per_call
     return 0;
 }
 
-/* Ŵ (D, k) = W C (G + λI)⁻¹ with C = Xᵀ X̃ (n, k), G = X̃ᵀ X̃ from token-major X (ntok, n), X̃ (ntok, k);
- * idx (k): the kept columns of W (the prior when ntok < k, lsq.h) */
+/* Ŵ (D, k) = (W C + μ W_S)(G + (λ+μ)I)⁻¹ with C = Xᵀ X̃ (n, k), G = X̃ᵀ X̃ from token-major X (ntok, n),
+ * X̃ (ntok, k); idx (k): the kept columns S of W, whose weights W_S are the prior (lsq.h) */
 static int fit_cross(const Tensor *src, Tensor *dst, const int *idx, const float *X, const float *Xt, size_t ntok,
                      double lambda_frac) {
     int D = (int)src->rows, n = (int)src->cols, k = (int)dst->cols;
@@ -254,7 +254,8 @@ int reform_replace_span(const Model *m, int first, int n, bool fit, const Window
         return 0;
     }
     /* X = h_first, Y = h_{first+n} over all calibration tokens (dense model), accumulated one
-     * batch of windows at a time: G = Σ x xᵀ (D, D), M = Σ y xᵀ (D, D); then M <- M (G + λI)⁻¹.
+     * batch of windows at a time: G = Σ x xᵀ (D, D), M = Σ y xᵀ (D, D); then
+     * M <- (M + μI)(G + (λ+μ)I)⁻¹, shrunk towards the identity (plain removal; lsq.h).
      * Memory: the two (D, D) sums and one batch of states, whatever the number of windows. */
     size_t ntok = (size_t)w->n * T, nb = (size_t)per_call * T;
     ForwardOptions fo = {.max_tokens = per_call * T};

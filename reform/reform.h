@@ -1,15 +1,17 @@
 /* reform — the reformation driver: extract a subnet's compact weights (runtime/extract.h) and
  * replace every o_proj / down_proj that lost input columns by its least-squares fit
  * (reform/lsq.h exact ridge, or reform/admm.h):
- *   one-shot:   from the dense calibration statistics (reform/stats.h): Ŵ_S = W H[:,S](H[S,S]+λI)⁻¹
+ *   one-shot:   from the dense calibration statistics (reform/stats.h): C = H[:,S], G = H[S,S]
  *   sequential: layer by layer, from the subnet's own inputs (upstream layers already pruned
- *               and reformed) against the dense model's: Ŵ_S = W C (G + λI)⁻¹ with
- *               C = X X̃_Sᵀ, G = X̃_S X̃_Sᵀ; within a layer o_proj is refit first and the MLP
+ *               and reformed) against the dense model's: C = X X̃_Sᵀ, G = X̃_S X̃_Sᵀ;
+ *   both solved as Ŵ_S = (W C + μ W_S)(G + (λ+μ)I)⁻¹, shrunk towards the inherited weights W_S
+ *               (reform/lsq.h); within a layer o_proj is refit first and the MLP
  *               inputs are recomputed through the reformed attention before down_proj is fit.
  * One-shot is the default of `carve reform`: on stories260K (bench/reform_table.sh) it gave
  * lower held-out perplexity than sequential at every budget from 90% to 50%, and it needs
  * only the cached dense statistics (no forward pass over the subnet per layer).
- * Also the LLM-Streamline layer replacement (one ridge-fitted dim x dim map in place of a span)
+ * Also the LLM-Streamline layer replacement (one ridge-fitted dim x dim map in place of a span,
+ * shrunk towards the identity)
  * and the perplexity of an in-memory model on windows (for reports and tests). */
 #ifndef CARVE_REFORM_H
 #define CARVE_REFORM_H

@@ -46,10 +46,7 @@ static double *matrix_alloc(int w) {
     size_t bytes = matrix_bytes(w);
     if (bytes < BIG_MATRIX) return xcalloc((size_t)w * w + 1, sizeof(double));
     void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) {
-        fprintf(stderr, "carve: out of memory allocating %zu bytes\n", bytes);
-        exit(3);
-    }
+    if (p == MAP_FAILED) die_oom(bytes);
     (void)madvise(p, bytes, MADV_HUGEPAGE);
     return p;
 }
@@ -251,7 +248,6 @@ int stats_build(const Model *m, const Windows *w, uint64_t text_hash, uint64_t s
     size_t per_tok = (size_t)(nl + 1) * D * sizeof(float), span_tok = span_budget() / per_tok / T * T;
     if (span_tok < (size_t)T) span_tok = T;
     if (span_tok > ntok) span_tok = ntok;
-    int max_span = nl;
     ForwardOptions fo = {.max_tokens = per_call * T};
     Forward *f = NULL;
     if (forward_create(m, NULL, &fo, &f) != 0) return -1;
@@ -269,7 +265,7 @@ int stats_build(const Model *m, const Windows *w, uint64_t text_hash, uint64_t s
     double *bcos = xmalloc((size_t)(nl + 1) * (nl + 1) * sizeof *bcos);
     for (int i = 0; i < (nl + 1) * (nl + 1); i++) bcos[i] = NAN;
     for (int i = 0; i <= nl; i++) bcos[i * (nl + 1) + i] = 1.0;
-    int rc = write_header(&o, m, text_hash, w->n, T, seed, max_span);
+    int rc = write_header(&o, m, text_hash, w->n, T, seed, nl); /* max_span: every span is scored */
     for (int c = 0; rc == 0 && c < w->n; c += per_call) {
         int B = w->n - c < per_call ? w->n - c : per_call;
         rc = forward_embed(f, w->tokens + (size_t)c * T, B, T, state[0] + (size_t)c * T * D);

@@ -43,7 +43,7 @@ int err_prefix(const char *fmt, ...) {
     return -1;
 }
 
-static void die_oom(size_t n) {
+_Noreturn void die_oom(size_t n) {
     fprintf(stderr, "carve: out of memory allocating %zu bytes\n", n);
     exit(3);
 }

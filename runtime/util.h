@@ -25,6 +25,9 @@ void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 /* 64-byte aligned allocation (free with free()); exits on failure. */
 void *xmalloc_aligned(size_t n);
+/* What the x*alloc functions do when n bytes cannot be had: one line on stderr, exit(3).
+ * For other allocators (mmap) that must fail the same way. */
+_Noreturn void die_oom(size_t n);
 
 /* A read-only memory-mapped file. An empty file maps to data == NULL, size == 0. */
 typedef struct {
