@@ -17,7 +17,7 @@ DEB_PACKAGES = build-essential pkg-config libopenblas-dev liblapacke-dev libyaml
                sqlite3 check libsubunit-dev libjansson-dev libpcre2-dev libutf8proc-dev \
                python3-numpy curl
 
-LIB_SRC  := $(sort $(wildcard runtime/*.c eval/*.c reform/*.c search/*.c results/*.c))
+LIB_SRC  := $(sort $(wildcard runtime/*/*.c eval/*.c reform/*.c search/*.c results/*.c))
 CLI_SRC  := $(sort $(wildcard cli/*.c))
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -35,10 +35,10 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(XCFLAGS) -c $< -o $@
 
-# The forward-pass elementwise kernels: vectorised (libmvec expf); see runtime/fwd_kernels.h.
-$(BUILD)/runtime/fwd_kernels.o: XCFLAGS += -O3 -ffast-math
+# The forward-pass elementwise kernels: vectorised (libmvec expf); see runtime/base/fwd_kernels.h.
+$(BUILD)/runtime/base/fwd_kernels.o: XCFLAGS += -O3 -ffast-math
 # dtype conversion runs per layer in the forward pass (integer loops: -O3, no fast-math).
-$(BUILD)/runtime/dtype.o: XCFLAGS += -O3
+$(BUILD)/runtime/base/dtype.o: XCFLAGS += -O3
 
 $(BUILD)/libcarve.a: $(LIB_OBJ)
 	@rm -f $@

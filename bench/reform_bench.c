@@ -15,8 +15,8 @@
 
 #include "reform/admm.h"
 #include "reform/lsq.h"
-#include "runtime/blas.h"
-#include "runtime/util.h"
+#include "runtime/base/blas.h"
+#include "runtime/base/util.h"
 
 static uint64_t rng = 0x853c49e6748fea9bULL;
 static double urand(void) {

@@ -9,8 +9,8 @@
 #include <time.h>
 
 #include "reform/stats.h"
-#include "runtime/blas.h"
-#include "runtime/util.h"
+#include "runtime/base/blas.h"
+#include "runtime/base/util.h"
 
 int main(int argc, char **argv) {
     blas_select_kernels(argv); /* the BLAS kernels carve itself uses (the statistics depend on them) */

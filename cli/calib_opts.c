@@ -4,7 +4,7 @@
 #include <stdlib.h>
 
 #include "cli/cli.h"
-#include "runtime/tokenizer.h"
+#include "runtime/tokenizer/tokenizer.h"
 
 void calib_opts_init(CalibOpts *c) { *c = (CalibOpts){.so = {.N = 32, .L = 256, .seed = 1}}; }
 

@@ -19,10 +19,10 @@
 
 #include "cli/cli.h"
 #include "eval/cost.h"
-#include "runtime/blas.h"
-#include "runtime/forward.h"
-#include "runtime/model.h"
-#include "runtime/subnet.h"
+#include "runtime/base/blas.h"
+#include "runtime/forward/forward.h"
+#include "runtime/model/model.h"
+#include "runtime/model/subnet.h"
 
 typedef struct {
     double whole, layers; /* best seconds of forward_nll and of the layers alone */

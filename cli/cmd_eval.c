@@ -17,11 +17,11 @@
 
 #include "cli/cli.h"
 #include "eval/calib.h"
-#include "runtime/blas.h"
-#include "runtime/forward.h"
-#include "runtime/model.h"
-#include "runtime/subnet.h"
-#include "runtime/tokenizer.h"
+#include "runtime/base/blas.h"
+#include "runtime/forward/forward.h"
+#include "runtime/model/model.h"
+#include "runtime/model/subnet.h"
+#include "runtime/tokenizer/tokenizer.h"
 
 static void help(void) {
     printf("usage: carve eval --model PATH --text FILE --seq-len N [options]\n\n"

@@ -12,12 +12,12 @@
 
 #include "reform/reform.h"
 #include "results/store.h"
-#include "runtime/export_gguf.h"
-#include "runtime/export_util.h"
-#include "runtime/extract.h"
-#include "runtime/model.h"
-#include "runtime/model_write.h"
-#include "runtime/subnet.h"
+#include "runtime/formats/export_gguf.h"
+#include "runtime/formats/export_util.h"
+#include "runtime/model/extract.h"
+#include "runtime/model/model.h"
+#include "runtime/formats/model_write.h"
+#include "runtime/model/subnet.h"
 
 static void help(void) {
     printf("usage: carve export DB ID --format hf|gguf --out PATH [options]\n"

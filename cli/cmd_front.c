@@ -10,7 +10,7 @@
 
 #include "cli/cli.h"
 #include "results/store.h"
-#include "runtime/util.h"
+#include "runtime/base/util.h"
 
 static void help(FILE *fp) {
     fprintf(fp, "usage: carve front DB [--run NAME] [--by calib|eval] [--format table|csv|json]\n\n"

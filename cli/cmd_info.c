@@ -8,10 +8,10 @@
 
 #include "cli/cli.h"
 #include "eval/cost.h"
-#include "runtime/model.h"
-#include "runtime/rope.h"
-#include "runtime/subnet.h"
-#include "runtime/tokenizer.h"
+#include "runtime/model/model.h"
+#include "runtime/model/rope.h"
+#include "runtime/model/subnet.h"
+#include "runtime/tokenizer/tokenizer.h"
 
 static void help(void) {
     printf("usage: carve info --model PATH [--subnet FILE] [--seq-len N] [--json]\n\n"

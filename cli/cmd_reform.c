@@ -9,9 +9,9 @@
 #include "cli/calib_opts.h"
 #include "cli/cli.h"
 #include "reform/reform.h"
-#include "runtime/extract.h"
-#include "runtime/model_write.h"
-#include "runtime/tokenizer.h"
+#include "runtime/model/extract.h"
+#include "runtime/formats/model_write.h"
+#include "runtime/tokenizer/tokenizer.h"
 
 static void help(void) {
     printf("usage: carve reform --model PATH --subnet FILE --calib FILE [options] --out DIR\n"

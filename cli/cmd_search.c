@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "runtime/util.h"
+#include "runtime/base/util.h"
 #include "search/config.h"
 #include "search/job.h"
 

@@ -9,7 +9,7 @@
 
 #include "cli/cli.h"
 #include "results/store.h"
-#include "runtime/util.h"
+#include "runtime/base/util.h"
 
 static void help(FILE *fp) {
     fprintf(fp, "usage: carve show DB ID\n\n"

@@ -7,7 +7,7 @@
 
 #include "cli/cli.h"
 #include "results/store.h"
-#include "runtime/util.h"
+#include "runtime/base/util.h"
 
 static void help(FILE *fp) {
     fprintf(fp, "usage: carve subnet DB ID --out FILE\n\n"

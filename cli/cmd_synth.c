@@ -5,8 +5,8 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "runtime/synth.h"
-#include "runtime/util.h"
+#include "runtime/synth/synth.h"
+#include "runtime/base/util.h"
 
 static void help(void) {
     printf("usage: carve synth --shape NAME --out DIR [options]\n\n"

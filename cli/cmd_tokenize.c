@@ -6,9 +6,9 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "runtime/model.h"
-#include "runtime/tokenizer.h"
-#include "runtime/util.h"
+#include "runtime/model/model.h"
+#include "runtime/tokenizer/tokenizer.h"
+#include "runtime/base/util.h"
 
 static void usage(FILE *fp) {
     fprintf(fp,

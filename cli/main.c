@@ -5,8 +5,8 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "runtime/blas.h"
-#include "runtime/util.h"
+#include "runtime/base/blas.h"
+#include "runtime/base/util.h"
 
 bool cli_verbose = false;
 

@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime/util.h"
-#include "search/pcg32.h"
+#include "runtime/base/util.h"
+#include "runtime/base/pcg32.h"
 
 int text_tokenize_file(const Tokenizer *t, const char *path, int32_t **ids, size_t *n) {
     *ids = NULL;

@@ -12,7 +12,7 @@
 
 #include <stdint.h>
 
-#include "runtime/tokenizer.h"
+#include "runtime/tokenizer/tokenizer.h"
 
 typedef struct {
     int n;          /* number of windows */

@@ -6,8 +6,8 @@
 
 #include <stdint.h>
 
-#include "runtime/model.h"
-#include "runtime/subnet.h"
+#include "runtime/model/model.h"
+#include "runtime/model/subnet.h"
 
 typedef struct {
     int64_t params_embedding;   /* token embedding + untied classifier */

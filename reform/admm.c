@@ -6,7 +6,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "runtime/util.h"
+#include "runtime/base/util.h"
 
 /* out (m, k) <- Z[:, idx] / d[idx]: undo the normalisation */
 static void extract(const double *Z, int m, int n, const double *d, const int *idx, int k, double *out) {

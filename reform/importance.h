@@ -24,7 +24,7 @@
 #define CARVE_REFORM_IMPORTANCE_H
 
 #include "reform/stats.h"
-#include "runtime/model.h"
+#include "runtime/model/model.h"
 
 typedef enum { IMP_SALIENCY = 0, IMP_MAGNITUDE = 1, IMP_FLAP = 2 } ImpMethod;
 

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime/util.h"
+#include "runtime/base/util.h"
 
 void lsq_gather(const double *H, int n, const int *idx, int k, double *C, double *G) {
     /* C: (n, k), G: (k, k), H: (n, n), all row-major */

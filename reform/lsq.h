@@ -27,7 +27,7 @@
 
 #include <stdint.h>
 
-#include "runtime/model.h"
+#include "runtime/model/model.h"
 
 #define REFORM_LAMBDA_FRAC 1e-3
 

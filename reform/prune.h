@@ -7,8 +7,8 @@
 #ifndef CARVE_PRUNE_H
 #define CARVE_PRUNE_H
 
-#include "runtime/model.h"
-#include "runtime/subnet.h"
+#include "runtime/model/model.h"
+#include "runtime/model/subnet.h"
 
 /* head[l] (n_heads of layer l), chan[l] (hidden_dim). *ratio_out (may be NULL) gets r. */
 int prune_uniform(const Model *m, double *const *head, double *const *chan, double budget, Subnet **out,

@@ -9,8 +9,8 @@
 
 #include "reform/admm.h"
 #include "reform/lsq.h"
-#include "runtime/extract.h"
-#include "runtime/forward.h"
+#include "runtime/model/extract.h"
+#include "runtime/forward/forward.h"
 
 void reform_defaults(ReformOptions *o) {
     *o = (ReformOptions){.method = REFORM_EXACT, .lambda_frac = REFORM_LAMBDA_FRAC, .rho = ADMM_RHO, .iters = ADMM_ITERS};

@@ -1,4 +1,4 @@
-/* reform — the reformation driver: extract a subnet's compact weights (runtime/extract.h) and
+/* reform — the reformation driver: extract a subnet's compact weights (runtime/model/extract.h) and
  * replace every o_proj / down_proj that lost input columns by its least-squares fit
  * (reform/lsq.h exact ridge, or reform/admm.h):
  *   one-shot:   from the dense calibration statistics (reform/stats.h): C = H[:,S], G = H[S,S]
@@ -20,8 +20,8 @@
 
 #include "eval/calib.h"
 #include "reform/stats.h"
-#include "runtime/model.h"
-#include "runtime/subnet.h"
+#include "runtime/model/model.h"
+#include "runtime/model/subnet.h"
 
 typedef enum { REFORM_EXACT = 0, REFORM_ADMM = 1 } ReformMethod;
 

@@ -12,13 +12,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "runtime/forward.h"
-#include "runtime/tokenizer.h"
+#include "runtime/forward/forward.h"
+#include "runtime/tokenizer/tokenizer.h"
 
 #define MAGIC "CARVST02"
 #define MAGIC_FAMILY "CARVST" /* followed by a two-digit format version */
 /* Bytes of stored boundary states for the span cosines: an eighth of the memory budget
- * (runtime/util.h), 2 GiB when that is unknown. */
+ * (runtime/base/util.h), 2 GiB when that is unknown. */
 static size_t span_budget(void) {
     size_t mem = memory_budget_bytes();
     return mem ? mem / 8 : (size_t)2 << 30;

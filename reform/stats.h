@@ -10,7 +10,7 @@
  *   Σ cos(h_in, h_out) per token for the layer, its attention and its MLP sublayer
  * and the boundary cosines: mean cos(h_i, h_j) between the hidden states entering layers i < j
  * (j = n_layers: the final state), for every span — over all calibration tokens when the states
- * entering every layer fit an eighth of the memory budget (runtime/util.h), else over the first
+ * entering every layer fit an eighth of the memory budget (runtime/base/util.h), else over the first
  * windows that do (at least one). Files written before this rule may hold `max_span` < n_layers
  * (NAN beyond).
  *
@@ -37,7 +37,7 @@
 #include <stdint.h>
 
 #include "eval/calib.h"
-#include "runtime/model.h"
+#include "runtime/model/model.h"
 
 typedef struct {
     int dim, q, f;

@@ -12,7 +12,7 @@
 #include <time.h>
 #include <sys/time.h>
 
-#include "runtime/util.h"
+#include "runtime/base/util.h"
 
 #define CARVE_APP_ID 0x63727665 /* 'crve' */
 

@@ -14,7 +14,7 @@
 #include <yaml.h>
 #include <jansson.h>
 
-#include "runtime/util.h"
+#include "runtime/base/util.h"
 
 typedef struct {
     const char *what;

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime/util.h"
+#include "runtime/base/util.h"
 
 #define MAX_TRIES 50
 

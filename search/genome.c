@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime/util.h"
+#include "runtime/base/util.h"
 
 typedef struct {
     int n, step, kmin, kmax;  /* allowed: multiples of step in [kmin, kmax] ... */

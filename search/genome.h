@@ -13,9 +13,9 @@
 #include <stdbool.h>
 
 #include "eval/cost.h"
-#include "runtime/subnet.h"
+#include "runtime/model/subnet.h"
 #include "search/config.h"
-#include "search/pcg32.h"
+#include "runtime/base/pcg32.h"
 
 typedef struct {
     const Model *m;

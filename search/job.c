@@ -16,11 +16,11 @@
 #include "reform/reform.h"
 #include "reform/stats.h"
 #include "results/store.h"
-#include "runtime/model.h"
-#include "runtime/tokenizer.h"
-#include "runtime/util.h"
+#include "runtime/model/model.h"
+#include "runtime/tokenizer/tokenizer.h"
+#include "runtime/base/util.h"
 #include "search/engine.h"
-#include "search/importance.h"
+#include "search/init_scores.h"
 
 typedef struct {
     const SearchConfig *cfg;

@@ -19,8 +19,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "runtime/model.h"
-#include "runtime/subnet.h"
+#include "runtime/model/model.h"
+#include "runtime/model/subnet.h"
 
 typedef enum {
     METHOD_UNIT = 0,   /* heads/channels, implemented by reform/ (magnitude, saliency) */

@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 #include "eval/calib.h"
-#include "runtime/forward.h"
+#include "runtime/forward/forward.h"
 #include "search/method.h"
 
 typedef struct {

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "search/method.h"
-#include "search/pcg32.h"
+#include "runtime/base/pcg32.h"
 
 typedef struct {
     double z;

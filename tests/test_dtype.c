@@ -1,7 +1,7 @@
 /* Unit tests for runtime/dtype: f16/bf16 conversions round trip and round to nearest even. */
 #include <math.h>
 
-#include "runtime/dtype.h"
+#include "runtime/base/dtype.h"
 #include "tests/testutil.h"
 
 START_TEST(test_f16_exact_values) {

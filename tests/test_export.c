@@ -1,9 +1,9 @@
 /* Unit tests for the exporters' shared pieces and GGUF checks: RoPE-layout row permutation
  * (both directions, weights and biases), the output-path discipline, and the subnets /
  * layers deci GGUF cannot express (fitted linear-map layers). */
-#include "runtime/export_gguf.h"
-#include "runtime/export_util.h"
-#include "runtime/gguf.h"
+#include "runtime/formats/export_gguf.h"
+#include "runtime/formats/export_util.h"
+#include "runtime/files/gguf.h"
 #include "tests/testutil.h"
 
 #include <sys/stat.h>

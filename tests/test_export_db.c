@@ -7,8 +7,8 @@
 #include <sys/wait.h>
 
 #include "results/store.h"
-#include "runtime/model.h"
-#include "runtime/subnet.h"
+#include "runtime/model/model.h"
+#include "runtime/model/subnet.h"
 #include "tests/testutil.h"
 
 static char *dir, *db, *model_path, *calib_path;

@@ -5,9 +5,9 @@
  * Agreement with an independent reference is tests/test_forward_ref.py. */
 #include <math.h>
 
-#include "runtime/extract.h"
-#include "runtime/forward.h"
-#include "runtime/subnet.h"
+#include "runtime/model/extract.h"
+#include "runtime/forward/forward.h"
+#include "runtime/model/subnet.h"
 #include "tests/testutil.h"
 
 typedef struct {

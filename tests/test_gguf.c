@@ -2,7 +2,7 @@
  * plus the real vocabulary-only GGUF files in ../shared/tokenizers/ when present. */
 #include <math.h>
 
-#include "runtime/gguf.h"
+#include "runtime/files/gguf.h"
 #include "tests/testutil.h"
 
 /* ---- a tiny byte builder for GGUF files ---- */

@@ -3,11 +3,11 @@
  * classifiers, stored dtypes, interleaved RoPE; broken metadata gives one-line errors. */
 #include <math.h>
 
-#include "runtime/gguf.h"
-#include "runtime/model.h"
-#include "runtime/rope.h"
-#include "runtime/tokenizer.h"
-#include "search/pcg32.h"
+#include "runtime/files/gguf.h"
+#include "runtime/model/model.h"
+#include "runtime/model/rope.h"
+#include "runtime/tokenizer/tokenizer.h"
+#include "runtime/base/pcg32.h"
 #include "tests/testutil.h"
 
 static char *dir;

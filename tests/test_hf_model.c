@@ -5,11 +5,11 @@
 #include <math.h>
 #include <sys/stat.h>
 
-#include "runtime/model.h"
-#include "runtime/rope.h"
-#include "runtime/safetensors.h"
-#include "runtime/synth.h"
-#include "search/pcg32.h"
+#include "runtime/model/model.h"
+#include "runtime/model/rope.h"
+#include "runtime/files/safetensors.h"
+#include "runtime/synth/synth.h"
+#include "runtime/base/pcg32.h"
 #include "tests/testutil.h"
 
 static char *dir;

@@ -1,7 +1,7 @@
 /* PCG32 against the reference generator's published demo output (pcg32-demo, seed 42, seq 54). */
 #include <math.h>
 
-#include "search/pcg32.h"
+#include "runtime/base/pcg32.h"
 #include "tests/testutil.h"
 
 START_TEST(test_reference_outputs) {

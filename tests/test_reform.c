@@ -11,7 +11,7 @@
 #include "reform/lsq.h"
 #include "reform/prune.h"
 #include "reform/reform.h"
-#include "runtime/tokenizer.h"
+#include "runtime/tokenizer/tokenizer.h"
 #include "tests/testutil.h"
 
 static Model *model;

@@ -3,7 +3,7 @@
 #include <math.h>
 #include <dirent.h>
 
-#include "runtime/safetensors.h"
+#include "runtime/files/safetensors.h"
 #include "tests/testutil.h"
 
 static char *dir;

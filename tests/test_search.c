@@ -9,7 +9,7 @@
 #include "results/store.h"
 #include "search/engine.h"
 #include "search/genome.h"
-#include "search/importance.h"
+#include "search/init_scores.h"
 #include "tests/testutil.h"
 
 /* dim 32, 3 layers, 8 heads of 4, 4 KV heads, hidden 48, vocab 20, random weights. */

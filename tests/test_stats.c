@@ -8,8 +8,8 @@
 #include <math.h>
 
 #include "reform/stats.h"
-#include "runtime/forward.h"
-#include "runtime/tokenizer.h"
+#include "runtime/forward/forward.h"
+#include "runtime/tokenizer/tokenizer.h"
 #include "tests/testutil.h"
 
 enum { N = 8, L = 128 };

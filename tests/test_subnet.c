@@ -4,7 +4,7 @@
 
 #include "eval/calib.h"
 #include "eval/cost.h"
-#include "runtime/subnet.h"
+#include "runtime/model/subnet.h"
 #include "tests/testutil.h"
 
 START_TEST(test_json_round_trip) {

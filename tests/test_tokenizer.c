@@ -5,8 +5,8 @@
 
 #include <jansson.h>
 
-#include "runtime/gguf.h"
-#include "runtime/tokenizer.h"
+#include "runtime/files/gguf.h"
+#include "runtime/tokenizer/tokenizer.h"
 #include "tests/testutil.h"
 
 static char *tmpdir;

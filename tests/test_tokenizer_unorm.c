@@ -1,4 +1,4 @@
-/* Tests for Unicode normalizers in tokenizer.json (runtime/tok_unorm.c): generated vocabularies
+/* Tests for Unicode normalizers in tokenizer.json (runtime/tokenizer/tok_unorm.c): generated vocabularies
  * (tok_synth) with "normalizer" set to NFC / NFKC / NFD / a Sequence, where decomposed and
  * precomposed spellings must encode to the same ids (and do not without the normalizer),
  * invalid UTF-8 bytes pass through next to normalised text, and the unsupported order
@@ -6,7 +6,7 @@
  * Python's unicodedata on random text. */
 #include <jansson.h>
 
-#include "runtime/tokenizer.h"
+#include "runtime/tokenizer/tokenizer.h"
 #include "tests/testutil.h"
 
 #define E_ACUTE "\xc3\xa9"      /* U+00E9 */

@@ -9,8 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "runtime/model.h"
-#include "runtime/util.h"
+#include "runtime/model/model.h"
+#include "runtime/base/util.h"
 
 /* Path to a file in ../shared (or $CARVE_SHARED), or NULL when it is absent. Caller frees. */
 static inline char *shared_path(const char *rel) {

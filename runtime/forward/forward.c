@@ -1,0 +1,705 @@
+/* forward — batched full-sequence forward pass over a subnet on compact f32 weights
+ * (see forward.h). Per layer the kept Q/K/V rows are gathered into one fused matrix, the
+ * kept gate/up rows into another, the kept O / down columns into compact matrices, so every
+ * projection is one sgemm over all B*T tokens and a pruned subnet does proportionally less
+ * work. Compact layers are cached while they fit ForwardOptions.cache_bytes; the others are
+ * rebuilt into one scratch buffer on each use (and the stored-dtype source pages released). */
+#include "runtime/forward/forward.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "runtime/base/fwd_kernels.h"
+#include "runtime/model/rope.h"
+
+#define DEFAULT_CACHE ((size_t)4 << 30)
+#define DEFAULT_MAX_TOKENS 4096
+#define ATT_QB 64 /* query rows per attention block */
+
+/* What one layer keeps under the subnet (indices into the model layer's heads/channels). */
+typedef struct {
+    int is_replace;
+    int nh, nkv, nc;     /* kept query heads, KV heads, MLP channels (0 = sublayer off) */
+    int32_t *qh, *kvh;   /* kept query heads / KV heads of the model layer, ascending */
+    int32_t *q2kv;       /* nh: compact KV index of each compact query head */
+    int32_t *chan;       /* nc kept channels, ascending */
+    int32_t *ocols;      /* nh*hd kept columns of wo */
+    int wo_inplace, gu_inplace, down_inplace, rep_inplace;
+    size_t floats;       /* compact storage this layer needs (floats) */
+    int cached;          /* 1 = compact weights kept between calls */
+    float *own;          /* cached storage (NULL until first built) */
+} Plan;
+
+/* Compact weights of one layer, pointing into the cache, the scratch buffer or the model. */
+typedef struct {
+    const float *wqkv;   /* ((nh+2nkv)*hd, dim) */
+    const float *bqkv;   /* (nh+2nkv)*hd or NULL */
+    const float *wo;     /* (dim, nh*hd) */
+    const float *wg, *wu;/* (nc, dim) each; adjacent rows of one (2nc, dim) matrix unless in place */
+    const float *wdown;  /* (dim, nc) */
+    const float *rep;    /* (dim, dim) */
+} Compact;
+
+struct Forward {
+    const Model *m;
+    Subnet *sub;         /* NULL = dense */
+    ForwardOptions opt;
+    Plan *plan;          /* n_layers */
+    float *scratch_w;    /* rebuild buffer for uncached layers */
+    size_t scratch_w_floats;
+    float *norms;        /* (n_layers*2 + 1, dim): attn, ffn norms per layer, final norm */
+    const float *cls;    /* (vocab, dim) f32 classifier */
+    float *cls_own;
+    /* activation buffers, sized for cap_tokens tokens */
+    int cap_tokens, cap_T;
+    float *x, *xn, *qkv, *att, *gu, *act;
+    float *att_s;        /* per thread (ATT_QB, cap_T) */
+    float *rope_c, *rope_s; /* (cap_T, hd/2) */
+    int max_qkv, max_att, max_c;
+    int n_threads;
+    /* classifier: token rows per pass, vocabulary ids per block */
+    int chunk, vblock;
+    float *chunk_x, *chunk_l, *chunk_mx, *chunk_tl;
+    int32_t *chunk_rows, *chunk_tgt;
+    double *chunk_sum;
+};
+
+/* ---- planning ------------------------------------------------------------------------ */
+
+static void plan_clear(Plan *p) {
+    free(p->qh);
+    free(p->kvh);
+    free(p->q2kv);
+    free(p->chan);
+    free(p->ocols);
+    free(p->own);
+    memset(p, 0, sizeof *p);
+}
+
+static void plan_layer(const Forward *f, int l, Plan *p) {
+    const Model *m = f->m;
+    const LayerWeights *L = &m->layers[l];
+    const SubnetLayer *S = f->sub ? &f->sub->layers[l] : NULL;
+    int D = m->cfg.dim, hd = m->cfg.head_dim;
+    memset(p, 0, sizeof *p);
+    if (L->replace.data) {
+        p->is_replace = 1;
+        p->rep_inplace = L->replace.dtype == DT_F32;
+        p->floats = p->rep_inplace ? 0 : (size_t)D * D;
+        return;
+    }
+    int H = L->n_heads, KV = L->n_kv_heads, F = L->hidden_dim;
+    if (H > 0 && (!S || S->attn_on)) {
+        int group = H / KV;
+        p->qh = xmalloc((size_t)H * sizeof *p->qh);
+        p->kvh = xmalloc((size_t)KV * sizeof *p->kvh);
+        p->q2kv = xmalloc((size_t)H * sizeof *p->q2kv);
+        int last_kv = -1;
+        for (int h = 0; h < H; h++) {
+            if (S && !S->head_keep[h]) continue;
+            int kv = h / group;
+            if (kv != last_kv) p->kvh[p->nkv++] = kv, last_kv = kv;
+            p->q2kv[p->nh] = p->nkv - 1;
+            p->qh[p->nh++] = h;
+        }
+        if (p->nh > 0) {
+            p->ocols = xmalloc((size_t)p->nh * hd * sizeof *p->ocols);
+            for (int i = 0; i < p->nh; i++)
+                for (int j = 0; j < hd; j++) p->ocols[i * hd + j] = p->qh[i] * hd + j;
+        }
+    }
+    if (F > 0 && (!S || S->mlp_on)) {
+        p->chan = xmalloc((size_t)F * sizeof *p->chan);
+        for (int c = 0; c < F; c++)
+            if (!S || S->chan_keep[c]) p->chan[p->nc++] = c;
+    }
+    if (p->nh > 0) {
+        p->wo_inplace = L->wo.dtype == DT_F32 && p->nh == H;
+        p->floats += (size_t)(p->nh + 2 * p->nkv) * hd * D;
+        if (L->bq.data || L->bk.data || L->bv.data) p->floats += (size_t)(p->nh + 2 * p->nkv) * hd;
+        if (!p->wo_inplace) p->floats += (size_t)D * p->nh * hd;
+    }
+    if (p->nc > 0) {
+        p->gu_inplace = L->w_gate.dtype == DT_F32 && L->w_up.dtype == DT_F32 && p->nc == F;
+        p->down_inplace = L->w_down.dtype == DT_F32 && p->nc == F;
+        if (!p->gu_inplace) p->floats += (size_t)2 * p->nc * D;
+        if (!p->down_inplace) p->floats += (size_t)D * p->nc;
+    }
+}
+
+/* Give back the resident pages of a stored tensor we have just converted, when it lives in one
+ * of the model's read-only file mappings (they fault back in from the page cache if needed).
+ * This keeps the resident set of a bf16 model that does not fit the cache near one layer. */
+static void release_source(const Model *m, const Tensor *t) {
+    if (!t->data || t->dtype == DT_F32) return;
+    const uint8_t *p = t->data;
+    size_t len = (size_t)(t->rows * t->cols) * dtype_size(t->dtype);
+    for (int i = 0; i < m->n_files; i++) {
+        const MappedFile *mf = &m->files[i];
+        if (!mf->data || p < mf->data || p + len > mf->data + mf->size) continue;
+        uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+        uintptr_t a = ((uintptr_t)p + pg - 1) & ~(pg - 1), b = ((uintptr_t)p + len) & ~(pg - 1);
+        if (b > a) (void)madvise((void *)a, b - a, MADV_DONTNEED); /* advisory: failure is harmless */
+        return;
+    }
+}
+
+/* Row r of a stored tensor (dtype-typed pointer arithmetic). */
+static const void *row_ptr(const Tensor *t, int64_t r) {
+    return (const uint8_t *)t->data + (size_t)(r * t->cols) * dtype_size(t->dtype);
+}
+
+// dst: (t->rows, n) <- columns idx[0..n) of every row of t (idx == NULL: the first n columns)
+static void gather_columns(float *dst, const Tensor *t, const int32_t *idx, int n) {
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < t->rows; r++) k_gather_f32(dst + (size_t)r * n, row_ptr(t, r), t->dtype, idx, n);
+}
+
+/* Fill `buf` (p->floats floats) with layer l's compact weights and point c at them. */
+static void build_layer(Forward *f, int l, const Plan *p, float *buf, Compact *c) {
+    const Model *m = f->m;
+    const LayerWeights *L = &m->layers[l];
+    int D = m->cfg.dim, hd = m->cfg.head_dim;
+    memset(c, 0, sizeof *c);
+    float *w = buf;
+    if (p->is_replace) {
+        if (p->rep_inplace) c->rep = L->replace.data;
+        else {
+            convert_to_f32(w, L->replace.data, L->replace.dtype, (size_t)D * D);
+            c->rep = w;
+            release_source(m, &L->replace);
+        }
+        return;
+    }
+    if (p->nh > 0) {
+        int nq = p->nh, nkv = p->nkv, rows = (nq + 2 * nkv) * hd;
+        float *wqkv = w;
+        w += (size_t)rows * D;
+        // wqkv: (rows, D): kept q heads, then kept k heads, then kept v heads
+#pragma omp parallel for schedule(static)
+        for (int r = 0; r < rows; r++) {
+            int blk = r / hd, j = r % hd;
+            const Tensor *t;
+            int64_t src;
+            if (blk < nq) t = &L->wq, src = (int64_t)p->qh[blk] * hd + j;
+            else if (blk < nq + nkv) t = &L->wk, src = (int64_t)p->kvh[blk - nq] * hd + j;
+            else t = &L->wv, src = (int64_t)p->kvh[blk - nq - nkv] * hd + j;
+            convert_to_f32(wqkv + (size_t)r * D, row_ptr(t, src), t->dtype, (size_t)D);
+        }
+        c->wqkv = wqkv;
+        if (L->bq.data || L->bk.data || L->bv.data) {
+            float *b = w;
+            w += rows;
+            for (int r = 0; r < rows; r++) {
+                int blk = r / hd, j = r % hd;
+                const Tensor *t;
+                int64_t src;
+                if (blk < nq) t = &L->bq, src = (int64_t)p->qh[blk] * hd + j;
+                else if (blk < nq + nkv) t = &L->bk, src = (int64_t)p->kvh[blk - nq] * hd + j;
+                else t = &L->bv, src = (int64_t)p->kvh[blk - nq - nkv] * hd + j;
+                b[r] = 0.0f;
+                if (t->data) k_gather_f32(&b[r], t->data, t->dtype, (const int32_t[]){(int32_t)src}, 1);
+            }
+            c->bqkv = b;
+        }
+        if (p->wo_inplace) c->wo = L->wo.data;
+        else {
+            float *wo = w;
+            int wcols = nq * hd;
+            w += (size_t)D * wcols;
+            // wo: (D, nq*hd) <- kept column blocks of (D, H*hd)
+            gather_columns(wo, &L->wo, nq == L->n_heads ? NULL : p->ocols, wcols);
+            c->wo = wo;
+        }
+        release_source(m, &L->wq);
+        release_source(m, &L->wk);
+        release_source(m, &L->wv);
+        release_source(m, &L->wo);
+    }
+    if (p->nc > 0) {
+        int nc = p->nc;
+        if (p->gu_inplace) {
+            c->wg = L->w_gate.data;
+            c->wu = L->w_up.data;
+        } else {
+            float *gu = w;
+            w += (size_t)2 * nc * D;
+            // gu: (2nc, D): kept gate rows, then kept up rows
+#pragma omp parallel for schedule(static)
+            for (int r = 0; r < 2 * nc; r++) {
+                const Tensor *t = r < nc ? &L->w_gate : &L->w_up;
+                convert_to_f32(gu + (size_t)r * D, row_ptr(t, p->chan[r % nc]), t->dtype, (size_t)D);
+            }
+            c->wg = gu;
+            c->wu = gu + (size_t)nc * D;
+        }
+        if (p->down_inplace) c->wdown = L->w_down.data;
+        else {
+            float *wd = w;
+            w += (size_t)D * nc;
+            // wd: (D, nc) <- kept columns of (D, F)
+            gather_columns(wd, &L->w_down, nc == L->hidden_dim ? NULL : p->chan, nc);
+            c->wdown = wd;
+        }
+        release_source(m, &L->w_gate);
+        release_source(m, &L->w_up);
+        release_source(m, &L->w_down);
+    }
+}
+
+/* Compact weights of layer l, building them (into the cache or the scratch buffer) as needed. */
+static void layer_weights(Forward *f, int l, Compact *c) {
+    Plan *p = &f->plan[l];
+    float *buf;
+    if (p->cached) {
+        if (!p->own) {
+            p->own = p->floats ? xmalloc_aligned(p->floats * sizeof(float)) : NULL;
+            build_layer(f, l, p, p->own, c);
+            return;
+        }
+        buf = p->own;
+    } else {
+        build_layer(f, l, p, f->scratch_w, c);
+        return;
+    }
+    /* cached and built: recompute the pointers without converting again */
+    const Model *m = f->m;
+    const LayerWeights *L = &m->layers[l];
+    int D = m->cfg.dim, hd = m->cfg.head_dim;
+    memset(c, 0, sizeof *c);
+    float *w = buf;
+    if (p->is_replace) {
+        c->rep = p->rep_inplace ? L->replace.data : w;
+        return;
+    }
+    if (p->nh > 0) {
+        int rows = (p->nh + 2 * p->nkv) * hd;
+        c->wqkv = w;
+        w += (size_t)rows * D;
+        if (L->bq.data || L->bk.data || L->bv.data) c->bqkv = w, w += rows;
+        if (p->wo_inplace) c->wo = L->wo.data;
+        else c->wo = w, w += (size_t)D * p->nh * hd;
+    }
+    if (p->nc > 0) {
+        if (p->gu_inplace) c->wg = L->w_gate.data, c->wu = L->w_up.data;
+        else c->wg = w, c->wu = w + (size_t)p->nc * D, w += (size_t)2 * p->nc * D;
+        c->wdown = p->down_inplace ? L->w_down.data : w;
+    }
+}
+
+static void free_plans(Forward *f) {
+    if (!f->plan) return;
+    for (int l = 0; l < f->m->cfg.n_layers; l++) plan_clear(&f->plan[l]);
+    free(f->plan);
+    f->plan = NULL;
+    free(f->scratch_w);
+    f->scratch_w = NULL;
+    f->scratch_w_floats = 0;
+}
+
+static void make_plans(Forward *f) {
+    int n = f->m->cfg.n_layers;
+    f->plan = xcalloc((size_t)n, sizeof *f->plan);
+    size_t budget = f->opt.cache_bytes / sizeof(float), used = 0, scratch = 0;
+    f->max_qkv = f->max_att = f->max_c = 0;
+    int hd = f->m->cfg.head_dim;
+    for (int l = 0; l < n; l++) {
+        Plan *p = &f->plan[l];
+        plan_layer(f, l, p);
+        if (used + p->floats <= budget) p->cached = 1, used += p->floats;
+        else if (p->floats > scratch) scratch = p->floats;
+        if ((p->nh + 2 * p->nkv) * hd > f->max_qkv) f->max_qkv = (p->nh + 2 * p->nkv) * hd;
+        if (p->nh * hd > f->max_att) f->max_att = p->nh * hd;
+        if (p->nc > f->max_c) f->max_c = p->nc;
+    }
+    if (scratch) f->scratch_w = xmalloc_aligned(scratch * sizeof(float));
+    f->scratch_w_floats = scratch;
+}
+
+/* ---- buffers ------------------------------------------------------------------------- */
+
+static void free_buffers(Forward *f) {
+    free(f->x);
+    free(f->xn);
+    free(f->qkv);
+    free(f->att);
+    free(f->gu);
+    free(f->act);
+    free(f->att_s);
+    f->x = f->xn = f->qkv = f->att = f->gu = f->act = f->att_s = NULL;
+    f->cap_tokens = 0;
+}
+
+static void *alloc_floats(size_t n) { return xmalloc_aligned((n ? n : 1) * sizeof(float)); }
+
+/* Make the activation buffers hold n tokens of sequences of length T. */
+static void ensure_buffers(Forward *f, int n, int T) {
+    int D = f->m->cfg.dim, hd = f->m->cfg.head_dim;
+    if (n > f->cap_tokens || f->cap_tokens == 0) {
+        free_buffers(f);
+        int cap = n > f->opt.max_tokens ? n : f->opt.max_tokens;
+        f->x = alloc_floats((size_t)cap * D);
+        f->xn = alloc_floats((size_t)cap * D);
+        int qkv_w = f->m->cfg.n_heads + 2 * f->m->cfg.n_kv_heads, att_w = f->m->cfg.n_heads, c_w = 0;
+        for (int l = 0; l < f->m->cfg.n_layers; l++) {
+            const LayerWeights *L = &f->m->layers[l];
+            if (L->n_heads + 2 * L->n_kv_heads > qkv_w) qkv_w = L->n_heads + 2 * L->n_kv_heads;
+            if (L->n_heads > att_w) att_w = L->n_heads;
+            if (L->hidden_dim > c_w) c_w = L->hidden_dim;
+        }
+        if (f->m->cfg.hidden_dim > c_w) c_w = f->m->cfg.hidden_dim;
+        /* sized for the dense model so that switching subnets never reallocates */
+        f->qkv = alloc_floats((size_t)cap * qkv_w * hd);
+        f->att = alloc_floats((size_t)cap * att_w * hd);
+        f->gu = alloc_floats((size_t)cap * 2 * c_w);
+        f->act = alloc_floats((size_t)cap * c_w);
+        f->cap_tokens = cap;
+        f->cap_T = 0;
+    }
+    if (T > f->cap_T) {
+        free(f->att_s);
+        free(f->rope_c);
+        free(f->rope_s);
+        int h2 = hd / 2;
+        f->att_s = alloc_floats((size_t)f->n_threads * ATT_QB * T);
+        f->rope_c = alloc_floats((size_t)T * h2);
+        f->rope_s = alloc_floats((size_t)T * h2);
+        double *inv = xmalloc((size_t)h2 * sizeof *inv); /* (hd/2) scaled inverse frequencies */
+        rope_inv_freqs(f->m, inv);
+        for (int t = 0; t < T; t++)
+            for (int i = 0; i < h2; i++) {
+                double ang = (double)t * inv[i];
+                f->rope_c[(size_t)t * h2 + i] = (float)cos(ang);
+                f->rope_s[(size_t)t * h2 + i] = (float)sin(ang);
+            }
+        free(inv);
+        f->cap_T = T;
+    }
+}
+
+/* ---- create / free ------------------------------------------------------------------- */
+
+int forward_create(const Model *m, const Subnet *s, const ForwardOptions *opt, Forward **out) {
+    *out = NULL;
+    if (s && subnet_check(s, m, "subnet") != 0) return -1;
+    Forward *f = xcalloc(1, sizeof *f);
+    f->m = m;
+    if (opt) f->opt = *opt;
+    if (f->opt.cache_bytes == 0) f->opt.cache_bytes = DEFAULT_CACHE;
+    if (f->opt.max_tokens <= 0) f->opt.max_tokens = DEFAULT_MAX_TOKENS;
+    f->n_threads = omp_get_max_threads();
+    int D = m->cfg.dim, V = m->cfg.vocab_size, nl = m->cfg.n_layers;
+    f->chunk = f->opt.logits_chunk;
+    if (f->chunk <= 0) f->chunk = 1024;
+    /* Blocks of the vocabulary, so that a block of logits is about 16 MiB: every classifier row
+     * is packed by sgemm once per pass of up to `chunk` tokens, not once per few tokens. */
+    f->vblock = (int)((((size_t)16 << 20) / sizeof(float) / (size_t)f->chunk) & ~(size_t)63);
+    if (f->vblock < 16) f->vblock = 16;
+    if (f->vblock > V) f->vblock = V;
+    if (f->chunk > f->opt.max_tokens) f->chunk = f->opt.max_tokens; /* a pass never has more rows */
+    f->chunk_x = alloc_floats((size_t)f->chunk * D);
+    f->chunk_l = alloc_floats((size_t)f->chunk * f->vblock);
+    f->chunk_mx = alloc_floats((size_t)f->chunk);
+    f->chunk_tl = alloc_floats((size_t)f->chunk);
+    f->chunk_rows = xmalloc((size_t)f->chunk * sizeof(int32_t));
+    f->chunk_tgt = xmalloc((size_t)f->chunk * sizeof(int32_t));
+    f->chunk_sum = xmalloc((size_t)f->chunk * sizeof(double));
+    f->norms = alloc_floats((size_t)(2 * nl + 1) * D);
+    for (int l = 0; l < nl; l++) {
+        const LayerWeights *L = &m->layers[l];
+        for (int k = 0; k < 2; k++) {
+            const Tensor *t = k ? &L->ffn_norm : &L->attn_norm;
+            float *dst = f->norms + (size_t)(2 * l + k) * D;
+            if (t->data) convert_to_f32(dst, t->data, t->dtype, (size_t)D);
+            else for (int i = 0; i < D; i++) dst[i] = 1.0f;
+        }
+    }
+    convert_to_f32(f->norms + (size_t)2 * nl * D, m->final_norm.data, m->final_norm.dtype, (size_t)D);
+    if (m->classifier.dtype == DT_F32) f->cls = m->classifier.data;
+    else {
+        f->cls_own = alloc_floats((size_t)V * D);
+#pragma omp parallel for schedule(static)
+        for (int r = 0; r < V; r++)
+            convert_to_f32(f->cls_own + (size_t)r * D, row_ptr(&m->classifier, r), m->classifier.dtype, (size_t)D);
+        if (m->classifier.data != m->tok_embedding.data) release_source(m, &m->classifier);
+        f->cls = f->cls_own;
+    }
+    if (s) f->sub = subnet_clone(s);
+    make_plans(f);
+    *out = f;
+    return 0;
+}
+
+void forward_free(Forward *f) {
+    if (!f) return;
+    free_plans(f);
+    free_buffers(f);
+    free(f->rope_c);
+    free(f->rope_s);
+    free(f->norms);
+    free(f->cls_own);
+    free(f->chunk_x);
+    free(f->chunk_l);
+    free(f->chunk_rows);
+    free(f->chunk_tgt);
+    free(f->chunk_sum);
+    free(f->chunk_mx);
+    free(f->chunk_tl);
+    if (f->sub) subnet_free(f->sub);
+    free(f);
+}
+
+int forward_set_subnet(Forward *f, const Subnet *s) {
+    if (s && subnet_check(s, f->m, "subnet") != 0) return -1;
+    free_plans(f);
+    if (f->sub) subnet_free(f->sub);
+    f->sub = s ? subnet_clone(s) : NULL;
+    make_plans(f);
+    return 0;
+}
+
+/* ---- the pass ------------------------------------------------------------------------ */
+
+static int check_shape(const Forward *f, const int32_t *tokens, int B, int T) {
+    if (B <= 0 || T <= 0) return err_set("forward: empty batch (B=%d, T=%d)", B, T);
+    if ((int64_t)B * T > (1 << 30)) return err_set("forward: batch of %d x %d tokens is too large", B, T);
+    if (tokens) {
+        int V = f->m->cfg.vocab_size;
+        for (int64_t i = 0; i < (int64_t)B * T; i++)
+            if (tokens[i] < 0 || tokens[i] >= V)
+                return err_set("forward: token id %d at position %lld is outside the vocabulary [0, %d)", tokens[i],
+                               (long long)i, V);
+    }
+    return 0;
+}
+
+int forward_embed(Forward *f, const int32_t *tokens, int B, int T, float *x) {
+    if (check_shape(f, tokens, B, T)) return -1;
+    const Tensor *e = &f->m->tok_embedding;
+    int D = f->m->cfg.dim, n = B * T;
+#pragma omp parallel for schedule(static) if (n > 64)
+    for (int i = 0; i < n; i++) convert_to_f32(x + (size_t)i * D, row_ptr(e, tokens[i]), e->dtype, (size_t)D);
+    return 0;
+}
+
+// qkv: (B*T, (nh+2nkv)*hd) roped; out: (B*T, nh*hd)
+static void attention(Forward *f, const Plan *p, const float *qkv, float *out, int B, int T) {
+    int hd = f->m->cfg.head_dim, nh = p->nh, nkv = p->nkv;
+    int ld = (nh + 2 * nkv) * hd, ldo = nh * hd;
+    int nblk = (T + ATT_QB - 1) / ATT_QB;
+    int64_t ntask = (int64_t)B * nh * nblk;
+    float scale = 1.0f / sqrtf((float)hd);
+    /* each thread runs its own single-threaded sgemms (OpenBLAS is single-threaded here) */
+#pragma omp parallel num_threads(f->n_threads)
+    {
+        float *S = f->att_s + (size_t)omp_get_thread_num() * ATT_QB * f->cap_T;
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t task = 0; task < ntask; task++) {
+            int blk = nblk - 1 - (int)(task % nblk); /* biggest blocks first */
+            int h = (int)((task / nblk) % nh), b = (int)(task / ((int64_t)nblk * nh));
+            int i0 = blk * ATT_QB, mrows = T - i0 < ATT_QB ? T - i0 : ATT_QB, kn = i0 + mrows;
+            const float *seq = qkv + (size_t)b * T * ld;
+            const float *Q = seq + (size_t)i0 * ld + (size_t)h * hd;
+            const float *K = seq + (size_t)(nh + p->q2kv[h]) * hd;
+            const float *Vv = seq + (size_t)(nh + nkv + p->q2kv[h]) * hd;
+            // S: (mrows, kn) = scale * Q (mrows, hd) . K (kn, hd)^T
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, mrows, kn, hd, scale, Q, ld, K, ld, 0.0f, S, kn);
+            k_softmax_causal(S, kn, mrows, i0, kn);
+            // out rows: (mrows, hd) = S (mrows, kn) . V (kn, hd)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, mrows, hd, kn, 1.0f, S, kn, Vv, ld, 0.0f,
+                        out + ((size_t)b * T + i0) * ldo + (size_t)h * hd, ldo);
+        }
+    }
+}
+
+/* y (n, out) = x (n, in) . W (out, in)^T + beta * y, split over the OpenMP threads: each runs a
+ * single-threaded sgemm on its share of the larger of the two output dimensions. The OpenMP
+ * threads are then the only busy threads (no OpenBLAS pool spinning against them on 2 cores). */
+static void proj(const float *x, int n, int in, const float *W, int out, float *y, int ldy, float beta) {
+    int nt = omp_get_max_threads();
+    if (nt < 2 || (double)n * in * out < 2e6) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1.0f, x, in, W, in, beta, y, ldy);
+        return;
+    }
+    int split_rows = n > out;
+    int total = split_rows ? n : out;
+#pragma omp parallel num_threads(nt)
+    {
+        int t = omp_get_thread_num(), k = omp_get_num_threads();
+        int per = (total + k - 1) / k;
+        per = (per + 15) & ~15; /* keep slices a multiple of 16 for the kernels */
+        int a = t * per, b = a + per < total ? a + per : total;
+        if (a < b) {
+            if (split_rows)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b - a, out, in, 1.0f, x + (size_t)a * in, in, W,
+                            in, beta, y + (size_t)a * ldy, ldy);
+            else
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, b - a, in, 1.0f, x, in, W + (size_t)a * in, in,
+                            beta, y + a, ldy);
+        }
+    }
+}
+
+/* Every OpenBLAS call of the forward pass runs single-threaded inside our own OpenMP threads;
+ * the caller's OpenBLAS thread count is restored on the way out. */
+#define BLAS_SOLO_BEGIN int blas_saved_ = openblas_get_num_threads(); openblas_set_num_threads(1)
+#define BLAS_SOLO_END openblas_set_num_threads(blas_saved_)
+
+static int layer_impl(Forward *f, int l, float *x, int B, int T, const ForwardHooks *hooks) {
+    if (check_shape(f, NULL, B, T)) return -1;
+    if (l < 0 || l >= f->m->cfg.n_layers) return err_set("forward: layer %d out of range", l);
+    int n = B * T, D = f->m->cfg.dim, hd = f->m->cfg.head_dim;
+    float eps = f->m->cfg.norm_eps;
+    ensure_buffers(f, n, T);
+    const Plan *p = &f->plan[l];
+    Compact c;
+    layer_weights(f, l, &c);
+    if (hooks && hooks->hidden) hooks->hidden(hooks->ud, l, 0, x, n, D);
+    if (p->is_replace) { /* hooks: points 0 and 2 only (no sublayers, no point 1) */
+        proj(x, n, D, c.rep, D, f->xn, D, 0.0f);
+        memcpy(x, f->xn, (size_t)n * D * sizeof(float));
+        if (hooks && hooks->hidden) hooks->hidden(hooks->ud, l, 2, x, n, D);
+        return 0;
+    }
+    if (p->nh > 0) {
+        int w = (p->nh + 2 * p->nkv) * hd;
+        k_rmsnorm(f->xn, x, f->norms + (size_t)2 * l * D, n, D, eps);
+        proj(f->xn, n, D, c.wqkv, w, f->qkv, w, 0.0f);
+        if (c.bqkv) k_add_bias(f->qkv, w, c.bqkv, n, w);
+        k_rope(f->qkv, w, n, T, p->nh + p->nkv, hd, f->rope_c, f->rope_s, f->m->cfg.rope_layout == ROPE_HALF);
+        attention(f, p, f->qkv, f->att, B, T);
+        if (hooks && hooks->attn_concat) hooks->attn_concat(hooks->ud, l, f->att, n, p->nh * hd);
+        proj(f->att, n, p->nh * hd, c.wo, D, x, D, 1.0f); /* residual: x += att . wo^T */
+    }
+    if (hooks && hooks->hidden) hooks->hidden(hooks->ud, l, 1, x, n, D); /* also when attention is off */
+    if (p->nc > 0) {
+        int nc = p->nc;
+        k_rmsnorm(f->xn, x, f->norms + (size_t)(2 * l + 1) * D, n, D, eps);
+        if (c.wu == c.wg + (size_t)nc * D) proj(f->xn, n, D, c.wg, 2 * nc, f->gu, 2 * nc, 0.0f);
+        else {
+            proj(f->xn, n, D, c.wg, nc, f->gu, 2 * nc, 0.0f);
+            proj(f->xn, n, D, c.wu, nc, f->gu + nc, 2 * nc, 0.0f);
+        }
+        k_silu_mul(f->act, f->gu, n, nc);
+        if (hooks && hooks->mlp_act) hooks->mlp_act(hooks->ud, l, f->act, n, nc);
+        proj(f->act, n, nc, c.wdown, D, x, D, 1.0f); /* residual: x += act . wdown^T */
+    }
+    if (hooks && hooks->hidden) hooks->hidden(hooks->ud, l, 2, x, n, D);
+    return 0;
+}
+
+static int head_nll_impl(Forward *f, const float *x, const int32_t *tokens, int B, int T, double *nll_sum,
+                         int64_t *n_scored) {
+    if (check_shape(f, tokens, B, T)) return -1;
+    int D = f->m->cfg.dim, V = f->m->cfg.vocab_size, C = f->chunk;
+    const float *fn = f->norms + (size_t)2 * f->m->cfg.n_layers * D;
+    double total = 0.0;
+    int64_t count = 0;
+    int k = 0;
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t + 1 < T; t++) {
+            f->chunk_rows[k] = b * T + t; /* logits of position t predict token t+1 */
+            f->chunk_tgt[k] = tokens[(size_t)b * T + t + 1];
+            k++;
+            if (k == C || (b == B - 1 && t + 2 == T)) {
+                k_rmsnorm_rows(f->chunk_x, x, f->chunk_rows, fn, k, D, f->m->cfg.norm_eps);
+                for (int v0 = 0; v0 < V; v0 += f->vblock) {
+                    int vb = V - v0 < f->vblock ? V - v0 : f->vblock;
+                    // chunk_l: (k, vb) = chunk_x (k, D) . cls[v0:v0+vb] (vb, D)^T
+                    proj(f->chunk_x, k, D, f->cls + (size_t)v0 * D, vb, f->chunk_l, vb, 0.0f);
+                    k_lse_update(f->chunk_l, k, vb, v0, f->chunk_tgt, f->chunk_mx, f->chunk_sum, f->chunk_tl);
+                }
+                for (int i = 0; i < k; i++) /* in row order: the sum is deterministic */
+                    total += log(f->chunk_sum[i]) + (double)f->chunk_mx[i] - (double)f->chunk_tl[i];
+                count += k;
+                k = 0;
+            }
+        }
+    *nll_sum += total;
+    *n_scored += count;
+    return 0;
+}
+
+static int run_layers(Forward *f, const int32_t *tokens, int B, int T, const ForwardHooks *hooks) {
+    ensure_buffers(f, B * T, T);
+    if (forward_embed(f, tokens, B, T, f->x)) return -1;
+    for (int l = 0; l < f->m->cfg.n_layers; l++)
+        if (layer_impl(f, l, f->x, B, T, hooks)) return -1;
+    if (hooks && hooks->hidden) hooks->hidden(hooks->ud, f->m->cfg.n_layers, 0, f->x, B * T, f->m->cfg.dim);
+    return 0;
+}
+
+int forward_layer(Forward *f, int l, float *x, int B, int T, const ForwardHooks *hooks) {
+    BLAS_SOLO_BEGIN;
+    int rc = layer_impl(f, l, x, B, T, hooks);
+    BLAS_SOLO_END;
+    return rc;
+}
+
+int forward_head_nll(Forward *f, const float *x, const int32_t *tokens, int B, int T, double *nll_sum,
+                     int64_t *n_scored) {
+    BLAS_SOLO_BEGIN;
+    int rc = head_nll_impl(f, x, tokens, B, T, nll_sum, n_scored);
+    BLAS_SOLO_END;
+    return rc;
+}
+
+int forward_nll(Forward *f, const int32_t *tokens, int B, int T, const ForwardHooks *hooks, double *nll_sum,
+                int64_t *n_scored) {
+    if (check_shape(f, tokens, B, T)) return -1;
+    BLAS_SOLO_BEGIN;
+    int rc = run_layers(f, tokens, B, T, hooks);
+    if (rc == 0) rc = head_nll_impl(f, f->x, tokens, B, T, nll_sum, n_scored);
+    BLAS_SOLO_END;
+    return rc;
+}
+
+int forward_logits(Forward *f, const int32_t *tokens, int B, int T, float *logits) {
+    if (check_shape(f, tokens, B, T)) return -1;
+    BLAS_SOLO_BEGIN;
+    int rc = run_layers(f, tokens, B, T, NULL);
+    int D = f->m->cfg.dim, V = f->m->cfg.vocab_size, n = B * T;
+    const float *fn = f->norms + (size_t)2 * f->m->cfg.n_layers * D;
+    for (int r0 = 0; rc == 0 && r0 < n; r0 += f->chunk) { /* straight into the caller's buffer */
+        int k = n - r0 < f->chunk ? n - r0 : f->chunk;
+        k_rmsnorm(f->chunk_x, f->x + (size_t)r0 * D, fn, k, D, f->m->cfg.norm_eps);
+        proj(f->chunk_x, k, D, f->cls, V, logits + (size_t)r0 * V, V, 0.0f);
+    }
+    BLAS_SOLO_END;
+    return rc;
+}
+
+/* Counted (multiply-add = 2 FLOPs), exactly the sgemm work forward_nll executes:
+ *   per attention layer: QKV 2*N*D*(nh+2nkv)*hd, output 2*N*nh*hd*D, and per (sequence, head,
+ *   64-row query block [i0, i0+m)) 2*m*(i0+m)*hd for the scores and the same for P.V — the
+ *   causal part plus the masked upper triangle of each diagonal block;
+ *   per MLP layer: gate+up 2*N*D*2nc, down 2*N*nc*D; per replace layer 2*N*D*D;
+ *   classifier 2*B*(T-1)*D*vocab (the scored positions only).
+ * Not counted: norms, RoPE, softmax, SiLU, the log-softmax over the vocabulary. */
+double forward_flops(const Forward *f, int B, int T) {
+    double N = (double)B * T, D = f->m->cfg.dim, hd = f->m->cfg.head_dim, fl = 0.0;
+    double att_pairs = 0.0; /* sum over query blocks of m * (i0 + m) */
+    for (int i0 = 0; i0 < T; i0 += ATT_QB) {
+        double m = T - i0 < ATT_QB ? T - i0 : ATT_QB;
+        att_pairs += m * (i0 + m);
+    }
+    for (int l = 0; l < f->m->cfg.n_layers; l++) {
+        const Plan *p = &f->plan[l];
+        if (p->is_replace) {
+            fl += 2.0 * N * D * D;
+            continue;
+        }
+        if (p->nh > 0) {
+            fl += 2.0 * N * D * (p->nh + 2 * p->nkv) * hd + 2.0 * N * p->nh * hd * D;
+            fl += 2.0 * 2.0 * B * p->nh * att_pairs * hd;
+        }
+        if (p->nc > 0) fl += 2.0 * N * D * 2 * p->nc + 2.0 * N * p->nc * D;
+    }
+    fl += 2.0 * B * (T - 1) * D * f->m->cfg.vocab_size;
+    return fl;
+}

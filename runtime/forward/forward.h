@@ -1,0 +1,67 @@
+/* forward — the batched full-sequence transformer forward pass over a subnet.
+ *
+ * For B sequences x T tokens (no KV cache) it runs RMSNorm, Q/K/V projections (+bias),
+ * RoPE (either layout), causal GQA attention, output projection, residual, RMSNorm,
+ * SwiGLU MLP, final norm, logits and NLL. Every projection is one OpenBLAS sgemm over
+ * all B*T tokens on *compact* f32 weights: the kept rows/columns gathered (and converted
+ * from the stored dtype) once per subnet, so a 50% subnet costs about half the FLOPs.
+ * When the compact weights of all layers do not fit the cache budget they are rebuilt
+ * one layer at a time in a scratch buffer (how a 7B bf16 model runs in < 16 GiB).
+ * Logits are computed in chunks of tokens, never all B*T x vocab at once. */
+#ifndef CARVE_FORWARD_H
+#define CARVE_FORWARD_H
+
+#include <stdint.h>
+
+#include "runtime/model/model.h"
+#include "runtime/model/subnet.h"
+
+/* Observation points for calibration statistics (reform/). Pointers are valid only
+ * during the call. n_tok = B*T rows, row-major. Any callback may be NULL. */
+typedef struct {
+    /* point 0: hidden state entering layer `layer`; 1: after the attention residual;
+     * 2: leaving the layer. layer == n_layers, point 0: the final hidden state before the norm. */
+    void (*hidden)(void *ud, int layer, int point, const float *x, int n_tok, int dim);
+    /* input of the attention output projection: (n_tok, kept_heads*head_dim) */
+    void (*attn_concat)(void *ud, int layer, const float *x, int n_tok, int width);
+    /* input of the MLP down projection, silu(gate)*up: (n_tok, kept_channels) */
+    void (*mlp_act)(void *ud, int layer, const float *x, int n_tok, int width);
+    void *ud;
+} ForwardHooks;
+
+typedef struct {
+    size_t cache_bytes;  /* budget for cached compact f32 weights; 0 = default (4 GiB) */
+    int max_tokens;      /* largest B*T per call; 0 = default (4096) */
+    int logits_chunk;    /* tokens per logits chunk; 0 = default */
+} ForwardOptions;
+
+typedef struct Forward Forward;
+
+/* s == NULL means the dense model. The subnet is copied. */
+int  forward_create(const Model *m, const Subnet *s, const ForwardOptions *opt, Forward **out);
+void forward_free(Forward *f);
+/* Switch to another subnet (drops the compact weight cache). */
+int  forward_set_subnet(Forward *f, const Subnet *s);
+
+/* tokens: (B, T) row-major. Adds to *nll_sum the NLL of every position t >= 1 of each
+ * sequence given tokens [0, t) and to *n_scored their count. hooks may be NULL. */
+int forward_nll(Forward *f, const int32_t *tokens, int B, int T, const ForwardHooks *hooks,
+                double *nll_sum, int64_t *n_scored);
+/* logits: (B*T, vocab) row-major, for tests and tools. */
+int forward_logits(Forward *f, const int32_t *tokens, int B, int T, float *logits);
+
+/* Layer-by-layer control for sequential reformation:
+ * embed: x (B*T, dim) <- token embeddings;
+ * layer: x <- layer l applied to x (in place), under the current subnet;
+ * head_nll: final norm + classifier + NLL of x against tokens. */
+int forward_embed(Forward *f, const int32_t *tokens, int B, int T, float *x);
+int forward_layer(Forward *f, int layer, float *x, int B, int T, const ForwardHooks *hooks);
+int forward_head_nll(Forward *f, const float *x, const int32_t *tokens, int B, int T, double *nll_sum,
+                     int64_t *n_scored);
+
+/* Matmul FLOPs of one forward over B x T under the current subnet (projections, attention
+ * scores and values with the causal half counted, classifier) — the numerator of the
+ * "share of the sgemm ceiling" figures. */
+double forward_flops(const Forward *f, int B, int T);
+
+#endif
