@@ -17,6 +17,7 @@
 
 #include "cli/cli.h"
 #include "eval/calib.h"
+#include "eval/evaluator.h"
 #include "runtime/base/blas.h"
 #include "runtime/forward/forward.h"
 #include "runtime/model/model.h"
@@ -107,7 +108,7 @@ int cmd_eval(int argc, char **argv) {
     Model *m = NULL;
     Tokenizer *own_tok = NULL;
     Subnet *sub = NULL;
-    Forward *f = NULL;
+    Evaluator *ev = NULL;
     int32_t *ids = NULL;
     size_t n_ids = 0;
     Windows win = {0};
@@ -149,10 +150,8 @@ int cmd_eval(int argc, char **argv) {
     int T = win.len;
     if (!batch) batch = 2048 / T > 0 ? 2048 / T : 1;
     if (batch > win.n) batch = win.n;
-    ForwardOptions fo = {0};
-    fo.cache_bytes = (size_t)cache_mb << 20;
-    fo.max_tokens = (int)(batch * T);
-    if (forward_create(m, sub, &fo, &f) != 0) goto done;
+    EvalOptions eo = {.batch = (int)batch, .cache_bytes = (size_t)cache_mb << 20, .what = what};
+    if (evaluator_create(m, &win, &eo, &ev) != 0) goto done;
     if (cli_verbose)
         fprintf(stderr, "eval: %s, %zu tokens, %d windows of %d, batch %ld; %s\n", model_path, n_ids, win.n, T, batch,
                 blas_describe());
@@ -170,10 +169,12 @@ int cmd_eval(int argc, char **argv) {
     int64_t scored = 0;
     for (int w0 = 0; w0 < win.n; w0 += (int)batch) {
         int B = win.n - w0 < batch ? win.n - w0 : (int)batch;
-        const int32_t *toks = win.tokens + (size_t)w0 * T;
-        if (forward_nll(f, toks, B, T, NULL, &nll, &scored) != 0) goto done;
+        EvalSums part;
+        if (evaluator_sums(ev, NULL, sub, w0, w0 + B, &part) != 0) goto done;
+        nll += part.nll_sum, scored += part.n_scored; /* batch by batch, as the evaluator adds them */
         if (dump) {
-            if (forward_logits(f, toks, B, T, logits) != 0) goto done;
+            Forward *f = evaluator_bind(ev, NULL, sub);
+            if (!f || forward_logits(f, win.tokens + (size_t)w0 * T, B, T, logits) != 0) goto done;
             size_t cnt = (size_t)B * T * m->cfg.vocab_size;
             if (fwrite(logits, sizeof(float), cnt, dfp) != cnt) {
                 err_set("%s: write failed: %s", dump, strerror(errno));
@@ -196,8 +197,13 @@ int cmd_eval(int argc, char **argv) {
             goto done;
         }
     }
-    double mean = scored ? nll / (double)scored : 0.0, ppl = exp(mean);
+    EvalSums all = {nll, scored};
+    double ppl;
+    if (eval_ppl_of(&all, what, &ppl) != 0) goto done;
+    double mean = nll / (double)scored;
     double tps = (double)win.n * T / secs;
+    Forward *f = evaluator_bind(ev, NULL, sub);
+    if (!f) goto done;
     double gflops = forward_flops(f, win.n, T) / secs / 1e9;
     if (json) {
         json_t *o = json_pack("{s:s, s:s, s:f, s:f, s:I, s:i, s:i, s:i, s:f, s:f, s:f, s:f}", "model", model_path,
@@ -227,7 +233,7 @@ done:
     if (rc) cli_fail();
     if (dfp) fclose(dfp);
     free(logits);
-    forward_free(f);
+    evaluator_free(ev);
     windows_free(&win);
     free(ids);
     subnet_free(sub);

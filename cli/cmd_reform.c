@@ -8,6 +8,7 @@
 
 #include "cli/calib_opts.h"
 #include "cli/cli.h"
+#include "eval/evaluator.h"
 #include "reform/reform.h"
 #include "runtime/model/extract.h"
 #include "runtime/formats/model_write.h"
@@ -136,9 +137,13 @@ int cmd_reform(int argc, char **argv) {
     double t_fit = now_seconds() - t0;
     if (eval_path) {
         double before = 0, after = 0;
-        if ((subnet_path ? reform_ppl(m, s, &ew, &before) : reform_ppl(P, NULL, &ew, &before)) != 0 ||
-            reform_ppl(R, NULL, &ew, &after) != 0)
-            goto done;
+        EvalOptions eo = {.what = eval_path};
+        Evaluator *ev = NULL;
+        if (evaluator_create(m, &ew, &eo, &ev) != 0) goto done;
+        int bad = (subnet_path ? evaluator_ppl(ev, s, &before) : evaluator_ppl_model(ev, P, NULL, &before)) != 0 ||
+                  evaluator_ppl_model(ev, R, NULL, &after) != 0;
+        evaluator_free(ev);
+        if (bad) goto done;
         printf("%s ppl_before=%.4f ppl_after=%.4f windows=%d len=%d fit_s=%.2f (%s)\n",
                subnet_path ? (ro.sequential ? "sequential" : ro.method == REFORM_ADMM ? "one-shot-admm" : "one-shot")
                            : (fit ? "replace" : "remove"),

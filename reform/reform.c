@@ -1,4 +1,4 @@
-/* reform — one-shot / sequential reformation driver, layer replacement and perplexity helper.
+/* reform — one-shot / sequential reformation driver and layer replacement.
  * See reform.h. */
 #include "reform/reform.h"
 
@@ -300,21 +300,4 @@ int reform_replace_span(const Model *m, int first, int n, bool fit, const Window
     }
     *out = E;
     return 0;
-}
-
-int reform_ppl(const Model *m, const Subnet *s, const Windows *w, double *ppl) {
-    int T = w->len, per_call = 4096 / T > 0 ? 4096 / T : 1;
-    ForwardOptions fo = {.max_tokens = per_call * T};
-    Forward *f = NULL;
-    if (forward_create(m, s, &fo, &f) != 0) return -1;
-    double nll = 0;
-    int64_t n = 0;
-    int rc = 0;
-    for (int i = 0; rc == 0 && i < w->n; i += per_call) {
-        int B = w->n - i < per_call ? w->n - i : per_call;
-        rc = forward_nll(f, w->tokens + (size_t)i * T, B, T, NULL, &nll, &n);
-    }
-    forward_free(f);
-    if (rc == 0) *ppl = n > 0 ? exp(nll / (double)n) : NAN;
-    return rc;
 }

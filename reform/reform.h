@@ -11,8 +11,7 @@
  * lower held-out perplexity than sequential at every budget from 90% to 50%, and it needs
  * only the cached dense statistics (no forward pass over the subnet per layer).
  * Also the LLM-Streamline layer replacement (one ridge-fitted dim x dim map in place of a span,
- * shrunk towards the identity)
- * and the perplexity of an in-memory model on windows (for reports and tests). */
+ * shrunk towards the identity). */
 #ifndef CARVE_REFORM_H
 #define CARVE_REFORM_H
 
@@ -44,8 +43,5 @@ int reform_sequential(const Model *m, const Subnet *s, const Windows *w, const R
  * true, layer `first` becomes the ridge fit h_{first+n} ≈ M h_first over the windows. */
 int reform_replace_span(const Model *m, int first, int n, bool fit, const Windows *w, double lambda_frac,
                         Model **out);
-
-/* exp(mean NLL) of model m (subnet s, NULL = dense) over windows w. */
-int reform_ppl(const Model *m, const Subnet *s, const Windows *w, double *ppl);
 
 #endif

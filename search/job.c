@@ -13,6 +13,7 @@
 
 #include "eval/calib.h"
 #include "eval/cost.h"
+#include "eval/evaluator.h"
 #include "reform/reform.h"
 #include "reform/stats.h"
 #include "results/store.h"
@@ -29,10 +30,11 @@ typedef struct {
     Tokenizer *own_tok;   /* loaded from cfg->tokenizer (freed) */
     StatsFile *sf;        /* dense calibration statistics (saliency, one-shot reformation) */
     Windows calib;
+    Evaluator *calib_ev;  /* the fitness; its forward pass serves the two below as well */
     Windows eval;         /* loaded on first use */
-    bool eval_loaded;
+    Evaluator *eval_ev;
     Windows rerank;       /* second calibration sample (final re-ranking), loaded on first use */
-    bool rerank_loaded;
+    Evaluator *rerank_ev;
 } Job;
 
 /* Reformed extracted model of subnet s (one-shot, from the dense calibration statistics). */
@@ -42,25 +44,39 @@ static int reformed_model(Job *j, const Subnet *s, Model **out) {
     return reform_oneshot(j->m, s, j->sf, &ro, out);
 }
 
-/* Fitness: calibration perplexity of s (after one-shot reformation when fitness.reform). */
-static int fitness_cb(void *ud, const Subnet *s, double *fitness) {
-    Job *j = ud;
-    if (!j->cfg->fitness_reform) return reform_ppl(j->m, s, &j->calib, fitness);
+/* Perplexity on ev of s, or of s's one-shot reformation when `reform`. */
+static int score(Job *j, Evaluator *ev, const Subnet *s, bool reform, double *ppl) {
+    if (!reform) return evaluator_ppl(ev, s, ppl);
     Model *rm;
     if (reformed_model(j, s, &rm)) return -1;
-    int rc = reform_ppl(rm, NULL, &j->calib, fitness);
+    int rc = evaluator_ppl_model(ev, rm, NULL, ppl);
     model_free(rm);
     return rc;
 }
 
+/* Fitness: calibration perplexity of s (after one-shot reformation when fitness.reform). */
+static int fitness_cb(void *ud, const Subnet *s, double *fitness) {
+    Job *j = ud;
+    return score(j, j->calib_ev, s, j->cfg->fitness_reform, fitness);
+}
+
+/* An evaluator over w sharing the fitness evaluator's forward pass. */
+static int shared_evaluator(Job *j, const Windows *w, const char *what, Evaluator **out) {
+    EvalOptions eo = {.what = what, .share = j->calib_ev};
+    return evaluator_create(j->m, w, &eo, out);
+}
+
 static int load_eval(Job *j) {
-    if (j->eval_loaded) return 0;
+    if (j->eval_ev) return 0;
     int32_t *ids;
     size_t n;
     if (text_tokenize_file(j->tok, j->cfg->eval_text, &ids, &n)) return -1;
     int rc = windows_consecutive(ids, n, j->cfg->eval_seq_len, j->cfg->eval_max_windows, j->cfg->eval_text, &j->eval);
     free(ids);
-    if (rc == 0) j->eval_loaded = true;
+    if (rc == 0 && shared_evaluator(j, &j->eval, j->cfg->eval_text, &j->eval_ev) != 0) {
+        windows_free(&j->eval);
+        rc = -1;
+    }
     return rc;
 }
 
@@ -71,11 +87,11 @@ static int final_cb(void *ud, const Subnet *s, bool reform, bool *reformed, doub
     *reformed = false;
     *reformed_fitness = NAN;
     if (load_eval(j)) return -1;
-    if (!reform) return reform_ppl(j->m, s, &j->eval, eval_ppl);
+    if (!reform) return evaluator_ppl(j->eval_ev, s, eval_ppl);
     Model *rm;
     if (reformed_model(j, s, &rm)) return -1;
-    int rc = reform_ppl(rm, NULL, &j->calib, reformed_fitness);
-    if (!rc) rc = reform_ppl(rm, NULL, &j->eval, eval_ppl);
+    int rc = evaluator_ppl_model(j->calib_ev, rm, NULL, reformed_fitness);
+    if (!rc) rc = evaluator_ppl_model(j->eval_ev, rm, NULL, eval_ppl);
     model_free(rm);
     *reformed = rc == 0;
     return rc;
@@ -84,7 +100,7 @@ static int final_cb(void *ud, const Subnet *s, bool reform, bool *reformed, doub
 /* The re-ranking sample: final.rerank_windows windows of the calibration length from the
  * calibration text, seed + 1 (never the held-out text). */
 static int load_rerank(Job *j) {
-    if (j->rerank_loaded) return 0;
+    if (j->rerank_ev) return 0;
     const SearchConfig *cfg = j->cfg;
     int32_t *ids;
     size_t n;
@@ -92,26 +108,27 @@ static int load_rerank(Job *j) {
     int rc = windows_sample(ids, n, cfg->final_rerank_windows, cfg->calib_len, cfg->calib_seed + 1, cfg->calib_text,
                             &j->rerank);
     free(ids);
-    if (rc == 0) j->rerank_loaded = true;
+    if (rc == 0 && shared_evaluator(j, &j->rerank, cfg->calib_text, &j->rerank_ev) != 0) {
+        windows_free(&j->rerank);
+        rc = -1;
+    }
     return rc;
 }
 
 /* Re-ranking score: calibration perplexity on the second sample (after one-shot reformation). */
-static int rescore_cb(void *ud, const Subnet *s, bool reform, double *score) {
+static int rescore_cb(void *ud, const Subnet *s, bool reform, double *out) {
     Job *j = ud;
     if (load_rerank(j)) return -1;
-    if (!reform) return reform_ppl(j->m, s, &j->rerank, score);
-    Model *rm;
-    if (reformed_model(j, s, &rm)) return -1;
-    int rc = reform_ppl(rm, NULL, &j->rerank, score);
-    model_free(rm);
-    return rc;
+    return score(j, j->rerank_ev, s, reform, out);
 }
 
 static void job_free(Job *j) {
+    evaluator_free(j->eval_ev); /* the sharers before the owner of the forward pass */
+    evaluator_free(j->rerank_ev);
+    evaluator_free(j->calib_ev);
     windows_free(&j->calib);
-    if (j->eval_loaded) windows_free(&j->eval);
-    if (j->rerank_loaded) windows_free(&j->rerank);
+    windows_free(&j->eval);
+    windows_free(&j->rerank);
     if (j->sf) stats_close(j->sf);
     if (j->own_tok) tokenizer_free(j->own_tok);
     model_free(j->m);
@@ -224,6 +241,8 @@ int job_run(const SearchConfig *cfg, const char *config_text, const JobOptions *
         rc = text_tokenize_file(j.tok, cfg->calib_text, &ids, &n);
         if (!rc) rc = windows_sample(ids, n, cfg->calib_n, cfg->calib_len, cfg->calib_seed, cfg->calib_text, &j.calib);
         free(ids);
+        EvalOptions eo = {.what = cfg->calib_text};
+        if (!rc) rc = evaluator_create(j.m, &j.calib, &eo, &j.calib_ev);
     }
     if (!rc) {
         /* dense calibration statistics on the same windows (cached by the reform module) */

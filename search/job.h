@@ -1,6 +1,6 @@
 /* job — one run of `carve search`: opens the model, tokenizer and texts its config names,
- * builds the fitness (calibration perplexity of a subnet over the sampled windows, with
- * forward_nll) and the final step (reformation when enabled, then held-out perplexity),
+ * builds the fitness (calibration perplexity of a subnet over the sampled windows, through
+ * one eval/evaluator.h Evaluator) and the final step (reformation when enabled, then held-out perplexity),
  * creates the run in the results database or resumes it, and runs the engine.
  * Owns: the glue between config, model, evaluator, store and engine. */
 #ifndef CARVE_JOB_H

@@ -1,13 +1,13 @@
 /* method_eval — what the registry methods draw from a real model: calibration windows
  * sampled from a calibration text and their perplexity under a subnet (the MethodPplFn of
- * SLEB and random), through the batched forward pass. Owns MethodCalib. */
+ * SLEB and random), through one eval/evaluator.h Evaluator. Owns MethodCalib. */
 #ifndef CARVE_METHOD_EVAL_H
 #define CARVE_METHOD_EVAL_H
 
 #include <stdint.h>
 
 #include "eval/calib.h"
-#include "runtime/forward/forward.h"
+#include "eval/evaluator.h"
 #include "search/method.h"
 
 typedef struct {
@@ -15,7 +15,7 @@ typedef struct {
     const char *path;   /* the calibration text (for reform/'s statistics of the same sample) */
     uint64_t seed;
     Windows windows;    /* (n, len) calibration tokens */
-    Forward *fwd;
+    Evaluator *ev;      /* over the model and windows */
     int n_evals;
 } MethodCalib;
 

@@ -49,14 +49,21 @@ struct Forward {
     const Model *m;
     Subnet *sub;         /* NULL = dense */
     ForwardOptions opt;
-    Plan *plan;          /* n_layers */
+    Plan *plan;          /* n_plan = the bound model's n_layers */
+    int n_plan;
+    int dim, head_dim, vocab; /* of every model this pass binds (buffers are sized by them) */
     float *scratch_w;    /* rebuild buffer for uncached layers */
     size_t scratch_w_floats;
     float *norms;        /* (n_layers*2 + 1, dim): attn, ffn norms per layer, final norm */
+    int norms_layers;    /* n_layers the norms buffer holds */
     const float *cls;    /* (vocab, dim) f32 classifier */
-    float *cls_own;
-    /* activation buffers, sized for cap_tokens tokens */
+    float *cls_own;      /* converted classifier of a non-f32 model ... */
+    const void *cls_src; /* ... converted from this tensor data */
+    uint64_t cls_identity; /* ... of the model with this identity */
+    double *rope_inv;    /* (hd/2) inverse frequencies the rope tables hold */
+    /* activation buffers, sized for cap_tokens tokens; widths (per token, in heads or channels) */
     int cap_tokens, cap_T;
+    int cap_qkv_w, cap_att_w, cap_c_w;
     float *x, *xn, *qkv, *att, *gu, *act;
     float *att_s;        /* per thread (ATT_QB, cap_T) */
     float *rope_c, *rope_s; /* (cap_T, hd/2) */
@@ -294,9 +301,10 @@ static void layer_weights(Forward *f, int l, Compact *c) {
 
 static void free_plans(Forward *f) {
     if (!f->plan) return;
-    for (int l = 0; l < f->m->cfg.n_layers; l++) plan_clear(&f->plan[l]);
+    for (int l = 0; l < f->n_plan; l++) plan_clear(&f->plan[l]);
     free(f->plan);
     f->plan = NULL;
+    f->n_plan = 0;
     free(f->scratch_w);
     f->scratch_w = NULL;
     f->scratch_w_floats = 0;
@@ -305,6 +313,7 @@ static void free_plans(Forward *f) {
 static void make_plans(Forward *f) {
     int n = f->m->cfg.n_layers;
     f->plan = xcalloc((size_t)n, sizeof *f->plan);
+    f->n_plan = n;
     size_t budget = f->opt.cache_bytes / sizeof(float), used = 0, scratch = 0;
     f->max_qkv = f->max_att = f->max_c = 0;
     int hd = f->m->cfg.head_dim;
@@ -333,11 +342,23 @@ static void free_buffers(Forward *f) {
     free(f->att_s);
     f->x = f->xn = f->qkv = f->att = f->gu = f->act = f->att_s = NULL;
     f->cap_tokens = 0;
+    f->cap_T = 0; /* att_s is gone: ensure_buffers rebuilds it with the rope tables */
 }
 
 static void *alloc_floats(size_t n) { return xmalloc_aligned((n ? n : 1) * sizeof(float)); }
 
 /* Make the activation buffers hold n tokens of sequences of length T. */
+/* The widest layer of m: query+2*KV heads, query heads, MLP channels. */
+static void model_widths(const Model *m, int *qkv_w, int *att_w, int *c_w) {
+    *qkv_w = m->cfg.n_heads + 2 * m->cfg.n_kv_heads, *att_w = m->cfg.n_heads, *c_w = m->cfg.hidden_dim;
+    for (int l = 0; l < m->cfg.n_layers; l++) {
+        const LayerWeights *L = &m->layers[l];
+        if (L->n_heads + 2 * L->n_kv_heads > *qkv_w) *qkv_w = L->n_heads + 2 * L->n_kv_heads;
+        if (L->n_heads > *att_w) *att_w = L->n_heads;
+        if (L->hidden_dim > *c_w) *c_w = L->hidden_dim;
+    }
+}
+
 static void ensure_buffers(Forward *f, int n, int T) {
     int D = f->m->cfg.dim, hd = f->m->cfg.head_dim;
     if (n > f->cap_tokens || f->cap_tokens == 0) {
@@ -345,21 +366,15 @@ static void ensure_buffers(Forward *f, int n, int T) {
         int cap = n > f->opt.max_tokens ? n : f->opt.max_tokens;
         f->x = alloc_floats((size_t)cap * D);
         f->xn = alloc_floats((size_t)cap * D);
-        int qkv_w = f->m->cfg.n_heads + 2 * f->m->cfg.n_kv_heads, att_w = f->m->cfg.n_heads, c_w = 0;
-        for (int l = 0; l < f->m->cfg.n_layers; l++) {
-            const LayerWeights *L = &f->m->layers[l];
-            if (L->n_heads + 2 * L->n_kv_heads > qkv_w) qkv_w = L->n_heads + 2 * L->n_kv_heads;
-            if (L->n_heads > att_w) att_w = L->n_heads;
-            if (L->hidden_dim > c_w) c_w = L->hidden_dim;
-        }
-        if (f->m->cfg.hidden_dim > c_w) c_w = f->m->cfg.hidden_dim;
+        int qkv_w, att_w, c_w;
+        model_widths(f->m, &qkv_w, &att_w, &c_w);
         /* sized for the dense model so that switching subnets never reallocates */
         f->qkv = alloc_floats((size_t)cap * qkv_w * hd);
         f->att = alloc_floats((size_t)cap * att_w * hd);
         f->gu = alloc_floats((size_t)cap * 2 * c_w);
         f->act = alloc_floats((size_t)cap * c_w);
         f->cap_tokens = cap;
-        f->cap_T = 0;
+        f->cap_qkv_w = qkv_w, f->cap_att_w = att_w, f->cap_c_w = c_w;
     }
     if (T > f->cap_T) {
         free(f->att_s);
@@ -369,31 +384,65 @@ static void ensure_buffers(Forward *f, int n, int T) {
         f->att_s = alloc_floats((size_t)f->n_threads * ATT_QB * T);
         f->rope_c = alloc_floats((size_t)T * h2);
         f->rope_s = alloc_floats((size_t)T * h2);
-        double *inv = xmalloc((size_t)h2 * sizeof *inv); /* (hd/2) scaled inverse frequencies */
-        rope_inv_freqs(f->m, inv);
+        const double *inv = f->rope_inv; /* (hd/2) scaled inverse frequencies */
         for (int t = 0; t < T; t++)
             for (int i = 0; i < h2; i++) {
                 double ang = (double)t * inv[i];
                 f->rope_c[(size_t)t * h2 + i] = (float)cos(ang);
                 f->rope_s[(size_t)t * h2 + i] = (float)sin(ang);
             }
-        free(inv);
         f->cap_T = T;
     }
 }
 
 /* ---- create / free ------------------------------------------------------------------- */
 
+/* Point f at model m: its norms as f32, its classifier (in place when f32; a converted copy is
+ * kept and reused while the same tensor of the same model comes back). Plans are not touched. */
+static void bind_model(Forward *f, const Model *m) {
+    int D = m->cfg.dim, V = m->cfg.vocab_size, nl = m->cfg.n_layers;
+    f->m = m;
+    if (nl != f->norms_layers || !f->norms) {
+        free(f->norms);
+        f->norms = alloc_floats((size_t)(2 * nl + 1) * D);
+        f->norms_layers = nl;
+    }
+    for (int l = 0; l < nl; l++) {
+        const LayerWeights *L = &m->layers[l];
+        for (int k = 0; k < 2; k++) {
+            const Tensor *t = k ? &L->ffn_norm : &L->attn_norm;
+            float *dst = f->norms + (size_t)(2 * l + k) * D;
+            if (t->data) convert_to_f32(dst, t->data, t->dtype, (size_t)D);
+            else for (int i = 0; i < D; i++) dst[i] = 1.0f;
+        }
+    }
+    convert_to_f32(f->norms + (size_t)2 * nl * D, m->final_norm.data, m->final_norm.dtype, (size_t)D);
+    if (m->classifier.dtype == DT_F32) f->cls = m->classifier.data;
+    else {
+        if (!f->cls_own || f->cls_src != m->classifier.data || f->cls_identity != m->identity) {
+            if (!f->cls_own) f->cls_own = alloc_floats((size_t)V * D);
+#pragma omp parallel for schedule(static)
+            for (int r = 0; r < V; r++)
+                convert_to_f32(f->cls_own + (size_t)r * D, row_ptr(&m->classifier, r), m->classifier.dtype,
+                               (size_t)D);
+            if (m->classifier.data != m->tok_embedding.data) release_source(m, &m->classifier);
+            f->cls_src = m->classifier.data, f->cls_identity = m->identity;
+        }
+        f->cls = f->cls_own;
+    }
+}
+
 int forward_create(const Model *m, const Subnet *s, const ForwardOptions *opt, Forward **out) {
     *out = NULL;
     if (s && subnet_check(s, m, "subnet") != 0) return -1;
     Forward *f = xcalloc(1, sizeof *f);
     f->m = m;
+    f->dim = m->cfg.dim, f->head_dim = m->cfg.head_dim, f->vocab = m->cfg.vocab_size;
     if (opt) f->opt = *opt;
     if (f->opt.cache_bytes == 0) f->opt.cache_bytes = DEFAULT_CACHE;
     if (f->opt.max_tokens <= 0) f->opt.max_tokens = DEFAULT_MAX_TOKENS;
     f->n_threads = omp_get_max_threads();
-    int D = m->cfg.dim, V = m->cfg.vocab_size, nl = m->cfg.n_layers;
+    int D = m->cfg.dim, V = m->cfg.vocab_size;
     f->chunk = f->opt.logits_chunk;
     if (f->chunk <= 0) f->chunk = 1024;
     /* Blocks of the vocabulary, so that a block of logits is about 16 MiB: every classifier row
@@ -409,26 +458,9 @@ int forward_create(const Model *m, const Subnet *s, const ForwardOptions *opt, F
     f->chunk_rows = xmalloc((size_t)f->chunk * sizeof(int32_t));
     f->chunk_tgt = xmalloc((size_t)f->chunk * sizeof(int32_t));
     f->chunk_sum = xmalloc((size_t)f->chunk * sizeof(double));
-    f->norms = alloc_floats((size_t)(2 * nl + 1) * D);
-    for (int l = 0; l < nl; l++) {
-        const LayerWeights *L = &m->layers[l];
-        for (int k = 0; k < 2; k++) {
-            const Tensor *t = k ? &L->ffn_norm : &L->attn_norm;
-            float *dst = f->norms + (size_t)(2 * l + k) * D;
-            if (t->data) convert_to_f32(dst, t->data, t->dtype, (size_t)D);
-            else for (int i = 0; i < D; i++) dst[i] = 1.0f;
-        }
-    }
-    convert_to_f32(f->norms + (size_t)2 * nl * D, m->final_norm.data, m->final_norm.dtype, (size_t)D);
-    if (m->classifier.dtype == DT_F32) f->cls = m->classifier.data;
-    else {
-        f->cls_own = alloc_floats((size_t)V * D);
-#pragma omp parallel for schedule(static)
-        for (int r = 0; r < V; r++)
-            convert_to_f32(f->cls_own + (size_t)r * D, row_ptr(&m->classifier, r), m->classifier.dtype, (size_t)D);
-        if (m->classifier.data != m->tok_embedding.data) release_source(m, &m->classifier);
-        f->cls = f->cls_own;
-    }
+    f->rope_inv = xmalloc((size_t)(m->cfg.head_dim / 2 > 0 ? m->cfg.head_dim / 2 : 1) * sizeof *f->rope_inv);
+    rope_inv_freqs(m, f->rope_inv);
+    bind_model(f, m);
     if (s) f->sub = subnet_clone(s);
     make_plans(f);
     *out = f;
@@ -441,6 +473,7 @@ void forward_free(Forward *f) {
     free_buffers(f);
     free(f->rope_c);
     free(f->rope_s);
+    free(f->rope_inv);
     free(f->norms);
     free(f->cls_own);
     free(f->chunk_x);
@@ -456,12 +489,41 @@ void forward_free(Forward *f) {
 
 int forward_set_subnet(Forward *f, const Subnet *s) {
     if (s && subnet_check(s, f->m, "subnet") != 0) return -1;
+    if (f->plan && (s ? f->sub && subnet_equal(s, f->sub) : !f->sub)) return 0; /* already planned */
     free_plans(f);
     if (f->sub) subnet_free(f->sub);
     f->sub = s ? subnet_clone(s) : NULL;
     make_plans(f);
     return 0;
 }
+
+int forward_set_model(Forward *f, const Model *m, const Subnet *s) {
+    const ModelConfig *b = &m->cfg; /* (f->m may be gone already: only f's own fields are read) */
+    if (f->dim != b->dim || f->head_dim != b->head_dim || f->vocab != b->vocab_size)
+        return err_set("%s: forward pass: model of another shape (dim %d, head_dim %d, vocab %d; the pass has "
+                       "%d, %d, %d)", m->path ? m->path : "model", b->dim, b->head_dim, b->vocab_size, f->dim,
+                       f->head_dim, f->vocab);
+    if (s && subnet_check(s, m, "subnet") != 0) return -1;
+    free_plans(f); /* before f->m changes: the plans may point into the previous model */
+    if (f->sub) subnet_free(f->sub);
+    f->sub = NULL;
+    bind_model(f, m);
+    int qkv_w, att_w, c_w, h2 = b->head_dim / 2 > 0 ? b->head_dim / 2 : 1;
+    model_widths(m, &qkv_w, &att_w, &c_w);
+    if (qkv_w > f->cap_qkv_w || att_w > f->cap_att_w || c_w > f->cap_c_w) free_buffers(f); /* regrown on use */
+    double *inv = xmalloc((size_t)h2 * sizeof *inv);
+    rope_inv_freqs(m, inv);
+    if (memcmp(inv, f->rope_inv, (size_t)h2 * sizeof *inv)) { /* other RoPE: tables rebuilt on use */
+        memcpy(f->rope_inv, inv, (size_t)h2 * sizeof *inv);
+        f->cap_T = 0;
+    }
+    free(inv);
+    if (s) f->sub = subnet_clone(s);
+    make_plans(f);
+    return 0;
+}
+
+const Model *forward_model(const Forward *f) { return f->m; }
 
 /* ---- the pass ------------------------------------------------------------------------ */
 

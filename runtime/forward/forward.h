@@ -40,8 +40,16 @@ typedef struct Forward Forward;
 /* s == NULL means the dense model. The subnet is copied. */
 int  forward_create(const Model *m, const Subnet *s, const ForwardOptions *opt, Forward **out);
 void forward_free(Forward *f);
-/* Switch to another subnet (drops the compact weight cache). */
+/* Switch to another subnet (drops the compact weight cache; nothing happens when s equals the
+ * current subnet). */
 int  forward_set_subnet(Forward *f, const Subnet *s);
+/* Switch to another model of the same dim, head_dim and vocabulary (e.g. a reformed extracted
+ * model) under subnet s (NULL = dense): the activation buffers, RoPE tables (when the frequencies
+ * are equal) and a converted classifier of the same model are kept, everything else is rebuilt,
+ * so the results are those of a Forward created afresh with the same options. m must outlive its
+ * use; after m is freed, bind another model before the next pass. */
+int  forward_set_model(Forward *f, const Model *m, const Subnet *s);
+const Model *forward_model(const Forward *f);
 
 /* tokens: (B, T) row-major. Adds to *nll_sum the NLL of every position t >= 1 of each
  * sequence given tokens [0, t) and to *n_scored their count. hooks may be NULL. */
