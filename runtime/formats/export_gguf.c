@@ -12,6 +12,7 @@
 #include "runtime/formats/export_util.h"
 #include "runtime/files/gguf.h"
 #include "runtime/model/rope.h"
+#include "runtime/model/tensors.h"
 #include "runtime/tokenizer/tokenizer.h"
 
 typedef struct {
@@ -233,34 +234,27 @@ static void add_layer(Rec *r, const Model *m, int l, DType d) {
     const LayerWeights *L = &m->layers[l];
     int hd = m->cfg.head_dim;
     char n[96];
-#define NAME(s) (snprintf(n, sizeof n, "blk.%d." s, l), n)
-    if (L->n_heads > 0) {
-        add_tensor(r, m, NAME("attn_norm.weight"), &L->attn_norm, d, 0);
-        add_tensor(r, m, NAME("attn_q.weight"), &L->wq, d, hd);
-        add_tensor(r, m, NAME("attn_k.weight"), &L->wk, d, hd);
-        add_tensor(r, m, NAME("attn_v.weight"), &L->wv, d, 0);
-        add_tensor(r, m, NAME("attn_output.weight"), &L->wo, d, 0);
-        if (L->bq.data) add_tensor(r, m, NAME("attn_q.bias"), &L->bq, d, hd);
-        if (L->bk.data) add_tensor(r, m, NAME("attn_k.bias"), &L->bk, d, hd);
-        if (L->bv.data) add_tensor(r, m, NAME("attn_v.bias"), &L->bv, d, 0);
+    for (int i = 0; i < N_LAYER_TENSORS; i++) { /* the layer tensor table's rows, in its order */
+        const LayerTensor *t = &LAYER_TENSORS[i];
+        if (!t->gguf || !layer_tensor_stored(L, t)) continue; /* (replace layers are refused before) */
+        snprintf(n, sizeof n, "blk.%d.%s", l, t->gguf);
+        add_tensor(r, m, n, layer_tensor_c(L, t), d, t->flags & LT_ROPE ? hd : 0);
     }
-    if (L->hidden_dim > 0) {
-        add_tensor(r, m, NAME("ffn_norm.weight"), &L->ffn_norm, d, 0);
-        add_tensor(r, m, NAME("ffn_gate.weight"), &L->w_gate, d, 0);
-        add_tensor(r, m, NAME("ffn_up.weight"), &L->w_up, d, 0);
-        add_tensor(r, m, NAME("ffn_down.weight"), &L->w_down, d, 0);
-    } else if (L->n_heads > 0) {
+    if (L->hidden_dim == 0 && L->n_heads > 0) {
         /* one all-zero channel: llama.cpp keeps the attention residual, the MLP adds 0 */
         int64_t dim = m->cfg.dim;
         float *ones = rec_own(r, xmalloc((size_t)dim * sizeof *ones));
         for (int64_t i = 0; i < dim; i++) ones[i] = 1.0f;
         void *zeros = rec_own(r, xcalloc((size_t)dim, dtype_size(d))); /* 0.0 in every dtype */
-        add_raw(r, NAME("ffn_norm.weight"), DT_F32, 1, dim, ones);
-        add_raw(r, NAME("ffn_gate.weight"), d, 1, dim, zeros);
-        add_raw(r, NAME("ffn_up.weight"), d, 1, dim, zeros);
-        add_raw(r, NAME("ffn_down.weight"), d, dim, 1, zeros);
+        for (int i = 0; i < N_LAYER_TENSORS; i++) {
+            const LayerTensor *t = &LAYER_TENSORS[i];
+            if (t->part != LT_MLP || (t->flags & (LT_REFUSED | LT_BIAS))) continue;
+            snprintf(n, sizeof n, "blk.%d.%s", l, t->gguf);
+            int64_t rows = layer_dim(t->rows, dim, hd, 0, 0, 1), cols = layer_dim(t->cols, dim, hd, 0, 0, 1);
+            if (t->flags & LT_NORM) add_raw(r, n, DT_F32, rows, cols, ones);
+            else add_raw(r, n, d, rows, cols, zeros);
+        }
     }
-#undef NAME
 }
 
 /* Written feed-forward length of layer l (1 for an attention-only layer, see the header). */

@@ -19,6 +19,7 @@
 #include "runtime/files/gguf.h"
 #include "runtime/model/model.h"
 #include "runtime/model/rope.h"
+#include "runtime/model/tensors.h"
 #include "runtime/tokenizer/tokenizer.h"
 
 static const char *ggml_type_name(uint32_t t) {
@@ -159,36 +160,22 @@ static int read_rope_scaling(const GGUFFile *g, const char *arch, Model *m) {
     return rope_scaling_check(rs, path);
 }
 
+/* Layer l's tensors by the layer tensor table (runtime/model/tensors.h); biases are optional. */
 static int load_layer(const GGUFFile *g, LayerWeights *L, int l) {
     char n[96];
-#define GET(field, fmt, req)                              \
-    do {                                                  \
-        snprintf(n, sizeof n, "blk.%d." fmt, l);          \
-        if (get(g, n, (req), &L->field) != 0) return -1;  \
-    } while (0)
-    if (L->n_heads > 0) {
-        GET(attn_norm, "attn_norm.weight", true);
-        GET(wq, "attn_q.weight", true);
-        GET(wk, "attn_k.weight", true);
-        GET(wv, "attn_v.weight", true);
-        GET(wo, "attn_output.weight", true);
-        GET(bq, "attn_q.bias", false);
-        GET(bk, "attn_k.bias", false);
-        GET(bv, "attn_v.bias", false);
+    for (int i = 0; i < N_LAYER_TENSORS; i++) {
+        const LayerTensor *d = &LAYER_TENSORS[i];
+        if (!d->gguf) continue; /* (replace layers have no GGUF form) */
+        snprintf(n, sizeof n, "blk.%d.%s", l, d->gguf);
+        if (d->flags & LT_REFUSED) {
+            if (gguf_find_tensor(g, n))
+                return err_set("%s: tensor %s is not supported (carve models have q/k/v biases only)", g->file.path,
+                               n);
+            continue;
+        }
+        bool on = d->part == LT_ATTN ? L->n_heads > 0 : d->part == LT_MLP && L->hidden_dim > 0;
+        if (on && get(g, n, !(d->flags & LT_BIAS), layer_tensor(L, d)) != 0) return -1;
     }
-    static const char *const unsupported[] = {"attn_output.bias", "ffn_gate.bias", "ffn_up.bias", "ffn_down.bias"};
-    for (size_t i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++) {
-        snprintf(n, sizeof n, "blk.%d.%s", l, unsupported[i]);
-        if (gguf_find_tensor(g, n))
-            return err_set("%s: tensor %s is not supported (carve models have q/k/v biases only)", g->file.path, n);
-    }
-    if (L->hidden_dim > 0) {
-        GET(ffn_norm, "ffn_norm.weight", true);
-        GET(w_gate, "ffn_gate.weight", true);
-        GET(w_up, "ffn_up.weight", true);
-        GET(w_down, "ffn_down.weight", true);
-    }
-#undef GET
     return 0;
 }
 

@@ -33,6 +33,7 @@
 
 #include "runtime/model/model.h"
 #include "runtime/model/rope.h"
+#include "runtime/model/tensors.h"
 #include "runtime/files/safetensors.h"
 #include "runtime/tokenizer/tokenizer.h"
 
@@ -285,44 +286,28 @@ static int carve_layer(json_t *e, const char *path, int l, LayerWeights *L, bool
     return 0;
 }
 
+/* Layer l's tensors by the layer tensor table (runtime/model/tensors.h): a replace layer holds
+ * its map only; otherwise the rows of each present sublayer, biases required when config.json
+ * declares them. */
 static int load_layer(Weights *w, int l, bool replace, bool need_bias) {
     LayerWeights *L = &w->m->layers[l];
     char n[160];
-#define GET(field, fmt, req)                                        \
-    do {                                                            \
-        snprintf(n, sizeof n, "model.layers.%d." fmt, l);           \
-        if (get(w, n, (req), &L->field) != 0) return -1;            \
-    } while (0)
-    if (replace) {
-        GET(replace, "replace.weight", true);
-        L->n_heads = L->n_kv_heads = L->hidden_dim = 0;
-        return 0;
+    for (int i = 0; i < N_LAYER_TENSORS; i++) {
+        const LayerTensor *d = &LAYER_TENSORS[i];
+        snprintf(n, sizeof n, "model.layers.%d.%s", l, d->hf);
+        if (d->flags & LT_REFUSED) {
+            Tensor t;
+            if (replace) continue;
+            if (get(w, n, false, &t) != 0) return -1;
+            if (t.data)
+                return err_set("%s: tensor %s is not supported (carve models have q/k/v biases only)", w->what, n);
+            continue;
+        }
+        bool on = replace ? d->part == LT_REPLACE
+                          : d->part == LT_ATTN ? L->n_heads > 0 : d->part == LT_MLP && L->hidden_dim > 0;
+        if (on && get(w, n, !(d->flags & LT_BIAS) || need_bias, layer_tensor(L, d)) != 0) return -1;
     }
-    if (L->n_heads > 0) {
-        GET(attn_norm, "input_layernorm.weight", true);
-        GET(wq, "self_attn.q_proj.weight", true);
-        GET(wk, "self_attn.k_proj.weight", true);
-        GET(wv, "self_attn.v_proj.weight", true);
-        GET(wo, "self_attn.o_proj.weight", true);
-        GET(bq, "self_attn.q_proj.bias", need_bias);
-        GET(bk, "self_attn.k_proj.bias", need_bias);
-        GET(bv, "self_attn.v_proj.bias", need_bias);
-    }
-    static const char *const unsupported[] = {"self_attn.o_proj.bias", "mlp.gate_proj.bias", "mlp.up_proj.bias",
-                                              "mlp.down_proj.bias"};
-    for (size_t i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++) {
-        Tensor t;
-        snprintf(n, sizeof n, "model.layers.%d.%s", l, unsupported[i]);
-        if (get(w, n, false, &t) != 0) return -1;
-        if (t.data) return err_set("%s: tensor %s is not supported (carve models have q/k/v biases only)", w->what, n);
-    }
-    if (L->hidden_dim > 0) {
-        GET(ffn_norm, "post_attention_layernorm.weight", true);
-        GET(w_gate, "mlp.gate_proj.weight", true);
-        GET(w_up, "mlp.up_proj.weight", true);
-        GET(w_down, "mlp.down_proj.weight", true);
-    }
-#undef GET
+    if (replace) L->n_heads = L->n_kv_heads = L->hidden_dim = 0;
     return 0;
 }
 

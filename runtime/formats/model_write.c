@@ -13,6 +13,7 @@
 
 #include "runtime/formats/export_util.h"
 #include "runtime/model/rope.h"
+#include "runtime/model/tensors.h"
 #include "runtime/files/safetensors.h"
 
 bool model_is_uniform(const Model *m) {
@@ -67,7 +68,7 @@ typedef struct {
 } Item;
 
 static int collect(const Model *m, Item **out) {
-    int cap = 4 + m->cfg.n_layers * 13, n = 0;
+    int cap = 4 + m->cfg.n_layers * N_LAYER_TENSORS, n = 0;
     Item *it = xcalloc((size_t)cap, sizeof *it);
 #define ADD(tensor, hd, ...)                                              \
     do {                                                                  \
@@ -77,29 +78,12 @@ static int collect(const Model *m, Item **out) {
     } while (0)
     ADD(&m->tok_embedding, 0, "model.embed_tokens.weight");
     int hd = m->cfg.head_dim;
-    for (int l = 0; l < m->cfg.n_layers; l++) {
-        const LayerWeights *L = &m->layers[l];
-        if (L->replace.data) {
-            ADD(&L->replace, 0, "model.layers.%d.replace.weight", l);
-            continue;
+    for (int l = 0; l < m->cfg.n_layers; l++) /* the layer tensor table's rows, in its order */
+        for (int i = 0; i < N_LAYER_TENSORS; i++) {
+            const LayerTensor *d = &LAYER_TENSORS[i];
+            if (layer_tensor_stored(&m->layers[l], d))
+                ADD(layer_tensor_c(&m->layers[l], d), d->flags & LT_ROPE ? hd : 0, "model.layers.%d.%s", l, d->hf);
         }
-        if (L->n_heads > 0) {
-            ADD(&L->attn_norm, 0, "model.layers.%d.input_layernorm.weight", l);
-            ADD(&L->wq, hd, "model.layers.%d.self_attn.q_proj.weight", l);
-            ADD(&L->wk, hd, "model.layers.%d.self_attn.k_proj.weight", l);
-            ADD(&L->wv, 0, "model.layers.%d.self_attn.v_proj.weight", l);
-            ADD(&L->wo, 0, "model.layers.%d.self_attn.o_proj.weight", l);
-            if (L->bq.data) ADD(&L->bq, hd, "model.layers.%d.self_attn.q_proj.bias", l);
-            if (L->bk.data) ADD(&L->bk, hd, "model.layers.%d.self_attn.k_proj.bias", l);
-            if (L->bv.data) ADD(&L->bv, 0, "model.layers.%d.self_attn.v_proj.bias", l);
-        }
-        if (L->hidden_dim > 0) {
-            ADD(&L->ffn_norm, 0, "model.layers.%d.post_attention_layernorm.weight", l);
-            ADD(&L->w_gate, 0, "model.layers.%d.mlp.gate_proj.weight", l);
-            ADD(&L->w_up, 0, "model.layers.%d.mlp.up_proj.weight", l);
-            ADD(&L->w_down, 0, "model.layers.%d.mlp.down_proj.weight", l);
-        }
-    }
     ADD(&m->final_norm, 0, "model.norm.weight");
     if (!m->cfg.tied_embeddings && m->classifier.data != m->tok_embedding.data) ADD(&m->classifier, 0, "lm_head.weight");
 #undef ADD

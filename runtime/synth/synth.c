@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "runtime/model/rope.h"
+#include "runtime/model/tensors.h"
 #include "runtime/files/safetensors.h"
 #include "runtime/tokenizer/tokenizer.h"
 #include "runtime/base/util.h"
@@ -52,10 +53,9 @@ typedef struct {
 } Plan;
 
 static int plan_tensors(const SynthShape *s, Plan **out) {
-    int per = 9 + (s->bias ? 3 : 0), n = 0;
-    Plan *p = xcalloc((size_t)(per * s->n_layers + 3), sizeof *p);
-    int64_t D = s->dim, hd = s->dim / s->n_heads, q = (int64_t)s->n_heads * hd, kv = (int64_t)s->n_kv_heads * hd,
-            F = s->hidden_dim;
+    int n = 0;
+    Plan *p = xcalloc((size_t)(N_LAYER_TENSORS * s->n_layers + 3), sizeof *p);
+    int64_t D = s->dim, hd = s->dim / s->n_heads, F = s->hidden_dim;
 #define ADD(r, c, f, ...)                                          \
     do {                                                           \
         snprintf(p[n].name, sizeof p[n].name, __VA_ARGS__);        \
@@ -65,22 +65,15 @@ static int plan_tensors(const SynthShape *s, Plan **out) {
         n++;                                                       \
     } while (0)
     ADD(s->vocab_size, D, FILL_MATRIX, "model.embed_tokens.weight");
-    for (int l = 0; l < s->n_layers; l++) {
-        ADD(0, D, FILL_NORM, "model.layers.%d.input_layernorm.weight", l);
-        ADD(q, D, FILL_MATRIX, "model.layers.%d.self_attn.q_proj.weight", l);
-        ADD(kv, D, FILL_MATRIX, "model.layers.%d.self_attn.k_proj.weight", l);
-        ADD(kv, D, FILL_MATRIX, "model.layers.%d.self_attn.v_proj.weight", l);
-        if (s->bias) {
-            ADD(0, q, FILL_BIAS, "model.layers.%d.self_attn.q_proj.bias", l);
-            ADD(0, kv, FILL_BIAS, "model.layers.%d.self_attn.k_proj.bias", l);
-            ADD(0, kv, FILL_BIAS, "model.layers.%d.self_attn.v_proj.bias", l);
+    for (int l = 0; l < s->n_layers; l++) /* the layer tensor table's rows of a dense layer, in its order */
+        for (int i = 0; i < N_LAYER_TENSORS; i++) {
+            const LayerTensor *d = &LAYER_TENSORS[i];
+            if (d->part == LT_REPLACE || (d->flags & LT_REFUSED) || ((d->flags & LT_BIAS) && !s->bias)) continue;
+            int64_t r = d->rows == LD_ONE ? 0 : layer_dim(d->rows, D, hd, s->n_heads, s->n_kv_heads, F);
+            ADD(r, layer_dim(d->cols, D, hd, s->n_heads, s->n_kv_heads, F),
+                d->flags & LT_NORM ? FILL_NORM : d->flags & LT_BIAS ? FILL_BIAS : FILL_MATRIX, "model.layers.%d.%s", l,
+                d->hf);
         }
-        ADD(D, q, FILL_MATRIX, "model.layers.%d.self_attn.o_proj.weight", l);
-        ADD(0, D, FILL_NORM, "model.layers.%d.post_attention_layernorm.weight", l);
-        ADD(F, D, FILL_MATRIX, "model.layers.%d.mlp.gate_proj.weight", l);
-        ADD(F, D, FILL_MATRIX, "model.layers.%d.mlp.up_proj.weight", l);
-        ADD(D, F, FILL_MATRIX, "model.layers.%d.mlp.down_proj.weight", l);
-    }
     ADD(0, D, FILL_NORM, "model.norm.weight");
     if (!s->tied) ADD(s->vocab_size, D, FILL_MATRIX, "lm_head.weight");
 #undef ADD
