@@ -161,193 +161,229 @@ static int read_targets(const Parser *p, const yaml_node_t *n, SearchConfig *c) 
     return 0;
 }
 
-/* ---- sections ---- */
+/* ---- the key table ---- */
 
-typedef int (*KeyFn)(const Parser *p, const char *key, const yaml_node_t *v, SearchConfig *c);
+typedef enum {
+    K_STR,      /* char[cap] path or name, non-empty */
+    K_INT,      /* int in [lo, hi] */
+    K_U64,      /* uint64_t >= 0 */
+    K_DOUBLE,   /* double in [lo, hi] ((lo, hi] with lo_open) */
+    K_BOOL,     /* bool: true/false, yes/no, on/off */
+    K_ENUM,     /* int: index into names */
+    K_PAIR,     /* double[2] in [0, 1]: a number (both) or [first, later] */
+    K_RANGE,    /* double[2]: [min, max], 0 <= min <= max <= 1 */
+    K_TARGETS,  /* targets[] / n_targets: a number in (0, 1] or a list of distinct ones */
+    K_RANDOM    /* int: 'same' (-1) or a count >= 0 */
+} KeyType;
+
+enum { AT_TOP = 1, AT_RUN = 2, NO_JSON = 4, HAS_MARK = 8 };
+
+/* One configuration key: where it sits, where its value goes, its type, range and default.
+ * Parsing, defaults, messages and config_to_json all walk this table; its order is the order
+ * of the JSON settings (stored with each run and compared on resume: do not reorder). */
+typedef struct {
+    const char *section;        /* NULL = a top-level key (or a run's) */
+    const char *key;
+    KeyType type;
+    size_t offset;              /* into SearchConfig */
+    size_t size;                /* K_STR: capacity */
+    double lo, hi;              /* K_INT, K_DOUBLE */
+    bool lo_open;               /* K_DOUBLE */
+    const char *def;            /* default, as text: "32", "0.6 0.3", "ga", ... ("" = empty string) */
+    const char *const *names;   /* K_ENUM */
+    unsigned flags;
+    size_t mark;                /* HAS_MARK: offset of the value's CfgMark */
+} ConfigKey;
+
+#define C(f) offsetof(SearchConfig, f), sizeof(((SearchConfig *)0)->f)
+#define SP(f) offsetof(SearchConfig, space.f), 0
+#define AL(f) offsetof(SearchConfig, algo.f), 0
+#define BOTH (AT_TOP | AT_RUN)
+static const char *const BUDGET_KINDS[] = {"params", "flops", NULL};
+static const char *const ALGO_KINDS[] = {"ga", "nsga2", NULL};
+
+static const ConfigKey KEYS[] = {
+    /* section       key               type       where                   lo   hi       open  default */
+    {NULL,          "name",            K_STR,     C(name),                0, 0, false, NULL, NULL, AT_RUN, 0},
+    {NULL,          "model",           K_STR,     C(model),               0, 0, false, "models/stories260K/stories260K.bin", NULL, BOTH | HAS_MARK, offsetof(SearchConfig, model_at)},
+    {NULL,          "tokenizer",       K_STR,     C(tokenizer),           0, 0, false, "", NULL, BOTH | HAS_MARK, offsetof(SearchConfig, tokenizer_at)},
+    {"calibration", "text",            K_STR,     C(calib_text),          0, 0, false, "../shared/data/tinystories/calib.txt", NULL, HAS_MARK, offsetof(SearchConfig, calib_text_at)},
+    {"calibration", "n",               K_INT,     C(calib_n),             1, 1 << 20, false, "32", NULL, 0, 0},
+    {"calibration", "len",             K_INT,     C(calib_len),           2, 1 << 20, false, "128", NULL, 0, 0},
+    {"calibration", "seed",            K_U64,     C(calib_seed),          0, 0, false, "1", NULL, 0, 0},
+    {"eval",        "text",            K_STR,     C(eval_text),           0, 0, false, "../shared/data/tinystories/valid.txt", NULL, HAS_MARK, offsetof(SearchConfig, eval_text_at)},
+    {"eval",        "seq_len",         K_INT,     C(eval_seq_len),        2, 1 << 20, false, "256", NULL, 0, 0},
+    {"eval",        "max_windows",     K_INT,     C(eval_max_windows),    0, 1 << 30, false, "0", NULL, 0, 0},
+    {"space",       "heads",           K_BOOL,    SP(heads),              0, 0, false, "true", NULL, 0, 0},
+    {"space",       "channels",        K_BOOL,    SP(channels),           0, 0, false, "true", NULL, 0, 0},
+    {"space",       "channel_multiple", K_INT,    SP(channel_multiple),   1, 1 << 16, false, "1", NULL, 0, 0},
+    {"space",       "sublayers",       K_BOOL,    SP(sublayers),          0, 0, false, "true", NULL, 0, 0},
+    {"space",       "layers",          K_BOOL,    SP(layers),             0, 0, false, "false", NULL, 0, 0},
+    {"space",       "attn_ratio",      K_RANGE,   SP(attn_ratio),         0, 1, false, "0 1", NULL, 0, 0},
+    {"space",       "mlp_ratio",       K_RANGE,   SP(mlp_ratio),          0, 1, false, "0 1", NULL, 0, 0},
+    {"budget",      "kind",            K_ENUM,    C(budget_kind),         0, 0, false, "params", BUDGET_KINDS, 0, 0},
+    {"budget",      "targets",         K_TARGETS, C(targets),             0, 1, true, "0.9 0.8 0.7 0.6 0.5", NULL, 0, 0},
+    {"budget",      "tolerance",       K_DOUBLE,  C(tolerance),           0, 0.5, false, "0.02", NULL, 0, 0},
+    /* the paper's GA schedule */
+    {"algorithm",   "kind",            K_ENUM,    AL(kind),               0, 0, false, "ga", ALGO_KINDS, 0, 0},
+    {"algorithm",   "population",      K_INT,     AL(population),         2, 100000, false, "100", NULL, 0, 0},
+    {"algorithm",   "generations",     K_INT,     AL(generations),        1, 100000, false, "20", NULL, 0, 0},
+    {"algorithm",   "parents",         K_INT,     AL(parents),            1, 100000, false, "10", NULL, 0, 0},
+    {"algorithm",   "mutations",       K_INT,     AL(mutations),          0, 100000, false, "50", NULL, 0, 0},
+    {"algorithm",   "crossovers",      K_INT,     AL(crossovers),         0, 100000, false, "30", NULL, 0, 0},
+    {"algorithm",   "mutation_prob",   K_PAIR,    AL(mutation_prob),      0, 1, false, "0.6 0.3", NULL, 0, 0},
+    {"algorithm",   "crossover_prob",  K_PAIR,    AL(crossover_prob),     0, 1, false, "0.3 0.1", NULL, 0, 0},
+    {"algorithm",   "depth_prob",      K_DOUBLE,  AL(depth_prob),         0, 1, false, "0.05", NULL, 0, 0},
+    {"algorithm",   "overlap",         K_DOUBLE,  AL(overlap),            0, 1, false, "0.8", NULL, 0, 0},
+    {"algorithm",   "seed",            K_U64,     AL(seed),               0, 0, false, "1", NULL, 0, 0},
+    {"fitness",     "reform",          K_BOOL,    C(fitness_reform),      0, 0, false, "false", NULL, 0, 0},
+    {"final",       "reform",          K_BOOL,    C(final_reform),        0, 0, false, "true", NULL, 0, 0},
+    {"final",       "eval",            K_BOOL,    C(final_eval),          0, 0, false, "true", NULL, 0, 0},
+    {"final",       "rerank",          K_INT,     C(final_rerank),        0, 100000, false, "0", NULL, 0, 0},
+    {"final",       "rerank_windows",  K_INT,     C(final_rerank_windows), 1, 1 << 20, false, "128", NULL, 0, 0},
+    {"baselines",   "random",          K_RANDOM,  C(baseline_random),     0, 1000000, false, "0", NULL, 0, 0},
+    {NULL,          "output",          K_STR,     C(output),              0, 0, false, NULL, NULL, BOTH | NO_JSON, 0},
+    {NULL,          "method",          K_STR,     C(method),              0, 0, false, "", NULL, AT_TOP | NO_JSON, 0},
+    {NULL,          "runs",            K_STR,     0, 0,                   0, 0, false, NULL, NULL, AT_TOP | NO_JSON, 0},
+};
+#undef C
+#undef SP
+#undef AL
+#undef BOTH
+#define N_KEYS (sizeof KEYS / sizeof KEYS[0])
+
+/* SpaceConfig / AlgoConfig fields are addressed inside SearchConfig; their sizes are not needed
+ * (no K_STR among them). */
+static void *field(SearchConfig *c, const ConfigKey *k) { return (char *)c + k->offset; }
+static const void *cfield(const SearchConfig *c, const ConfigKey *k) { return (const char *)c + k->offset; }
 
 static int need_mapping(const Parser *p, const yaml_node_t *n, const char *sec) {
     if (n->type == YAML_MAPPING_NODE) return 0;
     return fail_at(p, n, "'%s' must be a mapping of keys", sec);
 }
 
-/* Walk a mapping: each key must be a scalar one of `keys` (NULL-terminated); fn reads it. */
-static int walk(const Parser *p, const yaml_node_t *map, const char *sec, const char *const *keys, KeyFn fn,
-                SearchConfig *c) {
-    if (need_mapping(p, map, sec)) return -1;
+static int read_enum(const Parser *p, const yaml_node_t *v, const ConfigKey *k, const char *sec, int *out) {
+    char alts[64] = "";
+    for (int i = 0; k->names[i]; i++)
+        snprintf(alts + strlen(alts), sizeof alts - strlen(alts), "%s%s", i ? " or " : "", k->names[i]);
+    if (need_scalar(p, v, k->key, sec, alts)) return -1;
+    for (int i = 0; k->names[i]; i++)
+        if (!strcmp(scalar(v), k->names[i])) return *out = i, 0;
+    return fail_at(p, v, "'%s' in '%s' must be %s, got '%s'", k->key, sec, alts, scalar(v));
+}
+
+static int read_random(const Parser *p, const yaml_node_t *v, const ConfigKey *k, int *out) {
+    if (v->type == YAML_SCALAR_NODE && !strcmp(scalar(v), "same")) return *out = -1, 0;
+    if (v->type == YAML_SCALAR_NODE && strtol(scalar(v), NULL, 10) < 0)
+        return fail_at(p, v, "'%s' in '%s' must be 'same' or a count >= 0, got '%s'", k->key, k->section, scalar(v));
+    return read_int(p, v, k->key, k->section, (long)k->lo, (long)k->hi, out);
+}
+
+/* Read the value v of key k into c; sec names where it stands in messages. */
+static int read_key(const Parser *p, const ConfigKey *k, const char *sec, const yaml_node_t *v, SearchConfig *c) {
+    if (k->flags & HAS_MARK) *(CfgMark *)((char *)c + k->mark) = mark_of(v);
+    void *f = field(c, k);
+    switch (k->type) {
+    case K_STR: return read_string(p, v, k->key, sec, f, k->size);
+    case K_INT: return read_int(p, v, k->key, sec, (long)k->lo, (long)k->hi, f);
+    case K_U64: return read_u64(p, v, k->key, sec, f);
+    case K_DOUBLE: return read_double(p, v, k->key, sec, k->lo, k->lo_open, k->hi, f);
+    case K_BOOL: return read_bool(p, v, k->key, sec, f);
+    case K_ENUM: return read_enum(p, v, k, sec, f);
+    case K_PAIR: return read_prob_pair(p, v, k->key, sec, f);
+    case K_RANGE: return read_range(p, v, k->key, sec, f);
+    case K_TARGETS: return read_targets(p, v, c);
+    case K_RANDOM: return read_random(p, v, k, f);
+    }
+    return -1;
+}
+
+/* What a top-level key needs beyond its type: the method must be a search, a run name a plain word. */
+static int check_top_key(const Parser *p, const ConfigKey *k, const yaml_node_t *v, const SearchConfig *c) {
+    if (!strcmp(k->key, "method") && strcmp(c->method, "carve-ga") && strcmp(c->method, "carve-nsga2"))
+        return fail_at(p, v, "method '%s' is not a search: run it with carve prune --method %s", c->method, c->method);
+    if (!strcmp(k->key, "name"))
+        for (const char *s = c->name; *s; s++)
+            if (!(isalnum((unsigned char)*s) || *s == '_' || *s == '-' || *s == '.'))
+                return fail_at(p, v, "run name '%s' may only hold letters, digits, '_', '-' and '.'", c->name);
+    return 0;
+}
+
+/* Is `name` a section of the table? */
+static bool is_section(const char *name) {
+    for (size_t i = 0; i < N_KEYS; i++)
+        if (KEYS[i].section && !strcmp(KEYS[i].section, name)) return true;
+    return false;
+}
+
+/* Walk a mapping: a section's keys (sec != NULL) or the top level / a run's (sec == NULL,
+ * `allow` = AT_TOP or AT_RUN): every key must be known and appear once; sections recurse. */
+static int walk(const Parser *p, const yaml_node_t *map, const char *sec, unsigned allow, SearchConfig *c) {
+    const char *where = sec ? sec : p->level;
+    if (need_mapping(p, map, where)) return -1;
     for (yaml_node_pair_t *pr = map->data.mapping.pairs.start; pr < map->data.mapping.pairs.top; pr++) {
-        yaml_node_t *k = yaml_document_get_node(p->doc, pr->key), *v = yaml_document_get_node(p->doc, pr->value);
-        if (k->type != YAML_SCALAR_NODE) return fail_at(p, k, "keys in '%s' must be plain names", sec);
-        const char *key = scalar(k);
-        int known = 0;
-        for (int i = 0; keys[i]; i++)
-            if (!strcmp(keys[i], key)) known = 1;
-        if (!known) return fail_at(p, k, "unknown key '%s' in '%s'", key, sec);
+        yaml_node_t *kn = yaml_document_get_node(p->doc, pr->key), *v = yaml_document_get_node(p->doc, pr->value);
+        if (kn->type != YAML_SCALAR_NODE) return fail_at(p, kn, "keys in '%s' must be plain names", where);
+        const char *key = scalar(kn);
+        const ConfigKey *k = NULL;
+        for (size_t i = 0; i < N_KEYS && !k; i++)
+            if ((sec ? KEYS[i].section && !strcmp(KEYS[i].section, sec) : !KEYS[i].section && (KEYS[i].flags & allow)) &&
+                !strcmp(KEYS[i].key, key))
+                k = &KEYS[i];
+        bool section = !sec && !k && is_section(key);
+        if (!k && !section) return fail_at(p, kn, "unknown key '%s' in '%s'", key, where);
         for (yaml_node_pair_t *q = map->data.mapping.pairs.start; q < pr; q++)
             if (!strcmp(scalar(yaml_document_get_node(p->doc, q->key)), key))
-                return fail_at(p, k, "key '%s' appears twice in '%s'", key, sec);
-        if (fn(p, key, v, c)) return -1;
+                return fail_at(p, kn, "key '%s' appears twice in '%s'", key, where);
+        if (section) {
+            if (walk(p, v, key, 0, c)) return -1;
+        } else if (!strcmp(key, "runs")) {
+            continue; /* handled by config_parse */
+        } else if (read_key(p, k, where, v, c) || (!sec && check_top_key(p, k, v, c))) {
+            return -1;
+        }
     }
     return 0;
 }
 
-static int calib_key(const Parser *p, const char *key, const yaml_node_t *v, SearchConfig *c) {
-    if (!strcmp(key, "text")) {
-        c->calib_text_at = mark_of(v);
-        return read_string(p, v, key, "calibration", c->calib_text, sizeof c->calib_text);
+/* Set key k of c to its default (the table's text form). */
+static void set_default(SearchConfig *c, const ConfigKey *k) {
+    if (!k->def) return;
+    void *f = field(c, k);
+    char *end;
+    switch (k->type) {
+    case K_STR: snprintf(f, k->size, "%s", k->def); break;
+    case K_INT:
+    case K_RANDOM: *(int *)f = (int)strtol(k->def, NULL, 10); break;
+    case K_U64: *(uint64_t *)f = strtoull(k->def, NULL, 10); break;
+    case K_DOUBLE: *(double *)f = strtod(k->def, NULL); break;
+    case K_BOOL: *(bool *)f = !strcmp(k->def, "true"); break;
+    case K_ENUM:
+        for (int i = 0; k->names[i]; i++)
+            if (!strcmp(k->def, k->names[i])) *(int *)f = i;
+        break;
+    case K_PAIR:
+    case K_RANGE: {
+        double *d = f;
+        d[0] = strtod(k->def, &end);
+        d[1] = strtod(end, NULL);
+        break;
     }
-    if (!strcmp(key, "n")) return read_int(p, v, key, "calibration", 1, 1 << 20, &c->calib_n);
-    if (!strcmp(key, "len")) return read_int(p, v, key, "calibration", 2, 1 << 20, &c->calib_len);
-    return read_u64(p, v, key, "calibration", &c->calib_seed);
-}
-
-static int eval_key(const Parser *p, const char *key, const yaml_node_t *v, SearchConfig *c) {
-    if (!strcmp(key, "text")) {
-        c->eval_text_at = mark_of(v);
-        return read_string(p, v, key, "eval", c->eval_text, sizeof c->eval_text);
+    case K_TARGETS: {
+        const char *s = k->def;
+        c->n_targets = 0;
+        for (double v = strtod(s, &end); end != s && c->n_targets < CFG_MAX_TARGETS; v = strtod(s, &end)) {
+            c->targets[c->n_targets++] = v;
+            s = end;
+        }
+        break;
     }
-    if (!strcmp(key, "seq_len")) return read_int(p, v, key, "eval", 2, 1 << 20, &c->eval_seq_len);
-    return read_int(p, v, key, "eval", 0, 1 << 30, &c->eval_max_windows);
-}
-
-static int space_key(const Parser *p, const char *key, const yaml_node_t *v, SearchConfig *c) {
-    SpaceConfig *s = &c->space;
-    if (!strcmp(key, "heads")) return read_bool(p, v, key, "space", &s->heads);
-    if (!strcmp(key, "channels")) return read_bool(p, v, key, "space", &s->channels);
-    if (!strcmp(key, "channel_multiple")) return read_int(p, v, key, "space", 1, 1 << 16, &s->channel_multiple);
-    if (!strcmp(key, "sublayers")) return read_bool(p, v, key, "space", &s->sublayers);
-    if (!strcmp(key, "layers")) return read_bool(p, v, key, "space", &s->layers);
-    if (!strcmp(key, "attn_ratio")) return read_range(p, v, key, "space", s->attn_ratio);
-    return read_range(p, v, key, "space", s->mlp_ratio);
-}
-
-static int budget_key(const Parser *p, const char *key, const yaml_node_t *v, SearchConfig *c) {
-    if (!strcmp(key, "kind")) {
-        if (need_scalar(p, v, key, "budget", "params or flops")) return -1;
-        if (!strcmp(scalar(v), "params")) c->budget_kind = 0;
-        else if (!strcmp(scalar(v), "flops")) c->budget_kind = 1;
-        else return fail_at(p, v, "'kind' in 'budget' must be params or flops, got '%s'", scalar(v));
-        return 0;
     }
-    if (!strcmp(key, "targets")) return read_targets(p, v, c);
-    return read_double(p, v, key, "budget", 0, false, 0.5, &c->tolerance);
-}
-
-static int algo_key(const Parser *p, const char *key, const yaml_node_t *v, SearchConfig *c) {
-    AlgoConfig *a = &c->algo;
-    const char *sec = "algorithm";
-    if (!strcmp(key, "kind")) {
-        if (need_scalar(p, v, key, sec, "ga or nsga2")) return -1;
-        if (!strcmp(scalar(v), "ga")) a->kind = ALGO_GA;
-        else if (!strcmp(scalar(v), "nsga2")) a->kind = ALGO_NSGA2;
-        else return fail_at(p, v, "'kind' in 'algorithm' must be ga or nsga2, got '%s'", scalar(v));
-        return 0;
-    }
-    if (!strcmp(key, "population")) return read_int(p, v, key, sec, 2, 100000, &a->population);
-    if (!strcmp(key, "generations")) return read_int(p, v, key, sec, 1, 100000, &a->generations);
-    if (!strcmp(key, "parents")) return read_int(p, v, key, sec, 1, 100000, &a->parents);
-    if (!strcmp(key, "mutations")) return read_int(p, v, key, sec, 0, 100000, &a->mutations);
-    if (!strcmp(key, "crossovers")) return read_int(p, v, key, sec, 0, 100000, &a->crossovers);
-    if (!strcmp(key, "mutation_prob")) return read_prob_pair(p, v, key, sec, a->mutation_prob);
-    if (!strcmp(key, "crossover_prob")) return read_prob_pair(p, v, key, sec, a->crossover_prob);
-    if (!strcmp(key, "depth_prob")) return read_double(p, v, key, sec, 0, false, 1, &a->depth_prob);
-    if (!strcmp(key, "overlap")) return read_double(p, v, key, sec, 0, false, 1, &a->overlap);
-    return read_u64(p, v, key, sec, &a->seed);
-}
-
-static int fitness_key(const Parser *p, const char *key, const yaml_node_t *v, SearchConfig *c) {
-    (void)key;
-    return read_bool(p, v, "reform", "fitness", &c->fitness_reform);
-}
-
-static int final_key(const Parser *p, const char *key, const yaml_node_t *v, SearchConfig *c) {
-    if (!strcmp(key, "reform")) return read_bool(p, v, key, "final", &c->final_reform);
-    if (!strcmp(key, "rerank")) return read_int(p, v, key, "final", 0, 100000, &c->final_rerank);
-    if (!strcmp(key, "rerank_windows")) return read_int(p, v, key, "final", 1, 1 << 20, &c->final_rerank_windows);
-    return read_bool(p, v, key, "final", &c->final_eval);
-}
-
-static int baselines_key(const Parser *p, const char *key, const yaml_node_t *v, SearchConfig *c) {
-    if (v->type == YAML_SCALAR_NODE && !strcmp(scalar(v), "same")) {
-        c->baseline_random = -1;
-        return 0;
-    }
-    if (v->type == YAML_SCALAR_NODE && strtol(scalar(v), NULL, 10) < 0)
-        return fail_at(p, v, "'%s' in 'baselines' must be 'same' or a count >= 0, got '%s'", key, scalar(v));
-    return read_int(p, v, key, "baselines", 0, 1000000, &c->baseline_random);
-}
-
-static const char *const CALIB_KEYS[] = {"text", "n", "len", "seed", NULL};
-static const char *const EVAL_KEYS[] = {"text", "seq_len", "max_windows", NULL};
-static const char *const SPACE_KEYS[] = {"heads",  "channels",   "channel_multiple", "sublayers",
-                                         "layers", "attn_ratio", "mlp_ratio",        NULL};
-static const char *const BUDGET_KEYS[] = {"kind", "targets", "tolerance", NULL};
-static const char *const ALGO_KEYS[] = {"kind",          "population",     "generations", "parents",
-                                        "mutations",     "crossovers",     "mutation_prob",
-                                        "crossover_prob", "depth_prob",    "overlap",     "seed", NULL};
-static const char *const FITNESS_KEYS[] = {"reform", NULL};
-static const char *const FINAL_KEYS[] = {"reform", "eval", "rerank", "rerank_windows", NULL};
-static const char *const BASELINE_KEYS[] = {"random", NULL};
-static const char *const TOP_KEYS[] = {"method", "model",  "tokenizer", "calibration", "eval",      "space", "budget",
-                                       "algorithm", "fitness", "final",       "baselines", "output", "runs", NULL};
-static const char *const RUN_KEYS[] = {"name",   "model",   "tokenizer", "calibration", "eval",   "space",
-                                       "budget", "algorithm", "fitness", "final",       "baselines", "output", NULL};
-
-static int settings_key(const Parser *p, const char *key, const yaml_node_t *v, SearchConfig *c) {
-    if (!strcmp(key, "model")) {
-        c->model_at = mark_of(v);
-        return read_string(p, v, key, p->level, c->model, sizeof c->model);
-    }
-    if (!strcmp(key, "tokenizer")) {
-        c->tokenizer_at = mark_of(v);
-        return read_string(p, v, key, p->level, c->tokenizer, sizeof c->tokenizer);
-    }
-    if (!strcmp(key, "output")) return read_string(p, v, key, p->level, c->output, sizeof c->output);
-    if (!strcmp(key, "method")) { /* the method registry's name (search/method.h); only the searches run here */
-        if (read_string(p, v, key, p->level, c->method, sizeof c->method)) return -1;
-        if (strcmp(c->method, "carve-ga") && strcmp(c->method, "carve-nsga2"))
-            return fail_at(p, v, "method '%s' is not a search: run it with carve prune --method %s", c->method, c->method);
-        return 0;
-    }
-    if (!strcmp(key, "name")) {
-        if (read_string(p, v, key, "runs", c->name, sizeof c->name)) return -1;
-        for (const char *s = c->name; *s; s++)
-            if (!(isalnum((unsigned char)*s) || *s == '_' || *s == '-' || *s == '.'))
-                return fail_at(p, v, "run name '%s' may only hold letters, digits, '_', '-' and '.'", c->name);
-        return 0;
-    }
-    if (!strcmp(key, "runs")) return 0; /* handled by the caller */
-    if (!strcmp(key, "calibration")) return walk(p, v, key, CALIB_KEYS, calib_key, c);
-    if (!strcmp(key, "eval")) return walk(p, v, key, EVAL_KEYS, eval_key, c);
-    if (!strcmp(key, "space")) return walk(p, v, key, SPACE_KEYS, space_key, c);
-    if (!strcmp(key, "budget")) return walk(p, v, key, BUDGET_KEYS, budget_key, c);
-    if (!strcmp(key, "algorithm")) return walk(p, v, key, ALGO_KEYS, algo_key, c);
-    if (!strcmp(key, "fitness")) return walk(p, v, key, FITNESS_KEYS, fitness_key, c);
-    if (!strcmp(key, "final")) return walk(p, v, key, FINAL_KEYS, final_key, c);
-    return walk(p, v, key, BASELINE_KEYS, baselines_key, c);
 }
 
 void config_defaults(SearchConfig *c) {
     memset(c, 0, sizeof *c);
-    snprintf(c->model, sizeof c->model, "models/stories260K/stories260K.bin");
-    snprintf(c->calib_text, sizeof c->calib_text, "../shared/data/tinystories/calib.txt");
-    c->calib_n = 32;
-    c->calib_len = 128;
-    c->calib_seed = 1;
-    snprintf(c->eval_text, sizeof c->eval_text, "../shared/data/tinystories/valid.txt");
-    c->eval_seq_len = 256;
-    c->space = (SpaceConfig){true, true, 1, true, false, {0.0, 1.0}, {0.0, 1.0}};
-    c->budget_kind = 0;
-    c->n_targets = 5;
-    for (int i = 0; i < 5; i++) c->targets[i] = 0.9 - 0.1 * i;
-    c->tolerance = 0.02;
-    /* the paper's schedule */
-    c->algo = (AlgoConfig){ALGO_GA, 100, 20, 10, 50, 30, {0.6, 0.3}, {0.3, 0.1}, 0.05, 0.8, 1};
-    c->fitness_reform = false;
-    c->final_reform = true;
-    c->final_eval = true;
-    c->final_rerank = 0;
-    c->final_rerank_windows = 128;
-    c->baseline_random = 0;
+    for (size_t i = 0; i < N_KEYS; i++) set_default(c, &KEYS[i]);
 }
 
 /* Cross-field checks of one run's effective settings. */
@@ -409,7 +445,7 @@ int config_parse(const char *text, size_t len, const char *what, ConfigBatch *ou
         err_set("%s: empty configuration", what);
         goto done;
     }
-    if (walk(&p, root, "top level", TOP_KEYS, settings_key, &base)) goto done;
+    if (walk(&p, root, NULL, AT_TOP, &base)) goto done;
     yaml_node_t *runs = NULL;
     for (yaml_node_pair_t *pr = root->data.mapping.pairs.start; pr < root->data.mapping.pairs.top; pr++)
         if (!strcmp(scalar(yaml_document_get_node(&doc, pr->key)), "runs"))
@@ -436,7 +472,7 @@ int config_parse(const char *text, size_t len, const char *what, ConfigBatch *ou
             *c = base;
             c->name[0] = 0;
             out->n_runs = i + 1;
-            if (walk(&p, r, "runs", RUN_KEYS, settings_key, c)) goto done;
+            if (walk(&p, r, NULL, AT_RUN, c)) goto done;
             if (!c->name[0]) {
                 fail_at(&p, r, "run %d has no 'name'", i + 1);
                 goto done;
@@ -497,29 +533,43 @@ int config_check_files(const SearchConfig *c) {
     return 0;
 }
 
+/* The value of key k in c as JSON. */
+static json_t *key_json(const SearchConfig *c, const ConfigKey *k) {
+    const void *f = cfield(c, k);
+    switch (k->type) {
+    case K_STR: return json_string(f);
+    case K_INT:
+    case K_RANDOM: return json_integer(*(const int *)f);
+    case K_U64: return json_integer((json_int_t) * (const uint64_t *)f);
+    case K_DOUBLE: return json_real(*(const double *)f);
+    case K_BOOL: return json_boolean(*(const bool *)f);
+    case K_ENUM: return json_string(k->names[*(const int *)f]);
+    case K_PAIR:
+    case K_RANGE: return json_pack("[f,f]", ((const double *)f)[0], ((const double *)f)[1]);
+    case K_TARGETS: {
+        json_t *t = json_array();
+        for (int i = 0; i < c->n_targets; i++) json_array_append_new(t, json_real(c->targets[i]));
+        return t;
+    }
+    }
+    return NULL;
+}
+
 char *config_to_json(const SearchConfig *c) {
-    const SpaceConfig *s = &c->space;
-    const AlgoConfig *a = &c->algo;
-    json_t *t = json_array();
-    for (int i = 0; i < c->n_targets; i++) json_array_append_new(t, json_real(c->targets[i]));
-    json_t *o = json_pack(
-        "{s:s, s:s, s:s, s:{s:s, s:i, s:i, s:I}, s:{s:s, s:i, s:i},"
-        " s:{s:b, s:b, s:i, s:b, s:b, s:[f,f], s:[f,f]}, s:{s:s, s:o, s:f},"
-        " s:{s:s, s:i, s:i, s:i, s:i, s:i, s:[f,f], s:[f,f], s:f, s:f, s:I},"
-        " s:{s:b}, s:{s:b, s:b, s:i, s:i}, s:{s:i}}",
-        "name", c->name, "model", c->model, "tokenizer", c->tokenizer, "calibration", "text", c->calib_text, "n",
-        c->calib_n, "len", c->calib_len, "seed", (json_int_t)c->calib_seed, "eval", "text", c->eval_text, "seq_len",
-        c->eval_seq_len, "max_windows", c->eval_max_windows, "space", "heads", s->heads, "channels", s->channels,
-        "channel_multiple", s->channel_multiple, "sublayers", s->sublayers, "layers", s->layers, "attn_ratio",
-        s->attn_ratio[0], s->attn_ratio[1], "mlp_ratio", s->mlp_ratio[0], s->mlp_ratio[1], "budget", "kind",
-        c->budget_kind ? "flops" : "params", "targets", t, "tolerance", c->tolerance, "algorithm", "kind",
-        a->kind == ALGO_GA ? "ga" : "nsga2", "population", a->population, "generations", a->generations, "parents",
-        a->parents, "mutations", a->mutations, "crossovers", a->crossovers, "mutation_prob", a->mutation_prob[0],
-        a->mutation_prob[1], "crossover_prob", a->crossover_prob[0], a->crossover_prob[1], "depth_prob",
-        a->depth_prob, "overlap", a->overlap, "seed", (json_int_t)a->seed, "fitness", "reform", c->fitness_reform,
-        "final", "reform", c->final_reform, "eval", c->final_eval, "rerank", c->final_rerank,
-        "rerank_windows", c->final_rerank_windows, "baselines", "random", c->baseline_random);
-    if (!o) return NULL;
+    json_t *o = json_object();
+    for (size_t i = 0; i < N_KEYS; i++) { /* the table's order (sections stay together in it) */
+        const ConfigKey *k = &KEYS[i];
+        if (k->flags & NO_JSON) continue;
+        json_t *parent = o;
+        if (k->section) {
+            parent = json_object_get(o, k->section);
+            if (!parent) {
+                parent = json_object();
+                json_object_set_new(o, k->section, parent);
+            }
+        }
+        json_object_set_new(parent, k->key, key_json(c, k));
+    }
     char *s_out = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(o);
     return s_out;
