@@ -88,6 +88,35 @@ static void plan_clear(Plan *p) {
     memset(p, 0, sizeof *p);
 }
 
+/* The one description of a layer's compact storage (p->floats floats, in this order): replace
+ * (D, D); or wqkv ((nh+2nkv)*hd, D), bqkv ((nh+2nkv)*hd, when the layer has q/k/v biases),
+ * wo (D, nh*hd), gate|up (2nc, D) as one matrix, wdown (D, nc) — each piece left out when it is
+ * used in place from the model (f32, nothing pruned). Points c (may be NULL) at buf, or at the
+ * model for in-place pieces, and returns the floats the layout takes; buf == NULL: count only. */
+static size_t compact_layout(const Plan *p, const LayerWeights *L, int D, int hd, float *buf, Compact *c) {
+    size_t off = 0;
+    Compact k = {0};
+#define TAKE(n) (off += (size_t)(n), buf ? buf + off - (size_t)(n) : NULL)
+    if (p->is_replace) {
+        k.rep = p->rep_inplace ? L->replace.data : TAKE((size_t)D * D);
+    } else {
+        if (p->nh > 0) {
+            size_t rows = (size_t)(p->nh + 2 * p->nkv) * hd;
+            k.wqkv = TAKE(rows * D);
+            if (L->bq.data || L->bk.data || L->bv.data) k.bqkv = TAKE(rows);
+            k.wo = p->wo_inplace ? L->wo.data : TAKE((size_t)D * p->nh * hd);
+        }
+        if (p->nc > 0) {
+            if (p->gu_inplace) k.wg = L->w_gate.data, k.wu = L->w_up.data;
+            else k.wg = TAKE((size_t)2 * p->nc * D), k.wu = k.wg ? k.wg + (size_t)p->nc * D : NULL;
+            k.wdown = p->down_inplace ? L->w_down.data : TAKE((size_t)D * p->nc);
+        }
+    }
+#undef TAKE
+    if (c) *c = k;
+    return off;
+}
+
 static void plan_layer(const Forward *f, int l, Plan *p) {
     const Model *m = f->m;
     const LayerWeights *L = &m->layers[l];
@@ -97,7 +126,7 @@ static void plan_layer(const Forward *f, int l, Plan *p) {
     if (L->replace.data) {
         p->is_replace = 1;
         p->rep_inplace = L->replace.dtype == DT_F32;
-        p->floats = p->rep_inplace ? 0 : (size_t)D * D;
+        p->floats = compact_layout(p, L, D, hd, NULL, NULL);
         return;
     }
     int H = L->n_heads, KV = L->n_kv_heads, F = L->hidden_dim;
@@ -125,18 +154,10 @@ static void plan_layer(const Forward *f, int l, Plan *p) {
         for (int c = 0; c < F; c++)
             if (!S || S->chan_keep[c]) p->chan[p->nc++] = c;
     }
-    if (p->nh > 0) {
-        p->wo_inplace = L->wo.dtype == DT_F32 && p->nh == H;
-        p->floats += (size_t)(p->nh + 2 * p->nkv) * hd * D;
-        if (L->bq.data || L->bk.data || L->bv.data) p->floats += (size_t)(p->nh + 2 * p->nkv) * hd;
-        if (!p->wo_inplace) p->floats += (size_t)D * p->nh * hd;
-    }
-    if (p->nc > 0) {
-        p->gu_inplace = L->w_gate.dtype == DT_F32 && L->w_up.dtype == DT_F32 && p->nc == F;
-        p->down_inplace = L->w_down.dtype == DT_F32 && p->nc == F;
-        if (!p->gu_inplace) p->floats += (size_t)2 * p->nc * D;
-        if (!p->down_inplace) p->floats += (size_t)D * p->nc;
-    }
+    p->wo_inplace = p->nh > 0 && L->wo.dtype == DT_F32 && p->nh == H;
+    p->gu_inplace = p->nc > 0 && L->w_gate.dtype == DT_F32 && L->w_up.dtype == DT_F32 && p->nc == F;
+    p->down_inplace = p->nc > 0 && L->w_down.dtype == DT_F32 && p->nc == F;
+    p->floats = compact_layout(p, L, D, hd, NULL, NULL);
 }
 
 /* Give back the resident pages of a stored tensor we have just converted, when it lives in one
@@ -172,21 +193,17 @@ static void build_layer(Forward *f, int l, const Plan *p, float *buf, Compact *c
     const Model *m = f->m;
     const LayerWeights *L = &m->layers[l];
     int D = m->cfg.dim, hd = m->cfg.head_dim;
-    memset(c, 0, sizeof *c);
-    float *w = buf;
+    compact_layout(p, L, D, hd, buf, c);
     if (p->is_replace) {
-        if (p->rep_inplace) c->rep = L->replace.data;
-        else {
-            convert_to_f32(w, L->replace.data, L->replace.dtype, (size_t)D * D);
-            c->rep = w;
+        if (!p->rep_inplace) {
+            convert_to_f32((float *)c->rep, L->replace.data, L->replace.dtype, (size_t)D * D);
             release_source(m, &L->replace);
         }
         return;
     }
     if (p->nh > 0) {
         int nq = p->nh, nkv = p->nkv, rows = (nq + 2 * nkv) * hd;
-        float *wqkv = w;
-        w += (size_t)rows * D;
+        float *wqkv = (float *)c->wqkv;
         // wqkv: (rows, D): kept q heads, then kept k heads, then kept v heads
 #pragma omp parallel for schedule(static)
         for (int r = 0; r < rows; r++) {
@@ -198,10 +215,8 @@ static void build_layer(Forward *f, int l, const Plan *p, float *buf, Compact *c
             else t = &L->wv, src = (int64_t)p->kvh[blk - nq - nkv] * hd + j;
             convert_to_f32(wqkv + (size_t)r * D, row_ptr(t, src), t->dtype, (size_t)D);
         }
-        c->wqkv = wqkv;
-        if (L->bq.data || L->bk.data || L->bv.data) {
-            float *b = w;
-            w += rows;
+        if (c->bqkv) {
+            float *b = (float *)c->bqkv;
             for (int r = 0; r < rows; r++) {
                 int blk = r / hd, j = r % hd;
                 const Tensor *t;
@@ -212,17 +227,9 @@ static void build_layer(Forward *f, int l, const Plan *p, float *buf, Compact *c
                 b[r] = 0.0f;
                 if (t->data) k_gather_f32(&b[r], t->data, t->dtype, (const int32_t[]){(int32_t)src}, 1);
             }
-            c->bqkv = b;
         }
-        if (p->wo_inplace) c->wo = L->wo.data;
-        else {
-            float *wo = w;
-            int wcols = nq * hd;
-            w += (size_t)D * wcols;
-            // wo: (D, nq*hd) <- kept column blocks of (D, H*hd)
-            gather_columns(wo, &L->wo, nq == L->n_heads ? NULL : p->ocols, wcols);
-            c->wo = wo;
-        }
+        // wo: (D, nq*hd) <- kept column blocks of (D, H*hd)
+        if (!p->wo_inplace) gather_columns((float *)c->wo, &L->wo, nq == L->n_heads ? NULL : p->ocols, nq * hd);
         release_source(m, &L->wq);
         release_source(m, &L->wk);
         release_source(m, &L->wv);
@@ -230,29 +237,17 @@ static void build_layer(Forward *f, int l, const Plan *p, float *buf, Compact *c
     }
     if (p->nc > 0) {
         int nc = p->nc;
-        if (p->gu_inplace) {
-            c->wg = L->w_gate.data;
-            c->wu = L->w_up.data;
-        } else {
-            float *gu = w;
-            w += (size_t)2 * nc * D;
+        if (!p->gu_inplace) {
+            float *gu = (float *)c->wg;
             // gu: (2nc, D): kept gate rows, then kept up rows
 #pragma omp parallel for schedule(static)
             for (int r = 0; r < 2 * nc; r++) {
                 const Tensor *t = r < nc ? &L->w_gate : &L->w_up;
                 convert_to_f32(gu + (size_t)r * D, row_ptr(t, p->chan[r % nc]), t->dtype, (size_t)D);
             }
-            c->wg = gu;
-            c->wu = gu + (size_t)nc * D;
         }
-        if (p->down_inplace) c->wdown = L->w_down.data;
-        else {
-            float *wd = w;
-            w += (size_t)D * nc;
-            // wd: (D, nc) <- kept columns of (D, F)
-            gather_columns(wd, &L->w_down, nc == L->hidden_dim ? NULL : p->chan, nc);
-            c->wdown = wd;
-        }
+        // wd: (D, nc) <- kept columns of (D, F)
+        if (!p->down_inplace) gather_columns((float *)c->wdown, &L->w_down, nc == L->hidden_dim ? NULL : p->chan, nc);
         release_source(m, &L->w_gate);
         release_source(m, &L->w_up);
         release_source(m, &L->w_down);
@@ -262,40 +257,13 @@ static void build_layer(Forward *f, int l, const Plan *p, float *buf, Compact *c
 /* Compact weights of layer l, building them (into the cache or the scratch buffer) as needed. */
 static void layer_weights(Forward *f, int l, Compact *c) {
     Plan *p = &f->plan[l];
-    float *buf;
-    if (p->cached) {
-        if (!p->own) {
-            p->own = p->floats ? xmalloc_aligned(p->floats * sizeof(float)) : NULL;
-            build_layer(f, l, p, p->own, c);
-            return;
-        }
-        buf = p->own;
-    } else {
+    if (!p->cached) {
         build_layer(f, l, p, f->scratch_w, c);
-        return;
-    }
-    /* cached and built: recompute the pointers without converting again */
-    const Model *m = f->m;
-    const LayerWeights *L = &m->layers[l];
-    int D = m->cfg.dim, hd = m->cfg.head_dim;
-    memset(c, 0, sizeof *c);
-    float *w = buf;
-    if (p->is_replace) {
-        c->rep = p->rep_inplace ? L->replace.data : w;
-        return;
-    }
-    if (p->nh > 0) {
-        int rows = (p->nh + 2 * p->nkv) * hd;
-        c->wqkv = w;
-        w += (size_t)rows * D;
-        if (L->bq.data || L->bk.data || L->bv.data) c->bqkv = w, w += rows;
-        if (p->wo_inplace) c->wo = L->wo.data;
-        else c->wo = w, w += (size_t)D * p->nh * hd;
-    }
-    if (p->nc > 0) {
-        if (p->gu_inplace) c->wg = L->w_gate.data, c->wu = L->w_up.data;
-        else c->wg = w, c->wu = w + (size_t)p->nc * D, w += (size_t)2 * p->nc * D;
-        c->wdown = p->down_inplace ? L->w_down.data : w;
+    } else if (!p->own) {
+        p->own = p->floats ? xmalloc_aligned(p->floats * sizeof(float)) : NULL;
+        build_layer(f, l, p, p->own, c);
+    } else { /* cached and built: the same layout, nothing converted again */
+        compact_layout(p, &f->m->layers[l], f->m->cfg.dim, f->m->cfg.head_dim, p->own, c);
     }
 }
 
