@@ -207,11 +207,11 @@ static const ConfigKey KEYS[] = {
     {NULL,          "name",            K_STR,     C(name),                0, 0, false, NULL, NULL, AT_RUN, 0},
     {NULL,          "model",           K_STR,     C(model),               0, 0, false, "models/stories260K/stories260K.bin", NULL, BOTH | HAS_MARK, offsetof(SearchConfig, model_at)},
     {NULL,          "tokenizer",       K_STR,     C(tokenizer),           0, 0, false, "", NULL, BOTH | HAS_MARK, offsetof(SearchConfig, tokenizer_at)},
-    {"calibration", "text",            K_STR,     C(calib_text),          0, 0, false, "../shared/data/tinystories/calib.txt", NULL, HAS_MARK, offsetof(SearchConfig, calib_text_at)},
+    {"calibration", "text",            K_STR,     C(calib_text),          0, 0, false, "data/tinystories/calib.txt", NULL, HAS_MARK, offsetof(SearchConfig, calib_text_at)},
     {"calibration", "n",               K_INT,     C(calib_n),             1, 1 << 20, false, "32", NULL, 0, 0},
     {"calibration", "len",             K_INT,     C(calib_len),           2, 1 << 20, false, "128", NULL, 0, 0},
     {"calibration", "seed",            K_U64,     C(calib_seed),          0, 0, false, "1", NULL, 0, 0},
-    {"eval",        "text",            K_STR,     C(eval_text),           0, 0, false, "../shared/data/tinystories/valid.txt", NULL, HAS_MARK, offsetof(SearchConfig, eval_text_at)},
+    {"eval",        "text",            K_STR,     C(eval_text),           0, 0, false, "data/tinystories/valid.txt", NULL, HAS_MARK, offsetof(SearchConfig, eval_text_at)},
     {"eval",        "seq_len",         K_INT,     C(eval_seq_len),        2, 1 << 20, false, "256", NULL, 0, 0},
     {"eval",        "max_windows",     K_INT,     C(eval_max_windows),    0, 1 << 30, false, "0", NULL, 0, 0},
     {"space",       "heads",           K_BOOL,    SP(heads),              0, 0, false, "true", NULL, 0, 0},
@@ -520,7 +520,9 @@ void config_batch_free(ConfigBatch *b) {
 static int check_file(const SearchConfig *c, const char *path, CfgMark at, const char *what) {
     if (path_exists(path) && !path_is_dir(path)) return 0;
     const char *why = path_exists(path) ? "is a directory, not a file" : "not found";
-    const char *hint = strncmp(path, "models/", 7) == 0 ? " (run 'make models')" : "";
+    /* the tree `make models` fills (scripts/fetch.manifest) */
+    bool fetched = strncmp(path, "models/", 7) == 0 || strncmp(path, "data/", 5) == 0;
+    const char *hint = fetched ? " (run 'make models')" : "";
     if (at.line) return err_set("%s:%d:%d: %s '%s' %s%s", c->file, at.line, at.col, what, path, why, hint);
     return err_set("%s: %s '%s' %s%s", c->file, what, path, why, hint);
 }
