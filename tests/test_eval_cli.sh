@@ -38,6 +38,8 @@ EOF
 echo "Once upon a time." >"$T/short.txt"
 expect_err "missing model" "no such file" eval --model "$T/nope.bin" --token-file "$T/ids40.i32" --seq-len 8
 expect_err "missing token file" "nope.i32" eval --model "$M" --token-file "$T/nope.i32" --seq-len 8
+head -c 1000 "$M" >"$T/trunc.bin" # a 1,000-byte llama2.c file: the message gives its real size
+expect_err "truncated llama2.c" "truncated llama2.c checkpoint: 1000 bytes" eval --model "$T/trunc.bin" --token-file "$T/ids40.i32" --seq-len 8
 expect_err "empty token file" "empty.i32" eval --model "$M" --token-file "$T/empty.i32" --seq-len 8
 expect_err "seq-len beyond context" "exceeds the model's context of 64" eval --model "$M" --token-file "$T/ids40.i32" --seq-len 65
 expect_err "shorter than one window" "fewer than one window" eval --model "$M" --token-file "$T/ids40.i32" --seq-len 41

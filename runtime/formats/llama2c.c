@@ -54,9 +54,10 @@ int model_open_llama2c(const char *path, Model *m) {
     if (!shared) floats += V * D;
     size_t need = 28 + (size_t)floats * 4;
     size_t need_no_freq = need - (size_t)(S * hd) * 4;
-    if (f.size < need_no_freq) {
+    size_t have = f.size; /* (mapped_close clears f) */
+    if (have < need_no_freq) {
         mapped_close(&f);
-        return err_set("%s: truncated llama2.c checkpoint: %zu bytes, header needs %zu", path, f.size, need);
+        return err_set("%s: truncated llama2.c checkpoint: %zu bytes, header needs %zu", path, have, need);
     }
     Model *mm = m;
     free(mm->layers);
@@ -92,9 +93,9 @@ int model_open_llama2c(const char *path, Model *m) {
     if (shared) mm->classifier = mm->tok_embedding;
     else TAKE(mm->classifier, V, D);
 #undef TAKE
-    if (!shared && f.size < 28 + (size_t)floats * 4) {
+    if (!shared && have < 28 + (size_t)floats * 4) {
         mapped_close(&f);
-        return err_set("%s: truncated llama2.c checkpoint: %zu bytes, header needs %zu", path, f.size, need);
+        return err_set("%s: truncated llama2.c checkpoint: %zu bytes, header needs %zu", path, have, need);
     }
     model_add_file(mm, &f);
     model_uniform_layers(mm);
