@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "runtime/formats/model_open.h"
 #include "reform/stats.h"
 #include "runtime/base/blas.h"
 #include "runtime/base/util.h"

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "runtime/formats/model_open.h"
 #include "cli/calib_opts.h"
 #include "cli/cli.h"
 #include "search/method.h"

@@ -21,6 +21,7 @@
 #include "eval/cost.h"
 #include "runtime/base/blas.h"
 #include "runtime/forward/forward.h"
+#include "runtime/formats/model_open.h"
 #include "runtime/model/model.h"
 #include "runtime/model/subnet.h"
 

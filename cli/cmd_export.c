@@ -15,6 +15,7 @@
 #include "runtime/formats/export_gguf.h"
 #include "runtime/formats/export_util.h"
 #include "runtime/model/extract.h"
+#include "runtime/formats/model_open.h"
 #include "runtime/model/model.h"
 #include "runtime/formats/model_write.h"
 #include "runtime/model/subnet.h"

@@ -8,6 +8,7 @@
 
 #include "cli/cli.h"
 #include "eval/cost.h"
+#include "runtime/formats/model_open.h"
 #include "runtime/model/model.h"
 #include "runtime/model/rope.h"
 #include "runtime/model/subnet.h"

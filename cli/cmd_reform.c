@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/formats/model_open.h"
 #include "cli/calib_opts.h"
 #include "cli/cli.h"
 #include "eval/evaluator.h"

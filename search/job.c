@@ -17,6 +17,7 @@
 #include "reform/reform.h"
 #include "reform/stats.h"
 #include "results/store.h"
+#include "runtime/formats/model_open.h"
 #include "runtime/model/model.h"
 #include "runtime/tokenizer/tokenizer.h"
 #include "runtime/base/util.h"
@@ -26,8 +27,7 @@
 typedef struct {
     const SearchConfig *cfg;
     Model *m;
-    Tokenizer *tok;       /* the model's or the config's */
-    Tokenizer *own_tok;   /* loaded from cfg->tokenizer (freed) */
+    Tokenizer *tok;       /* the model's, or the config's in its place (model_open_tok) */
     StatsFile *sf;        /* dense calibration statistics (saliency, one-shot reformation) */
     Windows calib;
     Evaluator *calib_ev;  /* the fitness; its forward pass serves the two below as well */
@@ -130,20 +130,14 @@ static void job_free(Job *j) {
     windows_free(&j->eval);
     windows_free(&j->rerank);
     if (j->sf) stats_close(j->sf);
-    if (j->own_tok) tokenizer_free(j->own_tok);
     model_free(j->m);
 }
 
 static int open_inputs(Job *j, const SearchConfig *cfg) {
     memset(j, 0, sizeof *j);
     j->cfg = cfg;
-    if (model_open(cfg->model, &j->m)) return -1;
-    if (cfg->tokenizer[0]) {
-        if (tokenizer_load(cfg->tokenizer, &j->own_tok)) return -1;
-        j->tok = j->own_tok;
-    } else {
-        j->tok = j->m->tokenizer;
-    }
+    if (model_open_tok(cfg->model, cfg->tokenizer, &j->m)) return -1;
+    j->tok = j->m->tokenizer;
     if (!j->tok)
         return err_set("%s: model '%s' comes with no tokenizer; name one with 'tokenizer:'", cfg->file, cfg->model);
     return 0;

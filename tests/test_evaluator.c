@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/formats/model_open.h"
 #include "eval/calib.h"
 #include "eval/evaluator.h"
 #include "runtime/forward/forward.h"

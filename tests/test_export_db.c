@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 
 #include "results/store.h"
+#include "runtime/formats/model_open.h"
 #include "runtime/model/model.h"
 #include "runtime/model/subnet.h"
 #include "tests/testutil.h"

@@ -4,6 +4,7 @@
 #include <math.h>
 
 #include "runtime/files/gguf.h"
+#include "runtime/formats/model_open.h"
 #include "runtime/model/model.h"
 #include "runtime/model/rope.h"
 #include "runtime/tokenizer/tokenizer.h"

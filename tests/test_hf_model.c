@@ -5,6 +5,7 @@
 #include <math.h>
 #include <sys/stat.h>
 
+#include "runtime/formats/model_open.h"
 #include "runtime/model/model.h"
 #include "runtime/model/rope.h"
 #include "runtime/files/safetensors.h"

@@ -5,6 +5,7 @@
  * methods reach on the real stories260K configuration when ../shared is present. */
 #include <math.h>
 
+#include "runtime/formats/model_open.h"
 #include "eval/cost.h"
 #include "search/method.h"
 #include "search/method_eval.h"

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <sys/stat.h>
 
+#include "runtime/formats/model_open.h"
 #include "eval/cost.h"
 #include "eval/evaluator.h"
 #include "reform/importance.h"

@@ -7,6 +7,7 @@
 #include <cblas.h>
 #include <math.h>
 
+#include "runtime/formats/model_open.h"
 #include "reform/stats.h"
 #include "runtime/forward/forward.h"
 #include "runtime/tokenizer/tokenizer.h"

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "runtime/files/gguf.h"
+#include "runtime/formats/model_open.h"
 #include "runtime/model/model.h"
 #include "runtime/model/rope.h"
 #include "runtime/model/tensors.h"

@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/formats/model_open.h"
 #include "runtime/model/model.h"
 #include "runtime/model/rope.h"
 #include "runtime/model/tensors.h"

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/formats/model_open.h"
 #include "runtime/model/model.h"
 #include "runtime/tokenizer/tokenizer.h"
 

@@ -1,10 +1,9 @@
-/* model — format detection, ownership and shape validation shared by all loaders. */
+/* model — ownership and shape validation shared by all loaders (opening: runtime/formats/model_open.c). */
 #include "runtime/model/model.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "runtime/tokenizer/tokenizer.h"
 
@@ -35,60 +34,6 @@ Tensor tensor_make(DType t, int64_t rows, int64_t cols, const void *data) {
 void tensor_row_f32(const Tensor *t, int64_t r, float *dst) {
     const uint8_t *base = t->data;
     convert_to_f32(dst, base + (size_t)(r * t->cols) * dtype_size(t->dtype), t->dtype, (size_t)t->cols);
-}
-
-static uint64_t identity_of(const Model *m) {
-    uint64_t h = fnv1a64(FNV64_INIT, &m->cfg, sizeof m->cfg);
-    for (int i = 0; i < m->n_files; i++) {
-        struct stat st;
-        h = fnv1a64(h, m->files[i].path, strlen(m->files[i].path));
-        if (stat(m->files[i].path, &st) == 0) {
-            int64_t v[2] = {(int64_t)st.st_size, (int64_t)st.st_mtime};
-            h = fnv1a64(h, v, sizeof v);
-        }
-    }
-    return h;
-}
-
-static bool file_is_gguf(const char *path) {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return false;
-    char magic[4] = {0};
-    size_t n = fread(magic, 1, 4, fp);
-    fclose(fp);
-    return n == 4 && memcmp(magic, "GGUF", 4) == 0;
-}
-
-int model_open(const char *path, Model **out) {
-    *out = NULL;
-    if (!path_exists(path)) return err_set("%s: no such file or directory", path);
-    Model *m = model_alloc(0);
-    m->path = xstrdup(path);
-    int rc;
-    if (path_is_dir(path)) {
-        char *cfg = path_join(path, "config.json");
-        bool has_cfg = path_exists(cfg);
-        free(cfg);
-        if (!has_cfg) {
-            model_free(m);
-            return err_set("%s: directory has no config.json (expected a Hugging Face model directory)", path);
-        }
-        m->format = "hf";
-        rc = model_open_hf(path, m);
-    } else if (file_is_gguf(path)) {
-        m->format = "gguf";
-        rc = model_open_gguf(path, m);
-    } else {
-        m->format = "llama2c";
-        rc = model_open_llama2c(path, m);
-    }
-    if (rc != 0) {
-        model_free(m);
-        return -1;
-    }
-    m->identity = identity_of(m);
-    *out = m;
-    return 0;
 }
 
 void model_free(Model *m) {

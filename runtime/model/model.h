@@ -1,10 +1,7 @@
 /* model — the in-memory description of a Llama-family model: its configuration
  * and a view of every weight tensor in its stored dtype (memory-mapped or owned).
  *
- * model_open() detects the format from the path:
- *   - a directory with config.json            -> Hugging Face (runtime/formats/hf_model.c)
- *   - a file starting with the GGUF magic      -> GGUF          (runtime/formats/gguf_model.c)
- *   - any other file                           -> llama2.c      (runtime/formats/llama2c.c)
+ * The loaders of runtime/formats/ fill it (runtime/formats/model_open.h opens any format).
  * Layers may be heterogeneous (per-layer head and channel counts, skipped sublayers):
  * reformed and exported subnets load back as such models. */
 #ifndef CARVE_MODEL_H
@@ -100,15 +97,7 @@ typedef struct Model {
     uint64_t identity;      /* hash of the config and weight file names/sizes/mtimes: cache key */
 } Model;
 
-/* Open a model of any supported format. On error returns -1 with err_get() set
- * ("<file>: <problem>"). */
-int  model_open(const char *path, Model **out);
 void model_free(Model *m);
-
-/* Format loaders (called by model_open). */
-int model_open_llama2c(const char *path, Model *m);
-int model_open_hf(const char *dir, Model *m);
-int model_open_gguf(const char *path, Model *m);
 
 /* Helpers for loaders and in-memory models. */
 Model *model_alloc(int n_layers);                /* zeroed model with n_layers layers */
