@@ -10,11 +10,11 @@ PYTHON  ?= /usr/bin/python3
 OPT     ?= -O2
 CFLAGS  ?= $(OPT) -g
 XCFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -fopenmp -MMD -MP -I. $(shell pkg-config --cflags jansson yaml-0.1 sqlite3 libpcre2-8 libutf8proc 2>/dev/null)
-LDLIBS  += -lopenblas -llapacke $(shell pkg-config --libs jansson yaml-0.1 sqlite3 libpcre2-8 libutf8proc 2>/dev/null) -lm -lpthread
+LDLIBS  += -lopenblas -llapacke $(shell pkg-config --libs jansson yaml-0.1 sqlite3 libpcre2-8 libutf8proc 2>/dev/null) -lbz2 -lm -lpthread
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm)
 
 DEB_PACKAGES = build-essential pkg-config libopenblas-dev liblapacke-dev libyaml-dev libsqlite3-dev \
-               sqlite3 check libsubunit-dev libjansson-dev libpcre2-dev libutf8proc-dev \
+               sqlite3 check libsubunit-dev libjansson-dev libpcre2-dev libutf8proc-dev libbz2-dev \
                python3-numpy curl
 
 LIB_SRC  := $(sort $(wildcard runtime/*/*.c eval/*.c reform/*.c search/*.c results/*.c))
