@@ -3,7 +3,7 @@
 #   make deps     install the Debian packages carve needs (root)
 #   make test     build and run every test (calls `make deps` first when root and packages are missing)
 #   make asan     run the suite under AddressSanitizer + UndefinedBehaviorSanitizer
-#   make models   fill models/ from $CARVE_MODEL_MIRROR or the public Hugging Face copy
+#   make models   fill models/ and data/ (scripts/fetch.manifest) from $CARVE_MIRROR or the public sources
 CC      ?= cc
 BUILD   ?= build
 PYTHON  ?= /usr/bin/python3
@@ -71,7 +71,7 @@ asan:
 	  CARVE_ASAN=1
 
 models:
-	scripts/fetch_models.sh
+	$(PYTHON) scripts/fetch.py
 
 clean:
 	rm -rf build build-asan carve
