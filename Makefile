@@ -4,6 +4,7 @@
 #   make test     build and run every test (calls `make deps` first when root and packages are missing)
 #   make asan     run the suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make models   fill models/ and data/ (scripts/fetch.manifest) from $CARVE_MIRROR or the public sources
+#   make tasks    only the zero-shot task files (data/tasks/)
 CC      ?= cc
 BUILD   ?= build
 PYTHON  ?= /usr/bin/python3
@@ -24,7 +25,7 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps test asan models clean bench carve
+.PHONY: all deps test asan models tasks clean bench carve
 all: carve
 
 # The binary is built per build directory (build/ or build-asan/); ./carve links to the default one.
@@ -72,6 +73,10 @@ asan:
 
 models:
 	$(PYTHON) scripts/fetch.py
+
+# only the zero-shot task files (data/tasks/; also part of `make models`)
+tasks:
+	$(PYTHON) scripts/fetch.py data/tasks/
 
 clean:
 	rm -rf build build-asan carve

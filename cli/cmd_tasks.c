@@ -23,7 +23,7 @@
 #include "runtime/tokenizer/tokenizer.h"
 
 static void help(void) {
-    printf("usage: carve tasks --model PATH --task NAME[,NAME...] --data DIR [options]\n\n"
+    printf("usage: carve tasks --model PATH --task NAME[,NAME...] [--data DIR] [options]\n\n"
            "Zero-shot accuracy on multiple-choice tasks as lm-evaluation-harness v0.4 computes it: each\n"
            "choice's continuation is scored by its loglikelihood given the context; acc picks the\n"
            "largest, acc_norm the largest per character of the choice (where the harness reports it).\n"
@@ -43,7 +43,7 @@ static void help(void) {
            "  --tokenizer FILE    tokenizer to use instead of the model's own\n"
            "  --subnet FILE       evaluate this subnet (carve-subnet/1 JSON) instead of the dense model\n"
            "  --task LIST         comma-separated task names (or all)\n"
-           "  --data DIR          the tasks' data directory (make tasks fills ./data/tasks)\n"
+           "  --data DIR          the tasks' data directory (default data/tasks, which make tasks fills)\n"
            "  --limit N           score only the first N items of each task\n"
            "  --bos               prepend BOS to every request (the harness's add_bos_token=True;\n"
            "                      default: none, as the harness does for Hugging Face models)\n"
@@ -168,7 +168,7 @@ int cmd_tasks(int argc, char **argv) {
     if (optind < argc) return cli_usage_error("tasks", "unexpected argument '%s'", argv[optind]);
     if (!model_path) return cli_usage_error("tasks", "--model is required");
     if (!task_list) return cli_usage_error("tasks", "--task is required (tasks: %s, or all)", task_names());
-    if (!data_dir) return cli_usage_error("tasks", "--data is required");
+    if (!data_dir) data_dir = "data/tasks";
     const TaskDef *defs[64];
     int n_defs = 0;
     if (parse_tasks(task_list, data_dir, defs, &n_defs) != 0) return 1;

@@ -11,6 +11,7 @@ fail=0
 M=$SHARED/models/stories260K/stories260K.bin
 D=$SHARED/data/tasks
 [ -f "$M" ] && [ -d "$D" ] || { echo "stories260K or the task data absent"; exit 77; }
+CARVE=$(realpath "$CARVE") M=$(realpath "$M") D=$(realpath "$D")
 
 expect_rc() { # name, exit code, stderr pattern, carve args...
     local name=$1 want=$2 pat=$3; shift 3
@@ -21,7 +22,7 @@ expect_rc() { # name, exit code, stderr pattern, carve args...
 }
 expect_rc "unknown task" 1 "unknown task 'mmlu'" tasks --model "$M" --task mmlu --data "$D"
 expect_rc "no --task" 1 "--task is required" tasks --model "$M" --data "$D"
-expect_rc "no --data" 1 "--data is required" tasks --model "$M" --task piqa
+(cd "$T" && expect_rc "default --data" 2 "data/tasks/piqa/valid.jsonl: cannot open" tasks --model "$M" --task piqa; exit $fail) || fail=1
 expect_rc "bad --limit" 1 "--limit expects" tasks --model "$M" --task piqa --data "$D" --limit 0
 expect_rc "all, nothing there" 1 "no task to run" tasks --model "$M" --task all --data "$T"
 expect_rc "missing folder" 2 "$T/piqa/valid.jsonl" tasks --model "$M" --task piqa --data "$T"
