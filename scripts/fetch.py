@@ -105,6 +105,7 @@ CUTS = {
     "zip": ((str,), cut_zip),
     "bz2": ((), decompress(bz2.decompress)),
     "gz": ((), decompress(gzip.decompress)),
+    "bz2c": ((), lambda d: bz2.compress(d, 9)),  # compressed as `bzip2 -9` does (same bytes)
 }
 
 
