@@ -18,6 +18,7 @@
 #include "eval/tasks_eval.h"
 #include "runtime/base/blas.h"
 #include "runtime/forward/forward.h"
+#include "runtime/formats/model_open.h"
 #include "runtime/model/model.h"
 #include "runtime/model/subnet.h"
 #include "runtime/tokenizer/tokenizer.h"

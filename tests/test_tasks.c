@@ -6,6 +6,7 @@
 #include <math.h>
 #include <sys/stat.h>
 
+#include "runtime/formats/model_open.h"
 #include "eval/loglik.h"
 #include "eval/tasks.h"
 #include "runtime/forward/forward.h"
