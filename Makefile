@@ -4,14 +4,15 @@
 #   make test     build and run every test (calls `make deps` first when root and packages are missing)
 #   make asan     run the suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make MPI=0    the plain build without MPI, in build-plain/ (also: make test MPI=0, make asan MPI=0)
-#   make models   fill models/ from $CARVE_MODEL_MIRROR or the public Hugging Face copy
+#   make models   fill models/ and data/ (scripts/fetch.manifest) from $CARVE_MIRROR or the public sources
+#   make tasks    only the zero-shot task files (data/tasks/)
 CC      ?= cc
 BUILD   ?= build
 PYTHON  ?= /usr/bin/python3
 OPT     ?= -O2
 CFLAGS  ?= $(OPT) -g
 XCFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -fopenmp -MMD -MP -I. $(shell pkg-config --cflags jansson yaml-0.1 sqlite3 libpcre2-8 libutf8proc 2>/dev/null)
-LDLIBS  += -lopenblas -llapacke $(shell pkg-config --libs jansson yaml-0.1 sqlite3 libpcre2-8 libutf8proc 2>/dev/null) -lm -lpthread
+LDLIBS  += -lopenblas -llapacke $(shell pkg-config --libs jansson yaml-0.1 sqlite3 libpcre2-8 libutf8proc 2>/dev/null) -lbz2 -lm -lpthread
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm)
 
 # MPI (OpenMPI, or MPICH): used when its pkg-config file is found; `make MPI=0` forces the plain
@@ -32,7 +33,7 @@ LDLIBS  += $(shell pkg-config --libs $(MPI_PKG))
 endif
 
 DEB_PACKAGES = build-essential pkg-config libopenblas-dev liblapacke-dev libyaml-dev libsqlite3-dev \
-               sqlite3 check libsubunit-dev libjansson-dev libpcre2-dev libutf8proc-dev \
+               sqlite3 check libsubunit-dev libjansson-dev libpcre2-dev libutf8proc-dev libbz2-dev \
                python3-numpy curl openmpi-bin libopenmpi-dev
 
 LIB_SRC  := $(sort $(wildcard runtime/*/*.c eval/*.c reform/*.c search/*.c results/*.c) \
@@ -43,7 +44,7 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps test asan models clean bench carve
+.PHONY: all deps test asan models tasks clean bench carve
 all: carve
 
 # The binary is built per build directory (build/ or build-asan/); ./carve links to the default one.
@@ -90,7 +91,11 @@ asan:
 	  CARVE_ASAN=1
 
 models:
-	scripts/fetch_models.sh
+	$(PYTHON) scripts/fetch.py
+
+# only the zero-shot task files (data/tasks/; also part of `make models`)
+tasks:
+	$(PYTHON) scripts/fetch.py data/tasks/
 
 clean:
 	rm -rf build build-asan build-plain build-asan-plain carve

@@ -8,16 +8,16 @@
 #
 #   bench/quality.sh [--seeds N] [--budgets "0.9 0.8"] [--methods "shortgpt sleb"] [--out DIR]
 #
-# Needs ./carve built (make) and ../shared; installs gnuplot-nox when missing and root.
+# Needs ./carve built (make); fetches what `make models` fetches ($CARVE_MIRROR or download); installs gnuplot-nox when missing and root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 CARVE=${CARVE:-$ROOT/carve}
-SHARED=${CARVE_SHARED:-$(cd .. && pwd)/shared}
-MODEL=$SHARED/models/stories260K/stories260K.bin
-CALIB=$SHARED/data/tinystories/calib.txt
-VALID_TS=$SHARED/data/tinystories/valid.txt
-VALID_WT=$SHARED/data/wikitext-2/wiki.valid.tokens
+# the files of configs/method-*.yaml, fetched into the tree as `make models` does
+MODEL=models/stories260K/stories260K.bin
+CALIB=data/tinystories/calib.txt
+VALID_TS=data/tinystories/valid.txt
+VALID_WT=data/wikitext-2/wiki.valid.tokens
 SEQ_LEN=256
 SEEDS=3
 BUDGETS="0.9 0.8 0.7 0.6 0.5"
@@ -35,7 +35,7 @@ while [ $# -gt 0 ]; do
     esac
 done
 die() { echo "bench/quality.sh: $*" >&2; exit 2; }
-for f in "$MODEL" "$CALIB" "$VALID_TS" "$VALID_WT"; do [ -f "$f" ] || die "$f: missing (needs ../shared)"; done
+/usr/bin/python3 scripts/fetch.py models/stories260K data/tinystories data/wikitext-2 >/dev/null || exit 2
 [ -x "$CARVE" ] || die "$CARVE: not built (run make)"
 if ! command -v gnuplot >/dev/null; then
     if [ "$(id -u)" = 0 ]; then

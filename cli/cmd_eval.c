@@ -129,20 +129,8 @@ int cmd_eval(int argc, char **argv) {
                 goto done;
             }
     } else {
-        const Tokenizer *tok = m->tokenizer;
-        if (tok_path) {
-            if (tokenizer_load(tok_path, &own_tok) != 0) goto done;
-            tok = own_tok;
-        }
-        if (!tok) {
-            err_set("%s: no tokenizer found with the model (give one with --tokenizer)", model_path);
-            goto done;
-        }
-        if (tokenizer_vocab_size(tok) > m->cfg.vocab_size) {
-            err_set("%s: tokenizer has %d tokens, the model's vocabulary only %d", tok_path ? tok_path : model_path,
-                    tokenizer_vocab_size(tok), m->cfg.vocab_size);
-            goto done;
-        }
+        const Tokenizer *tok = NULL;
+        if (cli_tokenizer(m, model_path, tok_path, &own_tok, &tok) != 0) goto done;
         if (text_tokenize_file(tok, text_path, &ids, &n_ids) != 0) goto done;
     }
     if (windows_consecutive(ids, n_ids, (int)seq_len, (int)max_windows, what, &win) != 0) goto done;

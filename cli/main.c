@@ -7,6 +7,8 @@
 #include "cli/cli.h"
 #include "runtime/base/blas.h"
 #include "runtime/base/util.h"
+#include "runtime/model/model.h"
+#include "runtime/tokenizer/tokenizer.h"
 #ifdef CARVE_MPI
 #include "search/mpi/mpi_pool.h"
 #endif
@@ -20,6 +22,7 @@ static const CliCommand commands[] = {
     {"show", cmd_show, "one searched subnet in detail"},
     {"subnet", cmd_subnet, "write a searched subnet to a subnet file"},
     {"eval", cmd_eval, "perplexity of a model or subnet on a text file"},
+    {"tasks", cmd_tasks, "zero-shot accuracy on ARC, HellaSwag, PIQA, WinoGrande, BoolQ, OpenBookQA"},
     {"info", cmd_info, "architecture, parameter counts and FLOPs of a model or subnet"},
     {"tokenize", cmd_tokenize, "print the token ids of a text with a model's tokenizer"},
     {"importance", cmd_importance, "per-layer importance scores from calibration statistics"},
@@ -70,6 +73,20 @@ bool cli_parse_double(const char *cmd, const char *opt, const char *s, double lo
     }
     *out = v;
     return true;
+}
+
+int cli_tokenizer(const Model *m, const char *model_path, const char *tok_path, Tokenizer **own, const Tokenizer **tok) {
+    *own = NULL;
+    *tok = m->tokenizer;
+    if (tok_path) {
+        if (tokenizer_load(tok_path, own) != 0) return -1;
+        *tok = *own;
+    }
+    if (!*tok) return err_set("%s: no tokenizer found with the model (give one with --tokenizer)", model_path);
+    if (tokenizer_vocab_size(*tok) > m->cfg.vocab_size)
+        return err_set("%s: tokenizer has %d tokens, the model's vocabulary only %d", tok_path ? tok_path : model_path,
+                       tokenizer_vocab_size(*tok), m->cfg.vocab_size);
+    return 0;
 }
 
 /* Started by an MPI launcher (mpirun / mpiexec of Open MPI or MPICH, srun with PMI/PMIx)? */

@@ -329,11 +329,11 @@ static int settings_key(const Parser *p, const char *key, const yaml_node_t *v, 
 void config_defaults(SearchConfig *c) {
     memset(c, 0, sizeof *c);
     snprintf(c->model, sizeof c->model, "models/stories260K/stories260K.bin");
-    snprintf(c->calib_text, sizeof c->calib_text, "../shared/data/tinystories/calib.txt");
+    snprintf(c->calib_text, sizeof c->calib_text, "data/tinystories/calib.txt");
     c->calib_n = 32;
     c->calib_len = 128;
     c->calib_seed = 1;
-    snprintf(c->eval_text, sizeof c->eval_text, "../shared/data/tinystories/valid.txt");
+    snprintf(c->eval_text, sizeof c->eval_text, "data/tinystories/valid.txt");
     c->eval_seq_len = 256;
     c->space = (SpaceConfig){true, true, 1, true, false, {0.0, 1.0}, {0.0, 1.0}};
     c->budget_kind = 0;
@@ -484,7 +484,9 @@ void config_batch_free(ConfigBatch *b) {
 static int check_file(const SearchConfig *c, const char *path, CfgMark at, const char *what) {
     if (path_exists(path) && !path_is_dir(path)) return 0;
     const char *why = path_exists(path) ? "is a directory, not a file" : "not found";
-    const char *hint = strncmp(path, "models/", 7) == 0 ? " (run 'make models')" : "";
+    /* the tree `make models` fills (scripts/fetch.manifest) */
+    bool fetched = strncmp(path, "models/", 7) == 0 || strncmp(path, "data/", 5) == 0;
+    const char *hint = fetched ? " (run 'make models')" : "";
     if (at.line) return err_set("%s:%d:%d: %s '%s' %s%s", c->file, at.line, at.col, what, path, why, hint);
     return err_set("%s: %s '%s' %s%s", c->file, what, path, why, hint);
 }

@@ -48,9 +48,14 @@ done
 grep -q '"method": "shortgpt"' "$T/sg.result.json" || fail "prune --method shortgpt: no result file"
 "$PYTHON" -c 'import json,sys; s=json.load(open(sys.argv[1])); assert sum(1 for l in s["layers"] if l.get("attn") is False and l.get("mlp") is False) == 2' "$T/sg.json" \
     || fail "shortgpt at 0.6 did not remove two layers"
-# the method configs: searches run in carve search, a baseline's config is refused there by name
-"$C" search configs/method-carve-ga.yaml --dry-run >"$T/dry" 2>&1 || fail "carve search method-carve-ga.yaml: $(cat "$T/dry")"
-"$C" search configs/method-sleb.yaml --dry-run 2>"$T/err"; rc=$?
+# the method configs: searches run in carve search, a baseline's config is refused there by name;
+# their files come into a tree of their own through the mirror, as `make models` fetches them
+ROOT=$PWD
+CARVE_MIRROR=${CARVE_MIRROR:-$S} "$PYTHON" scripts/fetch.py --root "$T/tree" models/stories260K data/tinystories >"$T/fetch" 2>&1 \
+    || fail "fetch through the mirror: $(cat "$T/fetch")"
+cd "$T/tree"
+"$C" search "$ROOT/configs/method-carve-ga.yaml" --dry-run >"$T/dry" 2>&1 || fail "carve search method-carve-ga.yaml: $(cat "$T/dry")"
+"$C" search "$ROOT/configs/method-sleb.yaml" --dry-run 2>"$T/err"; rc=$?
 [ $rc -eq 2 ] && [ "$(wc -l <"$T/err")" -eq 1 ] && grep -q "method-sleb.yaml:4:9: method 'sleb' is not a search" "$T/err" \
     || fail "carve search method-sleb.yaml: exit $rc $(cat "$T/err")"
 echo ok

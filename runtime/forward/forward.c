@@ -593,33 +593,53 @@ static int layer_impl(Forward *f, int l, float *x, int B, int T, const ForwardHo
     return 0;
 }
 
-static int head_nll_impl(Forward *f, const float *x, const int32_t *tokens, int B, int T, double *nll_sum,
-                         int64_t *n_scored) {
-    if (check_shape(f, tokens, B, T)) return -1;
-    int D = f->m->cfg.dim, V = f->m->cfg.vocab_size, C = f->chunk;
+/* Score the k rows gathered in chunk_rows/chunk_tgt: final norm, classifier in vocabulary blocks,
+ * log-sum-exp. Returns the NLL sum (in row order: deterministic); lp[row + 1] = log p when lp. */
+static double head_chunk(Forward *f, const float *x, int k, double *lp) {
+    int D = f->m->cfg.dim, V = f->m->cfg.vocab_size;
     const float *fn = f->norms + (size_t)2 * f->m->cfg.n_layers * D;
+    k_rmsnorm_rows(f->chunk_x, x, f->chunk_rows, fn, k, D, f->m->cfg.norm_eps);
+    for (int v0 = 0; v0 < V; v0 += f->vblock) {
+        int vb = V - v0 < f->vblock ? V - v0 : f->vblock;
+        // chunk_l: (k, vb) = chunk_x (k, D) . cls[v0:v0+vb] (vb, D)^T
+        proj(f->chunk_x, k, D, f->cls + (size_t)v0 * D, vb, f->chunk_l, vb, 0.0f);
+        k_lse_update(f->chunk_l, k, vb, v0, f->chunk_tgt, f->chunk_mx, f->chunk_sum, f->chunk_tl);
+    }
+    double total = 0.0;
+    for (int i = 0; i < k; i++) {
+        double nll = log(f->chunk_sum[i]) + (double)f->chunk_mx[i] - (double)f->chunk_tl[i];
+        total += nll;
+        if (lp) lp[f->chunk_rows[i] + 1] = -nll;
+    }
+    return total;
+}
+
+/* Final norm + classifier + log-softmax over chosen positions, in chunks of rows. Position t of
+ * sequence b is scored, -log p(tokens[b,t] | tokens[b,<t]), when max(1, from[b]) <= t < to[b]
+ * (every t >= 1 when from/to are NULL): the sum goes to *nll_sum, the count to *n_scored, and
+ * with lp non-NULL, lp[b*T + t] = log p. */
+static int head_impl(Forward *f, const float *x, const int32_t *tokens, int B, int T, const int *from, const int *to,
+                     double *lp, double *nll_sum, int64_t *n_scored) {
+    if (check_shape(f, tokens, B, T)) return -1;
     double total = 0.0;
     int64_t count = 0;
     int k = 0;
-    for (int b = 0; b < B; b++)
-        for (int t = 0; t + 1 < T; t++) {
-            f->chunk_rows[k] = b * T + t; /* logits of position t predict token t+1 */
-            f->chunk_tgt[k] = tokens[(size_t)b * T + t + 1];
-            k++;
-            if (k == C || (b == B - 1 && t + 2 == T)) {
-                k_rmsnorm_rows(f->chunk_x, x, f->chunk_rows, fn, k, D, f->m->cfg.norm_eps);
-                for (int v0 = 0; v0 < V; v0 += f->vblock) {
-                    int vb = V - v0 < f->vblock ? V - v0 : f->vblock;
-                    // chunk_l: (k, vb) = chunk_x (k, D) . cls[v0:v0+vb] (vb, D)^T
-                    proj(f->chunk_x, k, D, f->cls + (size_t)v0 * D, vb, f->chunk_l, vb, 0.0f);
-                    k_lse_update(f->chunk_l, k, vb, v0, f->chunk_tgt, f->chunk_mx, f->chunk_sum, f->chunk_tl);
-                }
-                for (int i = 0; i < k; i++) /* in row order: the sum is deterministic */
-                    total += log(f->chunk_sum[i]) + (double)f->chunk_mx[i] - (double)f->chunk_tl[i];
+    for (int b = 0; b < B; b++) {
+        int t0 = from && from[b] > 1 ? from[b] : 1, t1 = to && to[b] < T ? to[b] : T;
+        for (int t = t0; t < t1; t++) {
+            f->chunk_rows[k] = b * T + t - 1; /* logits of position t-1 predict token t */
+            f->chunk_tgt[k] = tokens[(size_t)b * T + t];
+            if (++k == f->chunk) {
+                total += head_chunk(f, x, k, lp);
                 count += k;
                 k = 0;
             }
         }
+    }
+    if (k) {
+        total += head_chunk(f, x, k, lp);
+        count += k;
+    }
     *nll_sum += total;
     *n_scored += count;
     return 0;
@@ -644,7 +664,7 @@ int forward_layer(Forward *f, int l, float *x, int B, int T, const ForwardHooks 
 int forward_head_nll(Forward *f, const float *x, const int32_t *tokens, int B, int T, double *nll_sum,
                      int64_t *n_scored) {
     BLAS_SOLO_BEGIN;
-    int rc = head_nll_impl(f, x, tokens, B, T, nll_sum, n_scored);
+    int rc = head_impl(f, x, tokens, B, T, NULL, NULL, NULL, nll_sum, n_scored);
     BLAS_SOLO_END;
     return rc;
 }
@@ -654,7 +674,21 @@ int forward_nll(Forward *f, const int32_t *tokens, int B, int T, const ForwardHo
     if (check_shape(f, tokens, B, T)) return -1;
     BLAS_SOLO_BEGIN;
     int rc = run_layers(f, tokens, B, T, hooks);
-    if (rc == 0) rc = head_nll_impl(f, f->x, tokens, B, T, nll_sum, n_scored);
+    if (rc == 0) rc = head_impl(f, f->x, tokens, B, T, NULL, NULL, NULL, nll_sum, n_scored);
+    BLAS_SOLO_END;
+    return rc;
+}
+
+int forward_token_logprobs(Forward *f, const int32_t *tokens, int B, int T, const int *from, const int *to,
+                           double *lp) {
+    if (check_shape(f, tokens, B, T)) return -1;
+    for (int b = 0; b < B; b++)
+        if (from[b] < 1 || to[b] > T) return err_set("forward: positions [%d, %d) outside [1, %d]", from[b], to[b], T);
+    double nll = 0.0;
+    int64_t n = 0;
+    BLAS_SOLO_BEGIN;
+    int rc = run_layers(f, tokens, B, T, NULL);
+    if (rc == 0) rc = head_impl(f, f->x, tokens, B, T, from, to, lp, &nll, &n);
     BLAS_SOLO_END;
     return rc;
 }

@@ -47,6 +47,12 @@ int  forward_set_subnet(Forward *f, const Subnet *s);
  * sequence given tokens [0, t) and to *n_scored their count. hooks may be NULL. */
 int forward_nll(Forward *f, const int32_t *tokens, int B, int T, const ForwardHooks *hooks,
                 double *nll_sum, int64_t *n_scored);
+/* Per-position log-probabilities for continuation scoring: for each sequence b and every
+ * position t in [from[b], to[b]) (1 <= from[b], to[b] <= T), lp[b*T + t] = log p(tokens[b,t] |
+ * tokens[b,<t]); other entries of lp (B*T) are left alone. Only those positions reach the
+ * classifier, so right-padding sequences of different lengths to T costs no logits. */
+int forward_token_logprobs(Forward *f, const int32_t *tokens, int B, int T, const int *from, const int *to,
+                           double *lp);
 /* logits: (B*T, vocab) row-major, for tests and tools. */
 int forward_logits(Forward *f, const int32_t *tokens, int B, int T, float *logits);
 
