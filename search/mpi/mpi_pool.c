@@ -31,7 +31,10 @@ typedef struct {
     TaskResult r;
 } ResultHead;
 
-static int g_started, g_rank, g_size = 1;
+static int g_started, g_rank, g_size = 1, g_thread;
+/* Window groups (mpi_pool_groups): this rank's group, its rank in it and the group size. */
+static MPI_Comm g_group = MPI_COMM_NULL;
+static int g_grank, g_gsize = 1;
 
 int mpi_rank(void) { return g_rank; }
 int mpi_size(void) { return g_size; }
@@ -66,9 +69,10 @@ static void on_term(int sig) {
 
 int mpi_start(int *argc, char ***argv) {
     int provided = 0;
-    if (MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
+    if (MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided) != MPI_SUCCESS)
         return err_set("MPI: MPI_Init_thread failed");
     g_started = 1;
+    g_thread = provided;
     if (provided < MPI_THREAD_FUNNELED) return err_set("MPI: the library does not allow threads (MPI_THREAD_FUNNELED)");
     MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
     MPI_Comm_size(MPI_COMM_WORLD, &g_size);
@@ -81,7 +85,23 @@ int mpi_start(int *argc, char ***argv) {
     return 0;
 }
 
+int mpi_pool_groups(int group) {
+    if (g_group != MPI_COMM_NULL) MPI_Comm_free(&g_group);
+    g_grank = 0, g_gsize = 1;
+    int G = group <= 0 ? g_size : group;
+    if (G > g_size || g_size % G)
+        return err_set("parallel: group %d does not divide the %d MPI ranks into equal groups", group, g_size);
+    if (G > 1 && g_thread < MPI_THREAD_MULTIPLE)
+        return err_set("parallel: window groups need an MPI library with MPI_THREAD_MULTIPLE");
+    if (G == 1) return 0;
+    MPI_Comm_split(MPI_COMM_WORLD, g_rank / G, g_rank, &g_group);
+    MPI_Comm_rank(g_group, &g_grank);
+    MPI_Comm_size(g_group, &g_gsize);
+    return 0;
+}
+
 void mpi_end(void) {
+    if (g_group != MPI_COMM_NULL) MPI_Comm_free(&g_group);
     if (g_started) MPI_Finalize();
     g_started = 0;
 }
@@ -145,24 +165,72 @@ static int take(Batch *b) {
     return i;
 }
 
-/* Rank 0's own share, on a second thread (no MPI calls here). */
+/* A task as a message: TaskHead + the subnet's JSON. */
+static char *task_message(const MpiPool *p, TaskKind kind, bool reform, int index, const Subnet *sub, int *len) {
+    char *json = subnet_to_json(sub, p->m);
+    size_t jl = strlen(json) + 1;
+    char *buf = xmalloc(sizeof(TaskHead) + jl);
+    TaskHead h = {(int32_t)kind, reform, index, 0};
+    memcpy(buf, &h, sizeof h);
+    memcpy(buf + sizeof h, json, jl);
+    free(json);
+    *len = (int)(sizeof h + jl);
+    return buf;
+}
+
+/* Run a task message here (every member of a group runs it: the window sums inside are the
+ * group's collective calls). *index: the task's index. */
+static int run_message(MpiPool *p, const char *buf, int len, int *index, TaskResult *out) {
+    TaskHead h;
+    if ((size_t)len < sizeof h) return err_set("MPI: short task message (%d bytes)", len);
+    memcpy(&h, buf, sizeof h);
+    *index = h.index;
+    Subnet *s = NULL;
+    int rc = subnet_from_json(buf + sizeof h, p->m, "MPI task", &s);
+    if (!rc) rc = p->task(p->ud, (TaskKind)h.kind, h.reform != 0, s, out);
+    subnet_free(s);
+    return rc;
+}
+
+/* A group leader: hand the message to the group's other members (len 0: stop). */
+static void group_send(const char *buf, int len) {
+    MPI_Request req;
+    MPI_Ibcast(&len, 1, MPI_INT, 0, g_group, &req);
+    wait_req(&req);
+    if (len == 0) return;
+    MPI_Ibcast((void *)buf, len, MPI_BYTE, 0, g_group, &req);
+    wait_req(&req);
+}
+
+/* A leader's task: to its group, then here. */
+static int lead_task(MpiPool *p, const char *buf, int len, int *index, TaskResult *out) {
+    if (g_gsize > 1) group_send(buf, len);
+    return run_message(p, buf, len, index, out);
+}
+
+/* Rank 0's own share, on a second thread (MPI calls only on the group communicator). */
 static void *local_scorer(void *arg) {
     Batch *b = arg;
-    for (int i; (i = take(b)) >= 0;)
-        if (b->p->task(b->p->ud, b->kind, b->reform, b->s[i], &b->out[i])) batch_fail(b, 0, err_get());
+    for (int i; (i = take(b)) >= 0;) {
+        int rc;
+        if (g_gsize > 1) {
+            int len, index;
+            char *buf = task_message(b->p, b->kind, b->reform, i, b->s[i], &len);
+            rc = lead_task(b->p, buf, len, &index, &b->out[i]);
+            free(buf);
+        } else {
+            rc = b->p->task(b->p->ud, b->kind, b->reform, b->s[i], &b->out[i]);
+        }
+        if (rc) batch_fail(b, 0, err_get());
+    }
     return NULL;
 }
 
 static void send_task(Batch *b, int i, int dest) {
-    char *json = subnet_to_json(b->s[i], b->p->m);
-    size_t len = strlen(json) + 1;
-    char *buf = xmalloc(sizeof(TaskHead) + len);
-    TaskHead h = {(int32_t)b->kind, b->reform, i, 0};
-    memcpy(buf, &h, sizeof h);
-    memcpy(buf + sizeof h, json, len);
-    MPI_Send(buf, (int)(sizeof h + len), MPI_BYTE, dest, TAG_TASK, MPI_COMM_WORLD);
+    int len;
+    char *buf = task_message(b->p, b->kind, b->reform, i, b->s[i], &len);
+    MPI_Send(buf, len, MPI_BYTE, dest, TAG_TASK, MPI_COMM_WORLD);
     free(buf);
-    free(json);
 }
 
 /* Receive one message of any size with tag `tag` from `src` (MPI_ANY_SOURCE/TAG allowed),
@@ -190,7 +258,7 @@ int mpi_pool_batch(void *pool, TaskKind kind, bool reform, const Subnet *const *
     Batch b = {.p = pool, .kind = kind, .reform = reform, .s = s, .n = n, .out = out};
     pthread_mutex_init(&b.mu, NULL);
     int pending = 0;
-    for (int r = 1; r < g_size; r++) {
+    for (int r = g_gsize; r < g_size; r += g_gsize) { /* the other groups' leaders */
         int i = take(&b);
         if (i < 0) break;
         send_task(&b, i, r);
@@ -223,34 +291,49 @@ int mpi_pool_batch(void *pool, TaskKind kind, bool reform, const Subnet *const *
 }
 
 void mpi_pool_stop(void) {
-    for (int r = 1; r < g_size; r++) MPI_Send(NULL, 0, MPI_BYTE, r, TAG_STOP, MPI_COMM_WORLD);
+    for (int r = g_gsize; r < g_size; r += g_gsize) MPI_Send(NULL, 0, MPI_BYTE, r, TAG_STOP, MPI_COMM_WORLD);
+    if (g_gsize > 1) group_send(NULL, 0);
 }
 
 /* ---- ranks > 0 ---- */
 
+/* A group member other than its leader: run what the leader hands out until it stops. */
+static int member_serve(MpiPool *p) {
+    for (;;) {
+        int len = 0, index;
+        MPI_Request req;
+        MPI_Ibcast(&len, 1, MPI_INT, 0, g_group, &req);
+        wait_req(&req);
+        if (len == 0) return 0;
+        char *buf = xmalloc((size_t)len);
+        MPI_Ibcast(buf, len, MPI_BYTE, 0, g_group, &req);
+        wait_req(&req);
+        TaskResult r;
+        (void)run_message(p, buf, len, &index, &r); /* the leader reports the result */
+        free(buf);
+    }
+}
+
 int mpi_pool_serve(MpiPool *p) {
+    if (g_grank != 0) return member_serve(p);
     for (;;) {
         int from, tag, len;
         char *buf = recv_any(0, MPI_ANY_TAG, &from, &tag, &len);
         if (tag == TAG_STOP) {
             free(buf);
+            if (g_gsize > 1) group_send(NULL, 0);
             return 0;
         }
-        if (tag != TAG_TASK || (size_t)len < sizeof(TaskHead)) {
+        if (tag != TAG_TASK) {
             free(buf);
             return err_set("MPI: unexpected message (tag %d, %d bytes) from rank 0", tag, len);
         }
-        TaskHead h;
-        memcpy(&h, buf, sizeof h);
-        ResultHead r = {h.index, 0, {{0}, 0}};
-        Subnet *s = NULL;
+        ResultHead r = {0, 0, {{0}, 0}};
         const char *msg = "";
-        if (subnet_from_json(buf + sizeof h, p->m, "MPI task", &s) ||
-            p->task(p->ud, (TaskKind)h.kind, h.reform != 0, s, &r.r)) {
+        if (lead_task(p, buf, len, &r.index, &r.r)) {
             r.rc = -1;
             msg = err_get()[0] ? err_get() : "failed";
         }
-        subnet_free(s);
         free(buf);
         size_t ml = strlen(msg) + 1;
         char *out = xmalloc(sizeof r + ml);

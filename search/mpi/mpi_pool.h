@@ -43,6 +43,11 @@ int  mpi_agree(int rc);
 /* Collective: rank 0's *v on every rank. */
 void mpi_bcast_int(int *v);
 
+/* Collective, before a job's serving: groups of `group` consecutive ranks score each task
+ * together (window-parallel; 0 = all ranks in one group, 1 = every rank alone: candidate-
+ * parallel). The number of ranks must be a multiple. 0, or -1 with err_set on every rank. */
+int  mpi_pool_groups(int group);
+
 /* The pool of one job: the model (subnets travel as subnet JSON) and the task runner. */
 typedef struct {
     const Model *m;
