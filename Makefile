@@ -3,6 +3,7 @@
 #   make deps     install the Debian packages carve needs (root)
 #   make test     build and run every test (calls `make deps` first when root and packages are missing)
 #   make asan     run the suite under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make MPI=0    the plain build without MPI, in build-plain/ (also: make test MPI=0, make asan MPI=0)
 #   make models   fill models/ and data/ (scripts/fetch.manifest) from $CARVE_MIRROR or the public sources
 #   make tasks    only the zero-shot task files (data/tasks/)
 CC      ?= cc
@@ -14,11 +15,29 @@ XCFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -fopenmp -MMD -MP -I. $(shell pk
 LDLIBS  += -lopenblas -llapacke $(shell pkg-config --libs jansson yaml-0.1 sqlite3 libpcre2-8 libutf8proc 2>/dev/null) -lbz2 -lm -lpthread
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm)
 
+# MPI (OpenMPI, or MPICH): used when its pkg-config file is found; `make MPI=0` forces the plain
+# build (in build-plain/, so the two builds never share objects). search/mpi/ is compiled only
+# with MPI; see search/mpi/mpi_pool.h.
+MPI_PKG := $(firstword $(foreach p,ompi-c mpich,$(shell pkg-config --exists $(p) 2>/dev/null && echo $(p))))
+MPI     ?= $(if $(MPI_PKG),1,0)
+ifeq ($(origin MPI)$(MPI),command line0)
+BUILD   := build-plain
+
+endif
+ifeq ($(MPI),1)
+ifeq ($(MPI_PKG),)
+$(error MPI=1 but no MPI found (pkg-config ompi-c / mpich); run make deps)
+endif
+XCFLAGS += -DCARVE_MPI $(shell pkg-config --cflags $(MPI_PKG))
+LDLIBS  += $(shell pkg-config --libs $(MPI_PKG))
+endif
+
 DEB_PACKAGES = build-essential pkg-config libopenblas-dev liblapacke-dev libyaml-dev libsqlite3-dev \
                sqlite3 check libsubunit-dev libjansson-dev libpcre2-dev libutf8proc-dev libbz2-dev \
-               python3-numpy curl
+               python3-numpy curl openmpi-bin libopenmpi-dev
 
-LIB_SRC  := $(sort $(wildcard runtime/*/*.c eval/*.c reform/*.c search/*.c results/*.c))
+LIB_SRC  := $(sort $(wildcard runtime/*/*.c eval/*.c reform/*.c search/*.c results/*.c) \
+                   $(if $(filter 1,$(MPI)),$(wildcard search/mpi/*.c)))
 CLI_SRC  := $(sort $(wildcard cli/*.c))
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -67,7 +86,7 @@ test: deps
 	PYTHON=$(PYTHON) BUILD=$(BUILD) CARVE=$(CURDIR)/$(BUILD)/carve tests/run_all.sh
 
 asan:
-	$(MAKE) --no-print-directory test BUILD=build-asan OPT=-O1 \
+	$(MAKE) --no-print-directory test BUILD=build-asan$(if $(filter 0,$(MPI)),-plain) OPT=-O1 \
 	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -DCARVE_ASAN" \
 	  CARVE_ASAN=1
 
@@ -79,7 +98,7 @@ tasks:
 	$(PYTHON) scripts/fetch.py data/tasks/
 
 clean:
-	rm -rf build build-asan carve
+	rm -rf build build-asan build-plain build-asan-plain carve
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
 

@@ -9,6 +9,9 @@
 #include "runtime/base/util.h"
 #include "runtime/model/model.h"
 #include "runtime/tokenizer/tokenizer.h"
+#ifdef CARVE_MPI
+#include "search/mpi/mpi_pool.h"
+#endif
 
 bool cli_verbose = false;
 
@@ -33,6 +36,9 @@ static const CliCommand commands[] = {
 static const int n_commands = (int)(sizeof commands / sizeof commands[0]);
 
 int cli_fail(void) {
+#ifdef CARVE_MPI
+    if (mpi_rank() != 0) return 2; /* rank 0 reports for the whole job (see mpi_agree) */
+#endif
     fprintf(stderr, "carve: %s\n", err_get()[0] ? err_get() : "failed");
     return 2;
 }
@@ -83,6 +89,14 @@ int cli_tokenizer(const Model *m, const char *model_path, const char *tok_path, 
     return 0;
 }
 
+/* Started by an MPI launcher (mpirun / mpiexec of Open MPI or MPICH, srun with PMI/PMIx)? */
+static bool mpi_launched(void) {
+    static const char *vars[] = {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
+        if (getenv(vars[i])) return true;
+    return false;
+}
+
 static void usage(FILE *fp) {
     fprintf(fp, "carve — search smaller subnets of Llama-family models, reform and export them\n\n"
                 "usage: carve <command> [options]    (carve <command> --help for details)\n\ncommands:\n");
@@ -102,13 +116,30 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (!strcmp(argv[1], "--version")) {
+#ifdef CARVE_MPI
+        printf("carve 0.1 (with MPI)\n");
+#else
         printf("carve 0.1\n");
+#endif
         return 0;
     }
     for (int i = 0; i < n_commands; i++)
         if (!strcmp(argv[1], commands[i].name)) {
             if (cli_verbose) fprintf(stderr, "carve: BLAS: %s\n", blas_describe());
+#ifdef CARVE_MPI
+            /* under mpirun / srun: one MPI job (search/mpi/mpi_pool.h) */
+            if (mpi_launched() && mpi_start(&argc, &argv)) return cli_fail();
+            int rc = commands[i].run(argc - 1, argv + 1);
+            mpi_end();
+            return rc;
+#else
+            if (mpi_launched()) { /* N independent copies would write the same database */
+                fprintf(stderr, "carve: started by an MPI launcher, but this carve was built without MPI "
+                                "(install libopenmpi-dev, then make)\n");
+                return 2;
+            }
             return commands[i].run(argc - 1, argv + 1);
+#endif
         }
     fprintf(stderr, "carve: unknown command '%s'\n", argv[1]);
     usage(stderr);

@@ -2,6 +2,7 @@
  * baseline and the final step (see engine.h for the resume and repair rules). */
 #include "search/engine.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,43 +67,91 @@ static void indiv_free(Indiv *v, int n) {
     for (int i = 0; i < n; i++) subnet_free(v[i].s), v[i].s = NULL;
 }
 
-/* Fill v (which owns s, canonical) with its fitness and cost: from the cache, else evaluate
- * and insert a candidate row (inside the caller's transaction). */
-static int evaluate(Ctx *c, Indiv *v, int generation) {
-    Engine *e = c->e;
-    subnet_canonicalize(v->s);
-    v->hash = subnet_hash(v->s);
-    CacheEntry *hit = cache_find(&c->cache, v->hash);
-    if (hit->id) {
-        v->id = hit->id, v->fit = hit->fit, v->cost = hit->cost;
-        c->n_hits++;
-        return 0;
+int engine_task(void *engine, TaskKind kind, bool reform, const Subnet *s, TaskResult *out) {
+    const Engine *e = engine;
+    double t = now_seconds();
+    int rc;
+    memset(out, 0, sizeof *out);
+    if (kind == TASK_FITNESS) {
+        rc = e->fitness(e->ud, s, &out->v[0]);
+    } else if (kind == TASK_RESCORE) {
+        rc = e->rescore(e->ud, s, reform, &out->v[0]);
+    } else {
+        bool reformed = false;
+        out->v[1] = out->v[2] = NAN;
+        rc = e->final(e->ud, s, reform, &reformed, &out->v[1], &out->v[2]);
+        out->v[0] = reformed;
     }
-    double t = now_seconds(), fit;
-    if (e->fitness(e->ud, v->s, &fit)) return -1;
-    const Model *m = e->gs->m;
-    Cost k = cost_of(m, v->s, e->gs->seq_len);
-    CandRow row = {0};
-    row.run_id = e->run_id;
-    row.generation = generation;
-    row.hash = v->hash;
-    row.subnet = subnet_to_json(v->s, m);
-    row.summary = genome_summary(v->s);
-    row.params = k.params_total;
-    row.flops = k.flops_per_token;
-    row.params_ratio = cost_ratio(m, v->s, COST_PARAMS, e->gs->seq_len);
-    row.cost_ratio = genome_cost(e->gs, v->s);
-    row.fitness = fit;
-    row.reformed_fitness = row.eval_ppl = NAN;
-    row.eval_seconds = now_seconds() - t;
-    int rc = store_cand_insert(e->st, &row);
-    cand_row_free(&row);
-    if (rc) return -1;
-    v->id = row.id, v->fit = fit, v->cost = row.cost_ratio;
-    cache_put(&c->cache, (CacheEntry){v->hash, v->id, v->fit, v->cost});
-    c->n_new++;
-    c->gen_new++;
+    out->seconds = now_seconds() - t;
+    return rc;
+}
+
+/* Score s[0..n) through the batch seam (or one after another here). */
+static int run_batch(Ctx *c, TaskKind kind, bool reform, const Subnet *const *s, int n, TaskResult *out) {
+    Engine *e = c->e;
+    if (n == 0) return 0;
+    if (e->batch) return e->batch(e->batch_ud, kind, reform, s, n, out);
+    for (int i = 0; i < n; i++)
+        if (engine_task(e, kind, reform, s[i], &out[i])) return -1;
     return 0;
+}
+
+/* Fill v[0..n) (each owns its s) with fitness and cost: from the cache, else scored as one
+ * batch and inserted as candidate rows in the order of v (inside the caller's transaction), so
+ * the rows and their ids are those of evaluating v one by one. A subnet repeated within v is
+ * scored once; the later copies are cache hits. */
+static int evaluate_batch(Ctx *c, Indiv *v, int n, int generation) {
+    Engine *e = c->e;
+    const Subnet **todo = xmalloc((size_t)(n ? n : 1) * sizeof *todo);
+    int *slot = xmalloc((size_t)(n ? n : 1) * sizeof *slot); /* v[i] -> todo index, -1: cached, -2: repeat */
+    int k = 0;
+    for (int i = 0; i < n; i++) {
+        subnet_canonicalize(v[i].s);
+        v[i].hash = subnet_hash(v[i].s);
+        slot[i] = -1;
+        if (cache_find(&c->cache, v[i].hash)->id) continue;
+        slot[i] = k;
+        for (int j = 0; j < i && slot[i] >= 0; j++)
+            if (slot[j] >= 0 && v[j].hash == v[i].hash) slot[i] = -2;
+        if (slot[i] >= 0) todo[k++] = v[i].s;
+    }
+    TaskResult *res = xcalloc((size_t)(k ? k : 1), sizeof *res);
+    int rc = run_batch(c, TASK_FITNESS, false, todo, k, res);
+    const Model *m = e->gs->m;
+    for (int i = 0; i < n && !rc; i++) {
+        if (slot[i] < 0) { /* cached (by now also every repeat) */
+            CacheEntry *hit = cache_find(&c->cache, v[i].hash);
+            assert(hit->id);
+            v[i].id = hit->id, v[i].fit = hit->fit, v[i].cost = hit->cost;
+            c->n_hits++;
+            continue;
+        }
+        Cost cost = cost_of(m, v[i].s, e->gs->seq_len);
+        CandRow row = {0};
+        row.run_id = e->run_id;
+        row.generation = generation;
+        row.hash = v[i].hash;
+        row.subnet = subnet_to_json(v[i].s, m);
+        row.summary = genome_summary(v[i].s);
+        row.params = cost.params_total;
+        row.flops = cost.flops_per_token;
+        row.params_ratio = cost_ratio(m, v[i].s, COST_PARAMS, e->gs->seq_len);
+        row.cost_ratio = genome_cost(e->gs, v[i].s);
+        row.fitness = res[slot[i]].v[0];
+        row.reformed_fitness = row.eval_ppl = NAN;
+        row.eval_seconds = res[slot[i]].seconds;
+        rc = store_cand_insert(e->st, &row);
+        cand_row_free(&row);
+        if (rc) break;
+        v[i].id = row.id, v[i].fit = row.fitness, v[i].cost = row.cost_ratio;
+        cache_put(&c->cache, (CacheEntry){v[i].hash, v[i].id, v[i].fit, v[i].cost});
+        c->n_new++;
+        c->gen_new++;
+    }
+    free(res);
+    free(slot);
+    free(todo);
+    return rc ? -1 : 0;
 }
 
 /* Load stored candidate `id` as an individual. */
@@ -399,8 +448,11 @@ static int search(Ctx *c, int last_gen, Indiv **pops, int *n_pops_out) {
     if (last_gen >= 0)
         for (int b = 0; b < n_pops; b++)
             if (load_population(c, ga ? b : -1, last_gen, pops[b], P)) return -1;
-    int committed = 0;
-    Indiv *next = xcalloc((size_t)(P + a->mutations + a->crossovers), sizeof(Indiv));
+    int committed = 0, cap = P + a->mutations + a->crossovers;
+    /* each generation: every population's offspring (all random draws here, in budget order),
+     * then one batch of evaluations for all of them, then selection per population */
+    Indiv *next = xcalloc((size_t)(n_pops * cap), sizeof(Indiv)), *flat = xcalloc((size_t)(n_pops * cap), sizeof(Indiv));
+    int ns[CFG_MAX_TARGETS] = {0};
     int rc = 0;
     for (int g = last_gen + 1; g < a->generations && !rc; g++) {
         c->gen_new = 0;
@@ -408,54 +460,70 @@ static int search(Ctx *c, int last_gen, Indiv **pops, int *n_pops_out) {
             rc = -1;
             break;
         }
+        int total = 0;
         for (int b = 0; b < n_pops && !rc; b++) {
+            Indiv *nx = next + (size_t)b * cap;
             Pcg32 r;
             rng_for(c, ga ? b : -1, g, 0, &r);
             double lo = ga ? cfg->targets[b] - cfg->tolerance : lo_all, hi = ga ? cfg->targets[b] : hi_all;
             int n = P;
-            if (ga && g == 0) rc = ga_init(c, b, lo, hi, &r, next, P);
-            else if (ga) ga_next(c, g, lo, hi, &r, pops[b], next, P);
-            else if (g == 0) rc = nsga_init(c, &r, next, P);
+            if (ga && g == 0) rc = ga_init(c, b, lo, hi, &r, nx, P);
+            else if (ga) ga_next(c, g, lo, hi, &r, pops[b], nx, P);
+            else if (g == 0) rc = nsga_init(c, &r, nx, P);
             else {
                 /* offspring by tournament from the ranked previous population, then the union */
                 rank_pop(pops[b], P);
                 int pi = g <= 1 ? 0 : 1;
-                for (int i = 0; i < P; i++) next[i].s = subnet_clone(pops[b][i].s), next[i].hash = pops[b][i].hash;
+                for (int i = 0; i < P; i++) nx[i].s = subnet_clone(pops[b][i].s), nx[i].hash = pops[b][i].hash;
                 for (int i = 0; i < a->mutations; i++, n++)
                     make_offspring(c, &r, OFF_MUTATE, a->mutation_prob[pi], 0, pops[b], P, pick_tournament, lo, hi,
-                                   next, n, &next[n]);
+                                   nx, n, &nx[n]);
                 for (int i = 0; i < a->crossovers; i++, n++)
                     make_offspring(c, &r, OFF_CROSS, a->mutation_prob[pi], a->crossover_prob[pi], pops[b], P,
-                                   pick_tournament, lo, hi, next, n, &next[n]);
+                                   pick_tournament, lo, hi, nx, n, &nx[n]);
             }
-            for (int i = 0; i < n && !rc; i++) rc = evaluate(c, &next[i], g);
-            if (rc) {
-                indiv_free(next, n);
-                break;
-            }
+            ns[b] = n;
+            if (rc) break;
+            memcpy(flat + total, nx, (size_t)n * sizeof *nx);
+            total += n;
+        }
+        if (!rc) {
+            rc = evaluate_batch(c, flat, total, g);
+            for (int b = 0, at = 0; b < n_pops; at += ns[b], b++) /* the scored copies back */
+                memcpy(next + (size_t)b * cap, flat + at, (size_t)ns[b] * sizeof *flat);
+        }
+        for (int b = 0; b < n_pops && !rc; b++) {
+            Indiv *nx = next + (size_t)b * cap;
+            int n = ns[b];
             if (ga) {
-                qsort(next, (size_t)P, sizeof *next, cmp_fit);
+                qsort(nx, (size_t)P, sizeof *nx, cmp_fit);
             } else {
                 /* environmental selection: drop duplicates, rank the union, keep the best P */
                 for (int i = 0; i < n; i++)
                     for (int j = 0; j < i; j++)
-                        if (next[j].s && next[i].hash == next[j].hash) {
-                            next[i].fit = INFINITY; /* a duplicate ranks last */
-                            next[i].cost = INFINITY;
+                        if (nx[j].s && nx[i].hash == nx[j].hash) {
+                            nx[i].fit = INFINITY; /* a duplicate ranks last */
+                            nx[i].cost = INFINITY;
                         }
-                rank_pop(next, n);
-                qsort(next, (size_t)n, sizeof *next, cmp_rank);
-                indiv_free(next + P, n - P);
+                rank_pop(nx, n);
+                qsort(nx, (size_t)n, sizeof *nx, cmp_rank);
+                indiv_free(nx + P, n - P);
                 /* restore the cached values of any duplicate kept (only when n - P < duplicates) */
                 for (int i = 0; i < P; i++)
-                    if (isinf(next[i].fit)) {
-                        CacheEntry *h = cache_find(&c->cache, next[i].hash);
-                        next[i].fit = h->fit, next[i].cost = h->cost;
+                    if (isinf(nx[i].fit)) {
+                        CacheEntry *h = cache_find(&c->cache, nx[i].hash);
+                        nx[i].fit = h->fit, nx[i].cost = h->cost;
                     }
             }
             indiv_free(pops[b], P);
-            memcpy(pops[b], next, (size_t)P * sizeof *next);
-            memset(next, 0, (size_t)(P + a->mutations + a->crossovers) * sizeof *next);
+            memcpy(pops[b], nx, (size_t)P * sizeof *nx);
+            memset(nx, 0, (size_t)cap * sizeof *nx);
+            ns[b] = 0;
+        }
+        for (int b = 0; b < n_pops; b++) { /* after a failure: the offspring not yet kept */
+            indiv_free(next + (size_t)b * cap, ns[b]);
+            memset(next + (size_t)b * cap, 0, (size_t)cap * sizeof *next);
+            ns[b] = 0;
         }
         if (rc || commit_generation(c, g, pops, n_pops, P)) {
             store_rollback(e->st);
@@ -466,6 +534,7 @@ static int search(Ctx *c, int last_gen, Indiv **pops, int *n_pops_out) {
         if (e->stop_after && ++committed >= e->stop_after) rc = 1;
     }
     free(next);
+    free(flat);
     return rc;
 }
 
@@ -491,7 +560,7 @@ static int random_baseline(Ctx *c) {
         int rc = store_begin(e->st);
         c->gen_new = 0;
         double best = INFINITY;
-        for (int i = 0; i < K && !rc; i++) {
+        for (int i = 0; i < K && !rc; i++) { /* draw all, then score them as one batch */
             for (int t = 0; t < MAX_TRIES && !v[i].s; t++) {
                 Subnet *s = genome_random(e->gs, &r);
                 if (genome_repair(e->gs, &r, s, lo, hi, false) || in_pop(v, i, subnet_hash(s))) subnet_free(s);
@@ -502,8 +571,12 @@ static int random_baseline(Ctx *c) {
                              cfg->targets[b]);
                 break;
             }
-            rc = evaluate(c, &v[i], -1);
-            if (!rc) rc = store_baseline_put(e->st, e->run_id, b, i, v[i].id);
+            subnet_canonicalize(v[i].s);
+            v[i].hash = subnet_hash(v[i].s);
+        }
+        if (!rc) rc = evaluate_batch(c, v, K, -1);
+        for (int i = 0; i < K && !rc; i++) {
+            rc = store_baseline_put(e->st, e->run_id, b, i, v[i].id);
             if (!rc && v[i].fit < best) best = v[i].fit;
         }
         if (!rc) rc = store_commit(e->st);
@@ -522,30 +595,57 @@ static int random_baseline(Ctx *c) {
 
 /* ---- final step ---- */
 
-/* Record (budget, role) -> candidate and run the final evaluation unless it is stored. */
-static int final_one(Ctx *c, int b, double target, const char *role, int64_t id, double *eval_ppl) {
+/* Record (budget, role) -> candidate id[i] for i < n and run the final evaluation of each
+ * candidate whose result is not stored yet (one batch; a candidate named twice is evaluated
+ * once); eval_ppl[i]: its held-out perplexity (NAN when none). */
+static int final_many(Ctx *c, int b, double target, const char *const *role, const int64_t *id, int n,
+                      double *eval_ppl) {
     Engine *e = c->e;
     const SearchConfig *cfg = c->cfg;
-    if (store_final_put(e->st, e->run_id, b, target, role, id)) return -1;
-    CandRow row;
-    bool found;
-    if (store_cand_get(e->st, id, true, &row, &found)) return -1;
-    if (!found) return err_set("database: candidate %lld is missing", (long long)id);
-    int rc = 0;
-    *eval_ppl = row.eval_ppl;
-    if (e->final && cfg->final_eval && isnan(row.eval_ppl)) {
-        Subnet *s = NULL;
-        double rf = NAN, ev = NAN;
-        bool reformed = false;
-        rc = subnet_from_json(row.subnet, e->gs->m, "database", &s);
-        if (!rc) rc = e->final(e->ud, s, cfg->final_reform, &reformed, &rf, &ev);
-        if (!rc) rc = store_cand_set_final(e->st, id, reformed, rf, ev);
-        c->reformed_any |= reformed;
-        *eval_ppl = ev;
-        subnet_free(s);
+    const Subnet **todo = xcalloc((size_t)(n ? n : 1), sizeof *todo);
+    int *slot = xmalloc((size_t)(n ? n : 1) * sizeof *slot), k = 0, rc = 0;
+    for (int i = 0; i < n && !rc; i++) {
+        slot[i] = -1;
+        if (store_final_put(e->st, e->run_id, b, target, role[i], id[i])) {
+            rc = -1;
+            break;
+        }
+        CandRow row;
+        bool found;
+        if (store_cand_get(e->st, id[i], true, &row, &found)) {
+            rc = -1;
+            break;
+        }
+        if (!found) {
+            rc = err_set("database: candidate %lld is missing", (long long)id[i]);
+            break;
+        }
+        eval_ppl[i] = row.eval_ppl;
+        for (int j = 0; j < i; j++)
+            if (id[j] == id[i]) slot[i] = slot[j];
+        if (slot[i] < 0 && e->final && cfg->final_eval && isnan(row.eval_ppl)) {
+            Subnet *s = NULL;
+            rc = subnet_from_json(row.subnet, e->gs->m, "database", &s);
+            if (!rc) slot[i] = k, todo[k++] = s;
+        }
+        cand_row_free(&row);
     }
-    cand_row_free(&row);
-    return rc;
+    TaskResult *res = xcalloc((size_t)(k ? k : 1), sizeof *res);
+    if (!rc) rc = run_batch(c, TASK_FINAL, cfg->final_reform, todo, k, res);
+    for (int i = 0; i < n && !rc; i++) {
+        if (slot[i] < 0) continue;
+        const TaskResult *r = &res[slot[i]];
+        bool first = true; /* stored once, by its first mention */
+        for (int j = 0; j < i; j++) first &= slot[j] != slot[i];
+        if (first) rc = store_cand_set_final(e->st, id[i], r->v[0] != 0, r->v[1], r->v[2]);
+        c->reformed_any |= r->v[0] != 0;
+        eval_ppl[i] = r->v[2];
+    }
+    for (int q = 0; q < k; q++) subnet_free((Subnet *)todo[q]);
+    free(todo);
+    free(slot);
+    free(res);
+    return rc ? -1 : 0;
 }
 
 /* ga: the index in pop (sorted by fitness) of the budget's result: the best fitness, or with
@@ -560,17 +660,26 @@ static int rerank_best(Ctx *c, const Indiv *pop, int P, double target, int *best
     char line[1024];
     size_t len = 0;
     line[0] = 0;
-    for (int i = 0, k = 0; i < P && k < K; i++) {
+    int *which = xmalloc((size_t)K * sizeof *which), k = 0;
+    const Subnet **sub = xmalloc((size_t)K * sizeof *sub);
+    for (int i = 0; i < P && k < K; i++) {
         bool dup = false;
         for (int j = 0; j < i && !dup; j++) dup = pop[j].hash == pop[i].hash;
-        if (dup) continue;
-        k++;
-        double sc;
-        if (e->rescore(e->ud, pop[i].s, cfg->final_reform, &sc)) return -1;
+        if (!dup) which[k] = i, sub[k++] = pop[i].s;
+    }
+    TaskResult *res = xcalloc((size_t)K, sizeof *res);
+    int rc = run_batch(c, TASK_RESCORE, cfg->final_reform, sub, k, res);
+    for (int q = 0; q < k && !rc; q++) {
+        int i = which[q];
+        double sc = res[q].v[0];
         if (sc < best_score) best_score = sc, *best = i;
         if (len < sizeof line - 40)
             len += (size_t)snprintf(line + len, sizeof line - len, " %.3f/%.3f", pop[i].fit, sc);
     }
+    free(which);
+    free(sub);
+    free(res);
+    if (rc) return -1;
     if (!e->quiet)
         fprintf(stderr, "[%s] budget %.2f: re-ranked (fitness/rescore):%s -> member %d\n", cfg->name, target, line,
                 *best);
@@ -594,12 +703,11 @@ static int finals(Ctx *c, Indiv **pops) {
             for (int i = 0; i < P; i++)
                 if (pops[0][i].cost <= t + 1e-12 && (best < 0 || pops[0][i].fit < pops[0][best].fit)) best = i;
         const Indiv *bi = best >= 0 ? &pops[ga ? b : 0][best] : NULL;
-        if (bi && !rc) rc = final_one(c, b, t, "best", bi->id, &ev_best);
         /* the importance-initialised subnet (a generation-0 member, so a cache hit) */
         Indiv init = {0};
         init.s = genome_importance_init(e->gs, t, t - cfg->tolerance, t);
-        if (!rc && init.s) rc = evaluate(c, &init, 0);
-        if (!rc && init.s) rc = final_one(c, b, t, "init", init.id, &ev_init);
+        bool have_init = init.s != NULL;
+        if (!rc && have_init) rc = evaluate_batch(c, &init, 1, 0);
         subnet_free(init.s);
         /* the best of the random baseline */
         int64_t *ids = NULL;
@@ -614,7 +722,16 @@ static int finals(Ctx *c, Indiv **pops) {
             if (!rc && found && row.fitness < rfit) rfit = row.fitness, rbest = ids[i];
         }
         free(ids);
-        if (!rc && rbest) rc = final_one(c, b, t, "random", rbest, &ev_rand);
+        /* their final evaluations as one batch */
+        const char *roles[3];
+        int64_t fid[3];
+        double *evp[3], ev[3];
+        int nf = 0;
+        if (bi) roles[nf] = "best", fid[nf] = bi->id, evp[nf++] = &ev_best;
+        if (have_init) roles[nf] = "init", fid[nf] = init.id, evp[nf++] = &ev_init;
+        if (rbest) roles[nf] = "random", fid[nf] = rbest, evp[nf++] = &ev_rand;
+        if (!rc) rc = final_many(c, b, t, roles, fid, nf, ev);
+        for (int i = 0; i < nf && !rc; i++) *evp[i] = ev[i];
         if (!rc) rc = store_commit(e->st);
         if (rc) {
             store_rollback(e->st);
@@ -627,11 +744,16 @@ static int finals(Ctx *c, Indiv **pops) {
     if (!ga) { /* every member of the final front */
         rank_pop(pops[0], P);
         if (store_begin(e->st)) return -1;
-        int rc = 0;
-        for (int i = 0; i < P && !rc; i++) {
-            double ev;
-            if (pops[0][i].rank == 0) rc = final_one(c, -1, NAN, "front", pops[0][i].id, &ev);
-        }
+        const char **roles = xmalloc((size_t)P * sizeof *roles);
+        int64_t *fid = xmalloc((size_t)P * sizeof *fid);
+        double *ev = xmalloc((size_t)P * sizeof *ev);
+        int nf = 0;
+        for (int i = 0; i < P; i++)
+            if (pops[0][i].rank == 0) roles[nf] = "front", fid[nf++] = pops[0][i].id;
+        int rc = final_many(c, -1, NAN, roles, fid, nf, ev);
+        free(roles);
+        free(fid);
+        free(ev);
         if (!rc) rc = store_commit(e->st);
         if (rc) {
             store_rollback(e->st);

@@ -43,6 +43,28 @@ typedef int (*FinalFn)(void *ud, const Subnet *s, bool reform, bool *reformed, d
  * seed + 1). 0 or -1 with err_set. */
 typedef int (*RescoreFn)(void *ud, const Subnet *s, bool reform, double *score);
 
+/* ---- the batch seam: scoring many subnets at once (candidate-parallel) ----
+ * A task is one callback above applied to one subnet. The engine hands every batch of
+ * independent tasks (a generation's offspring, the random baseline, the re-ranking, the final
+ * step) to Engine.batch, which may score them in any order on any process (search/mpi/); the
+ * engine stores the results in candidate order, so the rows do not depend on who scored what.
+ * All random draws stay in the engine (the caller's process). */
+typedef enum { TASK_FITNESS = 0, TASK_RESCORE = 1, TASK_FINAL = 2 } TaskKind;
+
+/* v[0] = fitness (TASK_FITNESS) or score (TASK_RESCORE); TASK_FINAL: v[0] = reformed (0/1),
+ * v[1] = reformed_fitness, v[2] = eval_ppl. seconds: the task's wall time where it ran. */
+typedef struct {
+    double v[3];
+    double seconds;
+} TaskResult;
+
+/* One task on one subnet (ud: the Engine whose callbacks run it). 0 or -1 with err_set. */
+int engine_task(void *engine, TaskKind kind, bool reform, const Subnet *s, TaskResult *out);
+
+/* Score s[0..n) with task `kind`, out[i] for s[i]; 0, or -1 with err_set when any task failed
+ * (every task has then finished or been dropped). */
+typedef int (*BatchFn)(void *batch_ud, TaskKind kind, bool reform, const Subnet *const *s, int n, TaskResult *out);
+
 typedef struct {
     const SearchConfig *cfg;
     GenomeSpace *gs;          /* model, space, importance scores */
@@ -57,6 +79,8 @@ typedef struct {
                                  of the top K distinct (by fitness) of the budget's final
                                  population with the lowest rescore (ties: better fitness);
                                  NULL or K = 0: the best fitness */
+    BatchFn batch;            /* NULL: the tasks run one after another here (engine_task) */
+    void *batch_ud;
 } Engine;
 
 /* Run (or resume) the search, the random baseline and the final step of the engine's run.

@@ -21,6 +21,9 @@
 #include "runtime/base/util.h"
 #include "search/engine.h"
 #include "search/init_scores.h"
+#ifdef CARVE_MPI
+#include "search/mpi/mpi_pool.h"
+#endif
 
 typedef struct {
     const SearchConfig *cfg;
@@ -194,26 +197,62 @@ static int start_run(Store *st, const SearchConfig *cfg, const char *config_text
     return rc;
 }
 
+/* Across MPI ranks (search/mpi/, built when MPI is found): every rank builds the same inputs,
+ * rank 0 alone opens the database and runs the engine, the others score what it hands out.
+ * agree(): every rank's status, so all ranks take the same branch. */
+#ifdef CARVE_MPI
+static bool is_root(void) { return mpi_rank() == 0; }
+static int agree(int rc) { return mpi_agree(rc); }
+#else
+static bool is_root(void) { return true; }
+static int agree(int rc) { return rc; }
+#endif
+
+/* Rank 0 (the only rank of a plain run): the search. */
+static int run_engine(Job *j, Store *st, int64_t run_id, const JobOptions *opt) {
+    const SearchConfig *cfg = j->cfg;
+    GenomeSpace gs = {0};
+    genome_space_init(&gs, j->m, &cfg->space, cfg->algo.overlap, cfg->algo.depth_prob,
+                      cfg->budget_kind ? COST_FLOPS : COST_PARAMS, cfg->calib_len);
+    /* the initial population's importance: the paper's saliency from the statistics */
+    int rc = importance_fill(&gs, j->sf, IMP_SALIENCY);
+    Engine e = {cfg, &gs, st, run_id, fitness_cb, final_cb, j, opt->quiet, 0, rescore_cb, NULL, NULL};
+#ifdef CARVE_MPI
+    MpiPool pool = {j->m, engine_task, &e};
+    if (mpi_size() > 1) e.batch = mpi_pool_batch, e.batch_ud = &pool;
+#endif
+    if (!rc) rc = engine_run(&e);
+    genome_space_free(&gs);
+    return rc;
+}
+
 int job_run(const SearchConfig *cfg, const char *config_text, const JobOptions *opt, FILE *out) {
     Job j;
-    int rc = open_inputs(&j, cfg);
+    int rc = agree(open_inputs(&j, cfg));
     if (rc) {
         job_free(&j);
         return -1;
     }
     if (opt->dry_run) {
-        print_plan(&j, cfg, out);
+        if (is_root()) print_plan(&j, cfg, out);
         job_free(&j);
         return 0;
     }
     Store *st = NULL;
-    GenomeSpace gs = {0};
     int64_t run_id = 0;
-    bool done = false;
-    rc = store_open(cfg->output, true, &st);
-    if (!rc) rc = start_run(st, cfg, config_text, j.m, &run_id, &done);
+    int done = 0;
+    if (is_root()) {
+        bool d = false;
+        rc = store_open(cfg->output, true, &st);
+        if (!rc) rc = start_run(st, cfg, config_text, j.m, &run_id, &d);
+        done = d;
+    }
+    rc = agree(rc);
+#ifdef CARVE_MPI
+    mpi_bcast_int(&done);
+#endif
     if (!rc && done) {
-        if (!opt->quiet) fprintf(stderr, "[%s] already complete in %s\n", cfg->name, cfg->output);
+        if (!opt->quiet && is_root()) fprintf(stderr, "[%s] already complete in %s\n", cfg->name, cfg->output);
         store_close(st);
         job_free(&j);
         return 0;
@@ -224,21 +263,24 @@ int job_run(const SearchConfig *cfg, const char *config_text, const JobOptions *
         rc = text_tokenize_file(j.tok, cfg->calib_text, &ids, &n);
         if (!rc) rc = windows_sample(ids, n, cfg->calib_n, cfg->calib_len, cfg->calib_seed, cfg->calib_text, &j.calib);
         free(ids);
+        rc = agree(rc);
     }
-    if (!rc) {
-        /* dense calibration statistics on the same windows (cached by the reform module) */
-        StatsOptions so = {cfg->calib_n, cfg->calib_len, cfg->calib_seed, NULL, false, opt->quiet};
-        rc = stats_open(j.m, cfg->calib_text, &so, &j.sf);
+    /* dense calibration statistics on the same windows (cached by the reform module): built by
+     * rank 0, then read from its cache file by the other ranks (CARVE_CACHE_DIR shared) */
+    StatsOptions so = {cfg->calib_n, cfg->calib_len, cfg->calib_seed, NULL, false, opt->quiet || !is_root()};
+    if (!rc) rc = agree(is_root() ? stats_open(j.m, cfg->calib_text, &so, &j.sf) : 0);
+    if (!rc) rc = agree(is_root() ? 0 : stats_open(j.m, cfg->calib_text, &so, &j.sf));
+    bool serving = !rc; /* every rank is here with rc == 0 */
+    if (serving && is_root()) rc = run_engine(&j, st, run_id, opt);
+#ifdef CARVE_MPI
+    if (serving && !is_root()) {
+        Engine we = {cfg, NULL, NULL, 0, fitness_cb, final_cb, &j, true, 0, rescore_cb, NULL, NULL};
+        MpiPool pool = {j.m, engine_task, &we};
+        rc = mpi_pool_serve(&pool);
     }
-    if (!rc) {
-        genome_space_init(&gs, j.m, &cfg->space, cfg->algo.overlap, cfg->algo.depth_prob,
-                          cfg->budget_kind ? COST_FLOPS : COST_PARAMS, cfg->calib_len);
-        /* the initial population's importance: the paper's saliency from the statistics */
-        rc = importance_fill(&gs, j.sf, IMP_SALIENCY);
-        Engine e = {cfg, &gs, st, run_id, fitness_cb, final_cb, &j, opt->quiet, 0, rescore_cb};
-        if (!rc) rc = engine_run(&e);
-        genome_space_free(&gs);
-    }
+    if (serving && is_root() && mpi_size() > 1) mpi_pool_stop(); /* after the engine, or its failure */
+    if (serving) rc = agree(rc);
+#endif
     store_close(st);
     job_free(&j);
     return rc;

@@ -11,34 +11,10 @@ M=$CARVE_SHARED/models/stories260K/stories260K.bin
 command -v sqlite3 >/dev/null || { echo "no sqlite3 shell"; exit 77; }
 T=$(mktemp -d "$CARVE_TEST_TMP/resume.XXXXXX")
 export CARVE_CACHE_DIR=$T/cache   # calibration statistics
-cfg() { # name seed
-  cat > "$T/$1.yaml" <<YAML
-model: $M
-calibration: {text: $CARVE_SHARED/data/tinystories/calib.txt, n: 4, len: 32, seed: 3}
-eval: {text: $CARVE_SHARED/data/tinystories/valid.txt, seq_len: 64, max_windows: 4}
-space: {channel_multiple: 4, sublayers: true}
-budget: {targets: [0.8, 0.6], tolerance: 0.03}
-algorithm: {kind: ga, population: 8, generations: 5, parents: 2, mutations: 4, crossovers: 2, seed: $2}
-final: {reform: true, eval: true}
-baselines: {random: same}
-output: $T/$1.db
-runs:
-  - name: ga
-    final: {rerank: 3, rerank_windows: 8}
-  - name: nsga
-    algorithm: {kind: nsga2}
-    fitness: {reform: true}
-YAML
-}
-dump() { # db -> every row except times
-  sqlite3 "$1" "SELECT id, run_id, generation, hash, subnet, summary, params, flops, params_ratio, cost_ratio,
-                       fitness, reformed, reformed_fitness, eval_ppl FROM candidates ORDER BY id;
-                SELECT * FROM population ORDER BY 1, 2, 3, 4;
-                SELECT * FROM baseline ORDER BY 1, 2, 3;
-                SELECT * FROM finals ORDER BY 1, 2, 3, 4, 5;
-                SELECT id, name, config, settings, model_path, model_identity, seed, algorithm, budget_kind, status,
-                       last_generation FROM runs ORDER BY id;"
-}
+. "$(dirname "$0")/search_rows.inc"
+cfg() { tiny_search_cfg "$1" "$2" 5; } # name seed
+
+dump() { dump_rows "$1"; }
 fail() { echo "FAIL: $*"; exit 1; }
 
 cfg whole 5

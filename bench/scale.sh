@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# bench/scale.sh — candidates per second of `carve search` across MPI ranks vs threads, measured
+# as ratios within one run (no pass/fail), on
+#   stories260K: the default job's fitness (96 calibration windows of 128 tokens, reformed
+#                fitness), population 24 x 4 generations at budget 0.7;
+#   smollm-135m: the SmolLM-135M shape (carve synth, f32), 8 windows of 128 tokens, plain
+#                fitness, population 6 x 2 generations;
+# each as 1 rank x 1 thread, 2 ranks x 1 thread (mpirun) and 1 rank x 2 threads. Search only
+# (no final step, no random baseline); the calibration statistics come from a cache warmed
+# first; candidates/s = candidate rows / the command's wall time. The databases of the three
+# settings must hold the same rows (checked: the run stops if not). Goal: 2 ranks >= 1.8x 1 rank.
+#   --with-7b   also the projection of configs/llama2-7b.yaml's search: the measured per-token
+#               forward time of a Llama-2-7B-shaped BF16 model (carve synth, ~13.5 GB in
+#               $BENCH_TMP; one window of 512 tokens through carve eval) x forward tokens per
+#               candidate x candidates, / ranks, for 1, 8 and 64 machines like this one.
+# Environment: BENCH_TMP (default /tmp), CARVE_SHARED (default ../shared) for the texts.
+set -eu
+cd "$(dirname "$0")/.."
+with7b=0
+for a in "$@"; do
+    case $a in
+    --with-7b) with7b=1 ;;
+    -h | --help) sed -n '2,17p' "$0"; exit 0 ;;
+    *) echo "bench/scale.sh: unknown argument $a" >&2; exit 1 ;;
+    esac
+done
+make -s carve
+./carve --version | grep -q 'with MPI' || { echo "bench/scale.sh: carve was built without MPI" >&2; exit 1; }
+CARVE=$PWD/build/carve
+SHARED=${CARVE_SHARED:-$(cd .. && pwd)/shared}
+TMP=$(mktemp -d "${BENCH_TMP:-/tmp}/carve-bench-scale.XXXXXX")
+trap 'rm -rf "$TMP"' EXIT
+export CARVE_CACHE_DIR=$TMP/cache OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+echo "# $(date -u +%FT%TZ) $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load $(cut -d' ' -f1-3 /proc/loadavg)"
+
+config() { # name model n reform population generations parents mutations crossovers
+    cat > "$TMP/$1.yaml" <<YAML
+model: $2
+calibration: {text: $SHARED/data/tinystories/calib.txt, n: $3, len: 128, seed: 1}
+space: {channel_multiple: 4, sublayers: true}
+budget: {targets: [0.7], tolerance: 0.02}
+algorithm: {kind: ga, population: $5, generations: $6, parents: $7, mutations: $8, crossovers: $9, seed: 1}
+fitness: {reform: $4}
+final: {reform: false, eval: false}
+baselines: {random: 0}
+output: $TMP/$1.db
+runs: [{name: scale}]
+YAML
+}
+rows() { sqlite3 "$1" "SELECT hash, fitness FROM candidates ORDER BY id"; }
+
+bench() { # label model n reform population generations parents mutations crossovers
+    local label=$1 model=$2
+    shift 2
+    config "$label-warm" "$model" "$@"
+    sed -i 's/generations: [0-9]*/generations: 1/; s/population: [0-9]*/population: 2/' "$TMP/$label-warm.yaml"
+    sed -i 's/parents: [0-9]*/parents: 1/; s/mutations: [0-9]*/mutations: 1/; s/crossovers: [0-9]*/crossovers: 0/' "$TMP/$label-warm.yaml"
+    "$CARVE" search "$TMP/$label-warm.yaml" --quiet # builds the statistics cache
+    local base="" s
+    for setting in 1x1 2x1 1x2; do
+        config "$label-$setting" "$model" "$@"
+        local t0 t1
+        t0=$(date +%s.%N)
+        case $setting in
+        1x1) OMP_NUM_THREADS=1 "$CARVE" search "$TMP/$label-$setting.yaml" --quiet ;;
+        2x1) OMP_NUM_THREADS=1 mpirun -q --bind-to none -np 2 "$CARVE" search "$TMP/$label-$setting.yaml" --quiet ;;
+        1x2) OMP_NUM_THREADS=2 "$CARVE" search "$TMP/$label-$setting.yaml" --quiet ;;
+        esac
+        t1=$(date +%s.%N)
+        local n
+        n=$(sqlite3 "$TMP/$label-$setting.db" 'SELECT count(*) FROM candidates')
+        rows "$TMP/$label-$setting.db" > "$TMP/$label-$setting.rows"
+        [ -z "$base" ] || cmp -s "$TMP/$label-1x1.rows" "$TMP/$label-$setting.rows" ||
+            { echo "bench/scale.sh: $label $setting: rows differ from 1x1" >&2; exit 1; }
+        s=$(awk -v n="$n" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", n / (b - a) }')
+        [ -n "$base" ] || base=$s
+        printf '%-12s %s (ranks x threads): %3d candidates in %6.1f s = %7.3f candidates/s, %.2fx 1x1\n' \
+            "$label" "$setting" "$n" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" "$s" \
+            "$(awk -v s="$s" -v b="$base" 'BEGIN { print s / b }')"
+    done
+}
+
+bench stories260K "$SHARED/models/stories260K/stories260K.bin" 96 true 24 4 6 12 6
+"$CARVE" synth --shape smollm-135m --dtype f32 --seed 1 --out "$TMP/smollm" --quiet
+bench smollm-135m "$TMP/smollm" 8 false 6 2 2 2 2
+rm -rf "${TMP:?}/smollm"
+echo "# load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+if [ $with7b = 1 ]; then
+    "$CARVE" synth --shape llama2-7b --dtype bf16 --seed 1 --out "$TMP/7b" --quiet
+    line=$("$CARVE" eval --model "$TMP/7b" --text "$SHARED/data/tinystories/valid.txt" --seq-len 512 --max-windows 1)
+    rm -rf "${TMP:?}/7b"
+    echo "llama2-7b (bf16, 1 window x 512 tokens, $(nproc) threads): $line"
+    tps=$(echo "$line" | sed -n 's/.*tokens_per_s=\([0-9.]*\).*/\1/p')
+    # configs/llama2-7b.yaml: fitness = ppl of 128 windows x 2048 tokens (no reformation);
+    # ga, 5 budgets, population 100, 20 generations, 10 parents: per budget 100 + 19 x 90
+    # candidates at most (cache hits are fewer; the final step is 5 reformations + held-out
+    # evaluations, small beside the search and left out).
+    awk -v tps="$tps" 'BEGIN {
+        tok = 128 * 2048; cand = 5 * (100 + 19 * 90); mean_budget = (0.9 + 0.8 + 0.7 + 0.6 + 0.5) / 5
+        s = 1 / tps
+        printf "projection: %.3f s/token (dense) x %d tokens/candidate x %d candidates", s, tok, cand
+        printf " x %.1f (mean kept share of the FLOPs, ~ the params budget)\n", mean_budget
+        total = s * tok * cand * mean_budget
+        for (i = 1; i <= 3; i++) { m = (i == 1 ? 1 : i == 2 ? 8 : 64)
+            printf "  %2d machine(s) like this one: %10.0f hours (%.1f days)\n", m, total / m / 3600, total / m / 86400 }
+        printf "  the seed paper: 5 A100-hours for its Llama-2-7B search\n" }'
+fi
