@@ -639,6 +639,13 @@ static double column_or_nan(sqlite3_stmt *s, int i) {
     return sqlite3_column_type(s, i) == SQLITE_NULL ? NAN : sqlite3_column_double(s, i);
 }
 
+int store_final_ids(Store *st, int64_t run, int64_t **ids, int *n) {
+    sqlite3_stmt *s = prep(st, "SELECT DISTINCT candidate_id FROM finals WHERE run_id = ? ORDER BY candidate_id");
+    if (!s) return -1;
+    sqlite3_bind_int64(s, 1, run);
+    return get_ids(st, s, ids, n);
+}
+
 int store_task_put(Store *st, int64_t cand, const StoreTaskScore *t) {
     if (ensure_task_table(st)) return -1;
     sqlite3_stmt *s = prep(st, "INSERT OR REPLACE INTO task_scores (candidate_id, task, items, acc, acc_stderr, acc_norm, "

@@ -95,6 +95,8 @@ typedef struct {
     double acc, acc_stderr, acc_norm, acc_norm_stderr, seconds;
 } StoreTaskScore;
 
+/* The distinct candidates the final step reported for a run (finals), in id order (*ids malloc'ed). */
+int store_final_ids(Store *st, int64_t run, int64_t **ids, int *n);
 /* Insert or replace the score of (cand, t->task). */
 int store_task_put(Store *st, int64_t cand, const StoreTaskScore *t);
 /* The task scores of a candidate in the order they were stored (*rows malloc'ed; 0 rows = none). */

@@ -14,6 +14,7 @@
 #include <yaml.h>
 #include <jansson.h>
 
+#include "eval/tasks.h"
 #include "runtime/base/util.h"
 
 typedef struct {
@@ -259,7 +260,36 @@ static int fitness_key(const Parser *p, const char *key, const yaml_node_t *v, S
     return read_bool(p, v, "reform", "fitness", &c->fitness_reform);
 }
 
+/* final.tasks: a task name or a list of them (eval/tasks.h), each once. */
+static int read_tasks(const Parser *p, const yaml_node_t *v, SearchConfig *c) {
+    c->final_tasks[0] = 0;
+    bool seq = v->type == YAML_SEQUENCE_NODE;
+    int n = seq ? (int)(v->data.sequence.items.top - v->data.sequence.items.start) : 1;
+    for (int i = 0; i < n; i++) {
+        const yaml_node_t *e = seq ? yaml_document_get_node(p->doc, v->data.sequence.items.start[i]) : v;
+        if (!e || e->type != YAML_SCALAR_NODE)
+            return fail_at(p, e ? e : v, "'tasks' in 'final' must be a task name or a list of them");
+        const char *name = scalar(e);
+        if (!task_find(name)) return fail_at(p, e, "unknown task '%s' in 'final' (tasks: %s)", name, task_names());
+        size_t len = strlen(c->final_tasks), k = strlen(name);
+        char padded[64];
+        snprintf(padded, sizeof padded, ",%s,", name);
+        char have[sizeof c->final_tasks + 2];
+        snprintf(have, sizeof have, ",%s,", c->final_tasks);
+        if (strstr(have, padded)) return fail_at(p, e, "task '%s' appears twice in 'final'", name);
+        if (len + k + 2 > sizeof c->final_tasks) return fail_at(p, e, "too many tasks in 'final'");
+        snprintf(c->final_tasks + len, sizeof c->final_tasks - len, "%s%s", len ? "," : "", name);
+    }
+    return 0;
+}
+
 static int final_key(const Parser *p, const char *key, const yaml_node_t *v, SearchConfig *c) {
+    if (!strcmp(key, "tasks")) return read_tasks(p, v, c);
+    if (!strcmp(key, "tasks_data")) {
+        c->final_tasks_data_at = mark_of(v);
+        return read_string(p, v, key, "final", c->final_tasks_data, sizeof c->final_tasks_data);
+    }
+    if (!strcmp(key, "tasks_limit")) return read_int(p, v, key, "final", 0, 1 << 30, &c->final_tasks_limit);
     if (!strcmp(key, "reform")) return read_bool(p, v, key, "final", &c->final_reform);
     if (!strcmp(key, "rerank")) return read_int(p, v, key, "final", 0, 100000, &c->final_rerank);
     if (!strcmp(key, "rerank_windows")) return read_int(p, v, key, "final", 1, 1 << 20, &c->final_rerank_windows);
@@ -285,7 +315,8 @@ static const char *const ALGO_KEYS[] = {"kind",          "population",     "gene
                                         "mutations",     "crossovers",     "mutation_prob",
                                         "crossover_prob", "depth_prob",    "overlap",     "seed", NULL};
 static const char *const FITNESS_KEYS[] = {"reform", NULL};
-static const char *const FINAL_KEYS[] = {"reform", "eval", "rerank", "rerank_windows", NULL};
+static const char *const FINAL_KEYS[] = {"reform", "eval", "rerank", "rerank_windows", "tasks", "tasks_data",
+                                         "tasks_limit", NULL};
 static const char *const BASELINE_KEYS[] = {"random", NULL};
 static const char *const TOP_KEYS[] = {"method", "model",  "tokenizer", "calibration", "eval",      "space", "budget",
                                        "algorithm", "fitness", "final",       "baselines", "output", "runs", NULL};
@@ -347,6 +378,7 @@ void config_defaults(SearchConfig *c) {
     c->final_eval = true;
     c->final_rerank = 0;
     c->final_rerank_windows = 128;
+    snprintf(c->final_tasks_data, sizeof c->final_tasks_data, "data/tasks");
     c->baseline_random = 0;
 }
 
@@ -496,6 +528,16 @@ int config_check_files(const SearchConfig *c) {
     if (c->tokenizer[0] && check_file(c, c->tokenizer, c->tokenizer_at, "tokenizer")) return -1;
     if (check_file(c, c->calib_text, c->calib_text_at, "calibration text")) return -1;
     if (c->final_eval && check_file(c, c->eval_text, c->eval_text_at, "eval text")) return -1;
+    char list[sizeof c->final_tasks], *save = NULL;
+    snprintf(list, sizeof list, "%s", c->final_tasks);
+    for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        const TaskDef *d = task_find(t);
+        char *dir = path_join(c->final_tasks_data, d->dir), *path = path_join(dir, d->file);
+        int rc = check_file(c, path, c->final_tasks_data_at, "task file");
+        free(dir);
+        free(path);
+        if (rc) return -1;
+    }
     return 0;
 }
 
