@@ -6,7 +6,8 @@
 #      weights: speed only) over the first --speed-items items of arc_easy, piqa and hellaswag;
 #   3. with --quality-out DIR (the --out of a bench/quality.sh run): the dense model and every
 #      method's subnet of seed --seed at each budget (the reformed model when the run made one,
-#      as quality.sh evaluates it) on the first --limit items of each task.
+#      as quality.sh evaluates it, and METHOD+reform from its reformed/ model) on the first
+#      --limit items of each task.
 #
 #   bench/tasks.sh [--quality-out DIR] [--limit N] [--seed S] [--speed-items N] [--skip-full] [--out DIR]
 #
@@ -26,7 +27,7 @@ while [ $# -gt 0 ]; do
     --speed-items) SPEED_ITEMS=$2; shift 2 ;;
     --skip-full) FULL=0; shift ;;
     --out) OUT=$2; shift 2 ;;
-    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench/tasks.sh: unknown option '$1'" >&2; exit 1 ;;
     esac
 done
@@ -59,6 +60,10 @@ if [ -n "$QOUT" ]; then
         if [ -f "$dir/model/config.json" ]; then m=(--model "$dir/model"); else m=(--model "$MODEL" --subnet "$dir/subnet.json"); fi
         echo "  $meth $b"
         run "$OUT/methods/$meth@$b.json" "${m[@]}" --task "$TASKS" --data "$DATA" --limit "$LIMIT"
+        if [ -f "$dir/reformed/config.json" ]; then # quality.sh's METHOD+reform
+            echo "  $meth+reform $b"
+            run "$OUT/methods/$meth+reform@$b.json" --model "$dir/reformed" --task "$TASKS" --data "$DATA" --limit "$LIMIT"
+        fi
     done
 fi
 /usr/bin/python3 bench/tasks_results.py --out "$OUT" --limit "$LIMIT" --seed "$SEED" --md bench/RESULTS.md
