@@ -1,6 +1,6 @@
-/* cmd_front — `carve front DB [--run NAME] [--by calib|eval] [--format table|csv|json]`:
- * prints the Pareto front of a search run over (calibration perplexity or held-out
- * perplexity, cost ratio), largest subnet first. */
+/* cmd_front — `carve front DB [--run NAME] [--by calib|eval|TASK] [--format table|csv|json]`:
+ * prints the Pareto front of a search run over (calibration perplexity, held-out perplexity
+ * or zero-shot accuracy on a task, cost ratio), largest subnet first. */
 #include <getopt.h>
 #include <jansson.h>
 #include <math.h>
@@ -9,15 +9,18 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "eval/tasks.h"
 #include "results/store.h"
 #include "runtime/base/util.h"
 
 static void help(FILE *fp) {
-    fprintf(fp, "usage: carve front DB [--run NAME] [--by calib|eval] [--format table|csv|json]\n\n"
+    fprintf(fp, "usage: carve front DB [--run NAME] [--by calib|eval|TASK] [--format table|csv|json]\n\n"
                 "Print the Pareto front of a search run stored in DB.\n"
                 "  --run NAME     the run (default: the database's only run)\n"
                 "  --by calib     front over calibration perplexity and cost (default)\n"
                 "  --by eval      front over held-out perplexity (candidates the final step evaluated)\n"
+                "  --by TASK      front over zero-shot accuracy on TASK (arc_easy, piqa, ...: the final\n"
+                "                 candidates scored by the config's final.tasks), with acc and acc_norm\n"
                 "  --format F     table (default), csv or json\n");
 }
 
@@ -43,7 +46,9 @@ int cmd_front(int argc, char **argv) {
         else return cli_usage_error("front", "unknown option");
     }
     if (optind != argc - 1) return cli_usage_error("front", "expects one database file");
-    if (strcmp(by, "calib") && strcmp(by, "eval")) return cli_usage_error("front", "--by expects calib or eval, got '%s'", by);
+    const TaskDef *task = task_find(by);
+    if (strcmp(by, "calib") && strcmp(by, "eval") && !task)
+        return cli_usage_error("front", "--by expects calib, eval or a task (%s), got '%s'", task_names(), by);
     if (strcmp(format, "table") && strcmp(format, "csv") && strcmp(format, "json"))
         return cli_usage_error("front", "--format expects table, csv or json, got '%s'", format);
     Store *st;
@@ -56,9 +61,23 @@ int cmd_front(int argc, char **argv) {
     free(run.settings);
     CandRow *rows;
     int n;
-    if (store_front(st, run.id, !strcmp(by, "eval"), &rows, &n)) {
+    if (task ? store_front_task(st, run.id, by, &rows, &n) : store_front(st, run.id, !strcmp(by, "eval"), &rows, &n)) {
         store_close(st);
         return cli_fail();
+    }
+    StoreTaskScore *ts = xcalloc((size_t)(n ? n : 1), sizeof *ts); /* the task's score of each row */
+    for (int i = 0; task && i < n; i++) {
+        StoreTaskScore *all;
+        int k;
+        if (store_task_list(st, rows[i].id, &all, &k)) {
+            free(ts);
+            free(rows);
+            store_close(st);
+            return cli_fail();
+        }
+        for (int j = 0; j < k; j++)
+            if (!strcmp(all[j].task, by)) ts[i] = all[j];
+        free(all);
     }
     if (!strcmp(format, "json")) {
         json_t *arr = json_array();
@@ -71,6 +90,13 @@ int cmd_front(int argc, char **argv) {
             json_object_set_new(o, "eval_ppl", isnan(r->eval_ppl) ? json_null() : json_real(r->eval_ppl));
             json_object_set_new(o, "reformed_fitness",
                                 isnan(r->reformed_fitness) ? json_null() : json_real(r->reformed_fitness));
+            if (task) {
+                json_object_set_new(o, "task", json_string(by));
+                json_object_set_new(o, "items", json_integer(ts[i].items));
+                json_object_set_new(o, "acc", json_real(ts[i].acc));
+                json_object_set_new(o, "acc_stderr", json_real(ts[i].acc_stderr));
+                json_object_set_new(o, "acc_norm", isnan(ts[i].acc_norm) ? json_null() : json_real(ts[i].acc_norm));
+            }
             json_array_append_new(arr, o);
         }
         char *s = json_dumps(arr, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
@@ -78,7 +104,8 @@ int cmd_front(int argc, char **argv) {
         free(s);
         json_decref(arr);
     } else if (!strcmp(format, "csv")) {
-        printf("run,id,generation,cost_ratio,params_ratio,params,flops,fitness,reformed,reformed_fitness,eval_ppl\n");
+        printf("run,id,generation,cost_ratio,params_ratio,params,flops,fitness,reformed,reformed_fitness,eval_ppl%s\n",
+               task ? ",task,items,acc,acc_stderr,acc_norm" : "");
         for (int i = 0; i < n; i++) {
             CandRow *r = &rows[i];
             printf("%s,%lld,%d,%.6f,%.6f,%lld,%.0f,%.6f,%d,", run.name, (long long)r->id, r->generation, r->cost_ratio,
@@ -86,23 +113,37 @@ int cmd_front(int argc, char **argv) {
             print_num(stdout, r->reformed_fitness, "%.6f");
             putchar(',');
             print_num(stdout, r->eval_ppl, "%.6f");
+            if (task) {
+                printf(",%s,%d,%.6f,%.6f,", by, ts[i].items, ts[i].acc, ts[i].acc_stderr);
+                print_num(stdout, ts[i].acc_norm, "%.6f");
+            }
             putchar('\n');
         }
     } else {
-        printf("run %s: Pareto front by %s (%d subnets)\n", run.name,
-               !strcmp(by, "eval") ? "held-out perplexity" : "calibration perplexity", n);
-        printf("%8s %5s %8s %8s %10s %10s %10s %10s\n", "id", "gen", "cost", "params%", "params", "calib_ppl",
+        printf("run %s: Pareto front by %s%s (%d subnets)\n", run.name,
+               task ? "zero-shot accuracy on " : !strcmp(by, "eval") ? "held-out perplexity" : "calibration perplexity",
+               task ? by : "", n);
+        printf("%8s %5s %8s %8s %10s %10s %10s %10s", "id", "gen", "cost", "params%", "params", "calib_ppl",
                "reform_ppl", "eval_ppl");
+        if (task) printf(" %6s %8s %8s %8s", "items", "acc", "stderr", "acc_norm");
+        putchar('\n');
         for (int i = 0; i < n; i++) {
             CandRow *r = &rows[i];
             printf("%8lld %5d %8.4f %8.2f %10lld %10.4f ", (long long)r->id, r->generation, r->cost_ratio,
                    100 * r->params_ratio, (long long)r->params, r->fitness);
             if (isnan(r->reformed_fitness)) printf("%10s ", "-");
             else printf("%10.4f ", r->reformed_fitness);
-            if (isnan(r->eval_ppl)) printf("%10s\n", "-");
-            else printf("%10.4f\n", r->eval_ppl);
+            if (isnan(r->eval_ppl)) printf("%10s", "-");
+            else printf("%10.4f", r->eval_ppl);
+            if (task) {
+                printf(" %6d %8.4f %8.4f ", ts[i].items, ts[i].acc, ts[i].acc_stderr);
+                if (isnan(ts[i].acc_norm)) printf("%8s", "-");
+                else printf("%8.4f", ts[i].acc_norm);
+            }
+            putchar('\n');
         }
     }
+    free(ts);
     free(rows);
     store_close(st);
     return 0;

@@ -14,7 +14,8 @@
 static void help(FILE *fp) {
     fprintf(fp, "usage: carve show DB ID\n\n"
                 "Print candidate ID of the search database DB: per-layer heads, channels and skipped\n"
-                "sublayers, parameters, FLOPs, calibration / reformed / held-out perplexity.\n");
+                "sublayers, parameters, FLOPs, calibration / reformed / held-out perplexity, and the\n"
+                "zero-shot task accuracies the final step measured (config final.tasks).\n");
 }
 
 static void print_metric(const char *name, double v) {
@@ -84,6 +85,21 @@ int cmd_show(int argc, char **argv) {
     print_metric("reformed calib ppl", r.reformed_fitness);
     print_metric("held-out ppl", r.eval_ppl);
     printf("%-18s %s\n", "reformed", r.reformed ? "yes" : "no");
+    StoreTaskScore *ts;
+    int nt;
+    if (store_task_list(st, r.id, &ts, &nt)) {
+        cand_row_free(&r);
+        store_close(st);
+        return cli_fail();
+    }
+    if (nt) printf("zero-shot tasks (final.tasks)\n%-20s %6s %8s %8s %8s %8s\n", "task", "items", "acc", "stderr", "acc_norm",
+                   "stderr");
+    for (int i = 0; i < nt; i++) {
+        printf("%-20s %6d %8.4f %8.4f ", ts[i].task, ts[i].items, ts[i].acc, ts[i].acc_stderr);
+        if (isnan(ts[i].acc_norm)) printf("%8s %8s\n", "-", "-");
+        else printf("%8.4f %8.4f\n", ts[i].acc_norm, ts[i].acc_norm_stderr);
+    }
+    free(ts);
     cand_row_free(&r);
     store_close(st);
     return 0;

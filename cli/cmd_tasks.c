@@ -181,7 +181,7 @@ int cmd_tasks(int argc, char **argv) {
     Subnet *sub = NULL;
     Forward *f = NULL;
     FILE *dfp = NULL;
-    TaskResult res[64];
+    TaskAccuracy res[64];
     double secs[64];
     int n_done = 0;
     json_t *jt = json_array();
@@ -212,7 +212,7 @@ int cmd_tasks(int argc, char **argv) {
         taskset_free(&s);
         if (erc != 0) goto done;
         n_done++;
-        const TaskResult *r = &res[i];
+        const TaskAccuracy *r = &res[i];
         if (json) {
             json_array_append_new(jt, json_pack("{s:s, s:i, s:f, s:f, s:o, s:o, s:f, s:f}", "task", defs[i]->name,
                                                 "items", r->n, "acc", r->acc, "acc_stderr", r->acc_se, "acc_norm",

@@ -20,13 +20,10 @@ static char *str_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2
 static char *str_printf(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    char *s = NULL;
+    int n = vasprintf(&s, fmt, ap);
     va_end(ap);
-    assert(n >= 0);
-    char *s = xmalloc((size_t)n + 1);
-    va_start(ap, fmt);
-    vsnprintf(s, (size_t)n + 1, fmt, ap);
-    va_end(ap);
+    if (n < 0) die_oom(strlen(fmt));
     return s;
 }
 

@@ -58,7 +58,7 @@ static int argmax(const double *v, int n) {
     return best;
 }
 
-int task_evaluate(Forward *f, const Tokenizer *tok, const TaskSet *s, const TaskEvalOptions *opt, TaskResult *r,
+int task_evaluate(Forward *f, const Tokenizer *tok, const TaskSet *s, const TaskEvalOptions *opt, TaskAccuracy *r,
                   TaskItemScore *scores) {
     const TaskDef *d = s->def;
     bool cpp = d->scoring == TASK_SCORE_LLAMACPP;

@@ -30,7 +30,7 @@ typedef struct {
     int n;                       /* items scored */
     double acc, acc_se;          /* mean of (argmax ll == gold) and its standard error */
     double acc_norm, acc_norm_se;/* with ll / choice length; NaN when the task has no acc_norm */
-} TaskResult;
+} TaskAccuracy;
 
 /* Per item: each choice's loglikelihood (llama.cpp scoring: mean log-prob), its token count,
  * the predictions (index of the first maximum). */
@@ -41,7 +41,7 @@ typedef struct {
 } TaskItemScore;
 
 /* Score every item of s. scores (s->n entries) may be NULL. */
-int task_evaluate(Forward *f, const Tokenizer *tok, const TaskSet *s, const TaskEvalOptions *opt, TaskResult *r,
+int task_evaluate(Forward *f, const Tokenizer *tok, const TaskSet *s, const TaskEvalOptions *opt, TaskAccuracy *r,
                   TaskItemScore *scores);
 
 /* Standard error of a mean of 0/1 outcomes as the harness computes it (sample std / sqrt(n)). */

@@ -16,6 +16,19 @@
 
 #define CARVE_APP_ID 0x63727665 /* 'crve' */
 
+#define TASKS_TABLE                                                                                              \
+    "CREATE TABLE IF NOT EXISTS task_scores (\n"                                                                  \
+    "  candidate_id    INTEGER NOT NULL REFERENCES candidates(id),\n"                                          \
+    "  task            TEXT NOT NULL,     -- carve tasks name (arc_easy, hellaswag, ...)\n"                     \
+    "  items           INTEGER NOT NULL,  -- items scored (final.tasks_limit or the whole task)\n"             \
+    "  acc             REAL NOT NULL,\n"                                                                       \
+    "  acc_stderr      REAL NOT NULL,\n"                                                                       \
+    "  acc_norm        REAL,              -- NULL where the harness reports no acc_norm\n"                     \
+    "  acc_norm_stderr REAL,\n"                                                                                \
+    "  seconds         REAL NOT NULL,\n"                                                                       \
+    "  PRIMARY KEY (candidate_id, task)\n"                                                                      \
+    ");\n"
+
 static const char SCHEMA[] =
     "\n"
     "-- Identifies a carve database (application_id 0x63727665 = 'crve' is also set).\n"
@@ -91,6 +104,10 @@ static const char SCHEMA[] =
     "  candidate_id INTEGER NOT NULL REFERENCES candidates(id),\n"
     "  PRIMARY KEY (run_id, budget, slot)\n"
     ");\n"
+    "\n"
+    "-- Zero-shot accuracy of the final step's candidates (config final.tasks; carve tasks), measured\n"
+    "-- on the model the held-out perplexity was measured on (reformed when final.reform).\n"
+    TASKS_TABLE
     "\n"
     "-- Pareto front per run over (calibration fitness, cost ratio): candidates no other candidate\n"
     "-- of the same run is at least as good on both and better on one.\n"
@@ -606,4 +623,82 @@ char *store_cand_roles(Store *st, int64_t id) {
     }
     sqlite3_finalize(s);
     return out;
+}
+
+/* ---- zero-shot task scores ---- */
+
+/* Databases made before the table existed get it on first use. */
+static int ensure_task_table(Store *st) { return exec(st, TASKS_TABLE); }
+
+static void bind_or_null(sqlite3_stmt *s, int i, double v) {
+    if (isnan(v)) sqlite3_bind_null(s, i);
+    else sqlite3_bind_double(s, i, v);
+}
+
+static double column_or_nan(sqlite3_stmt *s, int i) {
+    return sqlite3_column_type(s, i) == SQLITE_NULL ? NAN : sqlite3_column_double(s, i);
+}
+
+int store_final_ids(Store *st, int64_t run, int64_t **ids, int *n) {
+    sqlite3_stmt *s = prep(st, "SELECT DISTINCT candidate_id FROM finals WHERE run_id = ? ORDER BY candidate_id");
+    if (!s) return -1;
+    sqlite3_bind_int64(s, 1, run);
+    return get_ids(st, s, ids, n);
+}
+
+int store_task_put(Store *st, int64_t cand, const StoreTaskScore *t) {
+    if (ensure_task_table(st)) return -1;
+    sqlite3_stmt *s = prep(st, "INSERT OR REPLACE INTO task_scores (candidate_id, task, items, acc, acc_stderr, acc_norm, "
+                               "acc_norm_stderr, seconds) VALUES (?,?,?,?,?,?,?,?)");
+    if (!s) return -1;
+    sqlite3_bind_int64(s, 1, cand);
+    sqlite3_bind_text(s, 2, t->task, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(s, 3, t->items);
+    sqlite3_bind_double(s, 4, t->acc);
+    sqlite3_bind_double(s, 5, t->acc_stderr);
+    bind_or_null(s, 6, t->acc_norm);
+    bind_or_null(s, 7, t->acc_norm_stderr);
+    sqlite3_bind_double(s, 8, t->seconds);
+    return step_done(st, s, "insert task score");
+}
+
+int store_task_list(Store *st, int64_t cand, StoreTaskScore **rows, int *n) {
+    *rows = NULL;
+    *n = 0;
+    if (ensure_task_table(st)) return -1;
+    sqlite3_stmt *s = prep(st, "SELECT task, items, acc, acc_stderr, acc_norm, acc_norm_stderr, seconds FROM task_scores "
+                               "WHERE candidate_id = ? ORDER BY rowid");
+    if (!s) return -1;
+    sqlite3_bind_int64(s, 1, cand);
+    int rc, cap = 0;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (*n == cap) *rows = xrealloc(*rows, (size_t)(cap = cap ? 2 * cap : 8) * sizeof **rows);
+        StoreTaskScore *t = &(*rows)[(*n)++];
+        snprintf(t->task, sizeof t->task, "%s", (const char *)sqlite3_column_text(s, 0));
+        t->items = sqlite3_column_int(s, 1);
+        t->acc = sqlite3_column_double(s, 2);
+        t->acc_stderr = sqlite3_column_double(s, 3);
+        t->acc_norm = column_or_nan(s, 4);
+        t->acc_norm_stderr = column_or_nan(s, 5);
+        t->seconds = sqlite3_column_double(s, 6);
+    }
+    sqlite3_finalize(s);
+    return rc == SQLITE_DONE ? 0 : db_fail(st, "read task scores");
+}
+
+int store_front_task(Store *st, int64_t run, const char *task, CandRow **rows, int *n) {
+    *rows = NULL;
+    *n = 0;
+    if (ensure_task_table(st)) return -1;
+    sqlite3_stmt *s = prep(st, "SELECT " CAND_COLS " FROM candidates WHERE id IN ("
+                               " SELECT c.id FROM candidates c JOIN task_scores t ON t.candidate_id = c.id"
+                               " WHERE c.run_id = ?1 AND t.task = ?2 AND NOT EXISTS ("
+                               "  SELECT 1 FROM candidates d JOIN task_scores u ON u.candidate_id = d.id"
+                               "  WHERE d.run_id = c.run_id AND u.task = t.task AND u.acc >= t.acc"
+                               "    AND d.cost_ratio <= c.cost_ratio AND (u.acc > t.acc OR d.cost_ratio < c.cost_ratio)))"
+                               " ORDER BY cost_ratio DESC, id");
+    if (!s) return -1;
+    sqlite3_bind_int64(s, 1, run);
+    sqlite3_bind_text(s, 2, task, -1, SQLITE_TRANSIENT);
+    return cand_query_all(st, s, rows, n);
 }

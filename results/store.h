@@ -88,6 +88,23 @@ int store_final_put(Store *st, int64_t run, int budget, double target, const cha
  * pareto_front_eval; sorted by cost ratio descending. */
 int store_front(Store *st, int64_t run, bool by_eval, CandRow **rows, int *n);
 
+/* Zero-shot accuracy of a candidate on one task (carve tasks; NAN acc_norm = none). */
+typedef struct {
+    char task[32];
+    int items;
+    double acc, acc_stderr, acc_norm, acc_norm_stderr, seconds;
+} StoreTaskScore;
+
+/* The distinct candidates the final step reported for a run (finals), in id order (*ids malloc'ed). */
+int store_final_ids(Store *st, int64_t run, int64_t **ids, int *n);
+/* Insert or replace the score of (cand, t->task). */
+int store_task_put(Store *st, int64_t cand, const StoreTaskScore *t);
+/* The task scores of a candidate in the order they were stored (*rows malloc'ed; 0 rows = none). */
+int store_task_list(Store *st, int64_t cand, StoreTaskScore **rows, int *n);
+/* The front of a run over (accuracy on task: higher is better, cost ratio), among candidates
+ * scored on it; sorted by cost ratio descending. */
+int store_front_task(Store *st, int64_t run, const char *task, CandRow **rows, int *n);
+
 /* The raw connection, for tests and tools. */
 struct sqlite3 *store_db(Store *st);
 

@@ -14,6 +14,7 @@
 #include <yaml.h>
 #include <jansson.h>
 
+#include "eval/tasks.h"
 #include "runtime/base/util.h"
 
 typedef struct {
@@ -173,7 +174,8 @@ typedef enum {
     K_PAIR,     /* double[2] in [0, 1]: a number (both) or [first, later] */
     K_RANGE,    /* double[2]: [min, max], 0 <= min <= max <= 1 */
     K_TARGETS,  /* targets[] / n_targets: a number in (0, 1] or a list of distinct ones */
-    K_RANDOM    /* int: 'same' (-1) or a count >= 0 */
+    K_RANDOM,   /* int: 'same' (-1) or a count >= 0 */
+    K_TASKS     /* final_tasks: a task name or a list of them (eval/tasks.h), each once */
 } KeyType;
 
 enum { AT_TOP = 1, AT_RUN = 2, NO_JSON = 4, HAS_MARK = 8 };
@@ -241,6 +243,10 @@ static const ConfigKey KEYS[] = {
     {"final",       "eval",            K_BOOL,    C(final_eval),          0, 0, false, "true", NULL, 0, 0},
     {"final",       "rerank",          K_INT,     C(final_rerank),        0, 100000, false, "0", NULL, 0, 0},
     {"final",       "rerank_windows",  K_INT,     C(final_rerank_windows), 1, 1 << 20, false, "128", NULL, 0, 0},
+    /* zero-shot tasks of the final step: not part of the resume settings (NO_JSON) */
+    {"final",       "tasks",           K_TASKS,   C(final_tasks),         0, 0, false, NULL, NULL, NO_JSON, 0},
+    {"final",       "tasks_data",      K_STR,     C(final_tasks_data),    0, 0, false, "data/tasks", NULL, NO_JSON | HAS_MARK, offsetof(SearchConfig, final_tasks_data_at)},
+    {"final",       "tasks_limit",     K_INT,     C(final_tasks_limit),   0, 1 << 30, false, "0", NULL, NO_JSON, 0},
     {"baselines",   "random",          K_RANDOM,  C(baseline_random),     0, 1000000, false, "0", NULL, 0, 0},
     {NULL,          "output",          K_STR,     C(output),              0, 0, false, NULL, NULL, BOTH | NO_JSON, 0},
     {NULL,          "method",          K_STR,     C(method),              0, 0, false, "", NULL, AT_TOP | NO_JSON, 0},
@@ -279,6 +285,29 @@ static int read_random(const Parser *p, const yaml_node_t *v, const ConfigKey *k
     return read_int(p, v, k->key, k->section, (long)k->lo, (long)k->hi, out);
 }
 
+/* final.tasks: a task name or a list of them (eval/tasks.h), each once. */
+static int read_tasks(const Parser *p, const yaml_node_t *v, SearchConfig *c) {
+    c->final_tasks[0] = 0;
+    bool seq = v->type == YAML_SEQUENCE_NODE;
+    int n = seq ? (int)(v->data.sequence.items.top - v->data.sequence.items.start) : 1;
+    for (int i = 0; i < n; i++) {
+        const yaml_node_t *e = seq ? yaml_document_get_node(p->doc, v->data.sequence.items.start[i]) : v;
+        if (!e || e->type != YAML_SCALAR_NODE)
+            return fail_at(p, e ? e : v, "'tasks' in 'final' must be a task name or a list of them");
+        const char *name = scalar(e);
+        if (!task_find(name)) return fail_at(p, e, "unknown task '%s' in 'final' (tasks: %s)", name, task_names());
+        size_t len = strlen(c->final_tasks), k = strlen(name);
+        char padded[64];
+        snprintf(padded, sizeof padded, ",%s,", name);
+        char have[sizeof c->final_tasks + 2];
+        snprintf(have, sizeof have, ",%s,", c->final_tasks);
+        if (strstr(have, padded)) return fail_at(p, e, "task '%s' appears twice in 'final'", name);
+        if (len + k + 2 > sizeof c->final_tasks) return fail_at(p, e, "too many tasks in 'final'");
+        snprintf(c->final_tasks + len, sizeof c->final_tasks - len, "%s%s", len ? "," : "", name);
+    }
+    return 0;
+}
+
 /* Read the value v of key k into c; sec names where it stands in messages. */
 static int read_key(const Parser *p, const ConfigKey *k, const char *sec, const yaml_node_t *v, SearchConfig *c) {
     if (k->flags & HAS_MARK) *(CfgMark *)((char *)c + k->mark) = mark_of(v);
@@ -294,6 +323,7 @@ static int read_key(const Parser *p, const ConfigKey *k, const char *sec, const 
     case K_RANGE: return read_range(p, v, k->key, sec, f);
     case K_TARGETS: return read_targets(p, v, c);
     case K_RANDOM: return read_random(p, v, k, f);
+    case K_TASKS: return read_tasks(p, v, c);
     }
     return -1;
 }
@@ -369,6 +399,7 @@ static void set_default(SearchConfig *c, const ConfigKey *k) {
         d[1] = strtod(end, NULL);
         break;
     }
+    case K_TASKS: break; /* (no default: none) */
     case K_TARGETS: {
         const char *s = k->def;
         c->n_targets = 0;
@@ -532,6 +563,16 @@ int config_check_files(const SearchConfig *c) {
     if (c->tokenizer[0] && check_file(c, c->tokenizer, c->tokenizer_at, "tokenizer")) return -1;
     if (check_file(c, c->calib_text, c->calib_text_at, "calibration text")) return -1;
     if (c->final_eval && check_file(c, c->eval_text, c->eval_text_at, "eval text")) return -1;
+    char list[sizeof c->final_tasks], *save = NULL;
+    snprintf(list, sizeof list, "%s", c->final_tasks);
+    for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        const TaskDef *d = task_find(t);
+        char *dir = path_join(c->final_tasks_data, d->dir), *path = path_join(dir, d->file);
+        int rc = check_file(c, path, c->final_tasks_data_at, "task file");
+        free(dir);
+        free(path);
+        if (rc) return -1;
+    }
     return 0;
 }
 
@@ -548,6 +589,7 @@ static json_t *key_json(const SearchConfig *c, const ConfigKey *k) {
     case K_ENUM: return json_string(k->names[*(const int *)f]);
     case K_PAIR:
     case K_RANGE: return json_pack("[f,f]", ((const double *)f)[0], ((const double *)f)[1]);
+    case K_TASKS: return json_string(f);
     case K_TARGETS: {
         json_t *t = json_array();
         for (int i = 0; i < c->n_targets; i++) json_array_append_new(t, json_real(c->targets[i]));

@@ -71,10 +71,17 @@ typedef struct {
                                        final population on a second calibration sample
                                        (0 = off: the best fitness is the result) */
     int final_rerank_windows;       /* windows of that sample (calibration len, seed + 1) */
+    /* Zero-shot tasks (eval/tasks.h) the final step scores its candidates on, after selection
+     * (never part of it): comma-separated names, "" = none; where the task files are; items per
+     * task (0 = all). Not part of the resume settings: adding tasks to a finished run and
+     * running it again scores the stored finals. */
+    char final_tasks[256];
+    char final_tasks_data[CFG_PATH_MAX];
+    int final_tasks_limit;
     int baseline_random;            /* random subnets per budget for the baseline; -1 = as many
                                        as the search evaluated for that budget; 0 = none */
     char output[CFG_PATH_MAX];
-    CfgMark model_at, tokenizer_at, calib_text_at, eval_text_at;
+    CfgMark model_at, tokenizer_at, calib_text_at, eval_text_at, final_tasks_data_at;
 } SearchConfig;
 
 typedef struct {

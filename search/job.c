@@ -14,10 +14,12 @@
 #include "eval/calib.h"
 #include "eval/cost.h"
 #include "eval/evaluator.h"
+#include "eval/tasks_eval.h"
 #include "reform/reform.h"
 #include "reform/stats.h"
 #include "results/store.h"
 #include "runtime/formats/model_open.h"
+#include "runtime/forward/forward.h"
 #include "runtime/model/model.h"
 #include "runtime/tokenizer/tokenizer.h"
 #include "runtime/base/util.h"
@@ -125,6 +127,66 @@ static int rescore_cb(void *ud, const Subnet *s, bool reform, double *out) {
     return score(j, j->rerank_ev, s, reform, out);
 }
 
+/* Zero-shot tasks of the final step (final.tasks): every candidate the final step reported
+ * (finals: best, init, random, front) is scored on the model its held-out perplexity was measured
+ * on — the one-shot reformation (deterministic) again when the final step reformed it. Runs after
+ * the search, so the tasks never take part in selection; scores already stored are kept, so a
+ * rerun finishes what a kill interrupted. */
+static int final_tasks(Job *j, Store *st, int64_t run, bool quiet) {
+    const SearchConfig *cfg = j->cfg;
+    TaskSet sets[16];
+    int n_sets = 0, n_ids = 0, rc = 0;
+    int64_t *ids = NULL;
+    char list[sizeof cfg->final_tasks], *save = NULL;
+    snprintf(list, sizeof list, "%s", cfg->final_tasks);
+    for (char *t = strtok_r(list, ",", &save); t && !rc && n_sets < 16; t = strtok_r(NULL, ",", &save))
+        if (!(rc = taskset_load(task_find(t), cfg->final_tasks_data, cfg->final_tasks_limit, &sets[n_sets]))) n_sets++;
+    if (!rc) rc = store_final_ids(st, run, &ids, &n_ids);
+    for (int i = 0; i < n_ids && !rc; i++) {
+        StoreTaskScore *have;
+        int n_have;
+        if ((rc = store_task_list(st, ids[i], &have, &n_have))) break;
+        bool todo[16] = {0}, any = false;
+        for (int k = 0; k < n_sets; k++) {
+            todo[k] = true;
+            for (int h = 0; h < n_have; h++) todo[k] &= strcmp(have[h].task, sets[k].def->name) != 0;
+            any |= todo[k];
+        }
+        free(have);
+        if (!any) continue;
+        CandRow row;
+        bool found;
+        Subnet *s = NULL;
+        Model *rm = NULL;
+        Forward *f = NULL;
+        if ((rc = store_cand_get(st, ids[i], true, &row, &found))) break;
+        if (!found) rc = err_set("%s: final candidate %lld is missing", cfg->output, (long long)ids[i]);
+        if (!rc) rc = subnet_from_json(row.subnet, j->m, cfg->output, &s);
+        if (!rc && row.reformed) rc = reformed_model(j, s, &rm);
+        if (!rc) rc = forward_create(rm ? rm : j->m, rm ? NULL : s, NULL, &f);
+        for (int k = 0; k < n_sets && !rc; k++) {
+            if (!todo[k]) continue;
+            TaskEvalOptions eo = {false, (rm ? rm : j->m)->cfg.max_seq_len, 4096, NULL, NULL};
+            TaskAccuracy r;
+            double t0 = now_seconds();
+            if ((rc = task_evaluate(f, j->tok, &sets[k], &eo, &r, NULL))) break;
+            StoreTaskScore ts = {"", r.n, r.acc, r.acc_se, r.acc_norm, r.acc_norm_se, now_seconds() - t0};
+            snprintf(ts.task, sizeof ts.task, "%s", sets[k].def->name);
+            rc = store_task_put(st, ids[i], &ts);
+            if (!rc && !quiet)
+                fprintf(stderr, "[%s] tasks: candidate %lld (cost %.3f) %s acc %.4f over %d items\n", cfg->name,
+                        (long long)ids[i], row.cost_ratio, ts.task, r.acc, r.n);
+        }
+        forward_free(f);
+        model_free(rm);
+        subnet_free(s);
+        if (found) cand_row_free(&row);
+    }
+    free(ids);
+    for (int k = 0; k < n_sets; k++) taskset_free(&sets[k]);
+    return rc;
+}
+
 static void job_free(Job *j) {
     evaluator_free(j->eval_ev); /* the sharers before the owner of the forward pass */
     evaluator_free(j->rerank_ev);
@@ -176,6 +238,11 @@ static void print_plan(const Job *j, const SearchConfig *cfg, FILE *out) {
     if (cfg->final_rerank > 0)
         fprintf(out, "; best = re-ranked top %d on %d more calibration windows (seed %llu)", cfg->final_rerank,
                 cfg->final_rerank_windows, (unsigned long long)cfg->calib_seed + 1);
+    if (cfg->final_tasks[0] && cfg->final_tasks_limit)
+        fprintf(out, "; zero-shot tasks %s from %s (first %d items each)", cfg->final_tasks, cfg->final_tasks_data,
+                cfg->final_tasks_limit);
+    else if (cfg->final_tasks[0])
+        fprintf(out, "; zero-shot tasks %s from %s (all items)", cfg->final_tasks, cfg->final_tasks_data);
     fprintf(out, "\n");
     fprintf(out, "  output       %s\n", cfg->output);
 }
@@ -262,7 +329,7 @@ int job_run(const SearchConfig *cfg, const char *config_text, const JobOptions *
 #ifdef CARVE_MPI
     mpi_bcast_int(&done);
 #endif
-    if (!rc && done) {
+    if (!rc && done && !cfg->final_tasks[0]) {
         if (!opt->quiet && is_root()) fprintf(stderr, "[%s] already complete in %s\n", cfg->name, cfg->output);
         store_close(st);
         job_free(&j);
@@ -284,7 +351,8 @@ int job_run(const SearchConfig *cfg, const char *config_text, const JobOptions *
     if (!rc) rc = agree(is_root() ? stats_open(j.m, cfg->calib_text, &so, &j.sf) : 0);
     if (!rc) rc = agree(is_root() ? 0 : stats_open(j.m, cfg->calib_text, &so, &j.sf));
     bool serving = !rc; /* every rank is here with rc == 0 */
-    if (serving && is_root()) rc = run_engine(&j, st, run_id, opt);
+    /* a finished run comes this far only to score final.tasks it lacks */
+    if (serving && is_root() && !done) rc = run_engine(&j, st, run_id, opt);
 #ifdef CARVE_MPI
     if (serving && !is_root()) {
         Engine we = {cfg, NULL, NULL, 0, fitness_cb, final_cb, &j, true, 0, rescore_cb, NULL, NULL};
@@ -294,6 +362,7 @@ int job_run(const SearchConfig *cfg, const char *config_text, const JobOptions *
     if (serving && is_root() && mpi_size() > 1) mpi_pool_stop(); /* after the engine, or its failure */
     if (serving) rc = agree(rc);
 #endif
+    if (serving && !rc && is_root() && cfg->final_tasks[0]) rc = final_tasks(&j, st, run_id, opt->quiet);
     store_close(st);
     job_free(&j);
     return rc;

@@ -9,6 +9,7 @@
 #include "runtime/formats/model_open.h"
 #include "eval/loglik.h"
 #include "eval/tasks.h"
+#include "results/store.h"
 #include "runtime/forward/forward.h"
 #include "tests/testutil.h"
 
@@ -323,6 +324,57 @@ START_TEST(test_token_logprobs) {
 }
 END_TEST
 
+/* The task_scores table: put, list (acc_norm NULL round trip), replace, the accuracy front. */
+START_TEST(test_store_scores) {
+    char *db = path_join(tmp, "t.db");
+    Store *st;
+    ck_assert_int_eq(store_open(db, true, &st), 0);
+    StoreRunNew r = {"r1", "name: r1\n", "{}", "m.bin", "ga", "params", 1, 1};
+    int64_t run;
+    ck_assert_int_eq(store_run_create(st, &r, &run), 0);
+    int64_t id[3];
+    double cost[3] = {0.9, 0.7, 0.5}, acc[3] = {0.30, 0.35, 0.20};
+    for (int i = 0; i < 3; i++) {
+        CandRow c = {0};
+        c.run_id = run;
+        c.subnet = "{}";
+        c.summary = "x";
+        c.hash = (uint64_t)i + 1;
+        c.fitness = 10;
+        c.cost_ratio = cost[i];
+        c.reformed_fitness = c.eval_ppl = NAN;
+        ck_assert_int_eq(store_cand_insert(st, &c), 0);
+        id[i] = c.id;
+        StoreTaskScore t = {"piqa", 100, acc[i], 0.04, 0.5, 0.05, 1.5};
+        ck_assert_int_eq(store_task_put(st, c.id, &t), 0);
+    }
+    StoreTaskScore w = {"winogrande", 50, 0.52, 0.07, NAN, NAN, 0.3};
+    ck_assert_int_eq(store_task_put(st, id[0], &w), 0);
+    w.acc = 0.54;
+    ck_assert_int_eq(store_task_put(st, id[0], &w), 0); /* replaces */
+    StoreTaskScore *ts;
+    int n;
+    ck_assert_int_eq(store_task_list(st, id[0], &ts, &n), 0);
+    ck_assert_int_eq(n, 2);
+    ck_assert_str_eq(ts[0].task, "piqa");
+    ck_assert_str_eq(ts[1].task, "winogrande");
+    ck_assert(ts[1].acc == 0.54 && isnan(ts[1].acc_norm) && ts[0].acc_norm == 0.5);
+    free(ts);
+    /* front over (piqa acc up, cost down): 0.5 (0.20) and 0.7 (0.35) dominate nothing of each other;
+     * 0.9 (0.30) is dominated by 0.7 (0.35, cheaper) */
+    CandRow *rows;
+    ck_assert_int_eq(store_front_task(st, run, "piqa", &rows, &n), 0);
+    ck_assert_int_eq(n, 2);
+    ck_assert(rows[0].id == id[1] && rows[1].id == id[2]);
+    free(rows);
+    ck_assert_int_eq(store_front_task(st, run, "boolq", &rows, &n), 0);
+    ck_assert_int_eq(n, 0);
+    free(rows);
+    store_close(st);
+    free(db);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("tasks");
     TCase *tc = tcase_create("tasks");
@@ -336,6 +388,7 @@ int main(void) {
     tcase_add_test(tc, test_bad_boolq);
     tcase_add_test(tc, test_bad_hellaswag);
     tcase_add_test(tc, test_token_logprobs);
+    tcase_add_test(tc, test_store_scores);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

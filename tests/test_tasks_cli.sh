@@ -60,4 +60,42 @@ EOF
     && "$CARVE" tasks --model "$M" --task piqa --data "$D" --limit 5 --dump-items "$T/d.jsonl" >/dev/null 2>>"$T/err" \
     || { echo "FAIL subnet run: $(cat "$T/err")"; fail=1; }
 if cmp -s "$T/s.jsonl" "$T/d.jsonl"; then echo "FAIL subnet gives the dense loglikelihoods"; fail=1; else echo "ok   subnet"; fi
+
+# search integration: final.tasks scores the finals after selection, stored in the database;
+# front --by TASK and show display them; adding a task to a finished run scores only that task
+export CARVE_CACHE_DIR=$T/cache
+S=$(realpath "$SHARED")
+cfg() { # tasks-line
+cat <<YAML
+model: $M
+calibration: {text: $S/data/tinystories/calib.txt, n: 4, len: 32}
+eval: {text: $S/data/tinystories/valid.txt, seq_len: 64, max_windows: 4}
+space: {channel_multiple: 4}
+budget: {targets: [0.7], tolerance: 0.03}
+algorithm: {kind: ga, population: 6, generations: 2, parents: 2, mutations: 2, crossovers: 2}
+baselines: {random: 2}
+$1
+output: $T/s.db
+YAML
+}
+cfg "final: {tasks: [piqa], tasks_data: $D, tasks_limit: 6}" >"$T/s.yaml"
+"$CARVE" search "$T/s.yaml" --quiet 2>"$T/err" || { echo "FAIL search with final.tasks: $(cat "$T/err")"; fail=1; }
+n=$(sqlite3 "$T/s.db" "SELECT count(*) FROM task_scores WHERE task = 'piqa' AND items = 6")
+f=$(sqlite3 "$T/s.db" "SELECT count(DISTINCT candidate_id) FROM finals")
+[ "$n" = "$f" ] && [ "$n" -ge 2 ] && echo "ok   final.tasks: $n finals scored on piqa" || { echo "FAIL $n piqa scores for $f finals"; fail=1; }
+"$CARVE" front "$T/s.db" --by piqa >"$T/front" 2>"$T/err" && grep -q "zero-shot accuracy on piqa" "$T/front"     || { echo "FAIL front --by piqa: $(cat "$T/front" "$T/err")"; fail=1; }
+id=$(sqlite3 "$T/s.db" "SELECT candidate_id FROM finals WHERE role = 'best'")
+"$CARVE" show "$T/s.db" "$id" | grep -qE '^piqa +6 ' || { echo "FAIL show lacks the piqa score"; fail=1; }
+expect_rc "front --by unknown" 1 "--by expects calib, eval or a task" front "$T/s.db" --by mmlu
+cfg "final: {tasks: [piqa, winogrande], tasks_data: $D, tasks_limit: 6}" >"$T/s.yaml"
+"$CARVE" search "$T/s.yaml" --quiet 2>"$T/err" || { echo "FAIL resume with one more task: $(cat "$T/err")"; fail=1; }
+[ "$(sqlite3 "$T/s.db" "SELECT count(*) FROM task_scores WHERE task = 'winogrande'")" = "$f" ] \
+    && echo "ok   a finished run gains winogrande" || { echo "FAIL winogrande not added on resume"; fail=1; }
+# config errors name the file, line and column
+cfg "final: {tasks: [piqa, mmlu]}" >"$T/bad.yaml"
+expect_rc "unknown task in config" 2 "bad.yaml:8:23: unknown task 'mmlu' in 'final'" search "$T/bad.yaml"
+cfg "final: {tasks: [piqa, piqa]}" >"$T/bad.yaml"
+expect_rc "task twice" 2 "bad.yaml:8:23: task 'piqa' appears twice" search "$T/bad.yaml"
+cfg "final: {tasks: boolq, tasks_data: $T}" >"$T/bad.yaml"
+expect_rc "missing task file" 2 "bad.yaml:8:35: task file '$T/boolq/dev.jsonl' not found" search "$T/bad.yaml"
 exit $fail
