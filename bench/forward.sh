@@ -34,7 +34,7 @@ echo "# $(date -u +%FT%TZ) $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo
 for shape in smollm-135m llama-1b; do
     echo "## $shape (f32, seq 512)"
     "$CARVE" synth --shape "$shape" --dtype f32 --seed 1 --out "$TMP/$shape" --quiet
-    "$CARVE" bench-forward --model "$TMP/$shape" --seq-len 512 --reps 5
+    "$CARVE" bench-forward --model "$TMP/$shape" --seq-len 512 --batch 1 --reps 5
     rm -rf "${TMP:?}/$shape"
 done
 

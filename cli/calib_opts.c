@@ -4,31 +4,10 @@
 #include <stdlib.h>
 
 #include "cli/cli.h"
+#include "cli/opts.h"
 #include "runtime/tokenizer/tokenizer.h"
 
-void calib_opts_init(CalibOpts *c) { *c = (CalibOpts){.so = {.N = 32, .L = 256, .seed = 1}}; }
-
-int calib_opts_parse(CalibOpts *c, const char *cmd, int opt, const char *arg) {
-    long v;
-    switch (opt) {
-    case CO_CALIB: c->calib = arg; return 1;
-    case CO_N:
-        if (!cli_parse_int(cmd, "--n", arg, 1, 1 << 20, &v)) return -1;
-        c->so.N = (int)v;
-        return 1;
-    case CO_LEN:
-        if (!cli_parse_int(cmd, "--len", arg, 2, 1 << 20, &v)) return -1;
-        c->so.L = (int)v;
-        return 1;
-    case CO_SEED:
-        if (!cli_parse_int(cmd, "--seed", arg, 0, 0x7fffffffL, &v)) return -1;
-        c->so.seed = (uint64_t)v;
-        return 1;
-    case CO_CACHE: c->so.cache_dir = arg; return 1;
-    case CO_REBUILD: c->so.rebuild = true; return 1;
-    default: return 0;
-    }
-}
+void calib_opts_init(CalibOpts *c) { *c = (CalibOpts){.so = CLI_CALIB_DEFAULTS}; }
 
 int calib_opts_windows(const CalibOpts *c, const Model *m, Windows *w) {
     if (!m->tokenizer) return err_set("%s: no tokenizer found with the model", m->path);

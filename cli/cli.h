@@ -19,13 +19,6 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 /* Parse a decimal int/double option argument; on error prints a usage error. */
 bool cli_parse_int(const char *cmd, const char *opt, const char *s, long lo, long hi, long *out);
 bool cli_parse_double(const char *cmd, const char *opt, const char *s, double lo, double hi, double *out);
-struct Model;
-struct Tokenizer;
-/* The tokenizer to use with model m: the one loaded from tok_path (then *own holds it, free it
- * with tokenizer_free) or the model's own. Errors (none found, larger than the model's
- * vocabulary) name the file. */
-int cli_tokenizer(const struct Model *m, const char *model_path, const char *tok_path, struct Tokenizer **own,
-                  const struct Tokenizer **tok);
 /* true when CARVE_VERBOSE or -v was given; commands print extra lines to stderr. */
 extern bool cli_verbose;
 

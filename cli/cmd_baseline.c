@@ -3,7 +3,6 @@
  * the result: OUT/subnet.json (carve-subnet/1) and OUT/result.json (exact kept budget, note,
  * calibration evaluations, wall time). `carve prune --method NAME` hands registry methods here.
  * Importance scores come from reform/; calibration ppl from the forward pass on calib text. */
-#include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,11 +12,12 @@
 #include "runtime/formats/model_open.h"
 #include "cli/calib_opts.h"
 #include "cli/cli.h"
+#include "cli/opts.h"
 #include "search/method.h"
 #include "search/method_eval.h"
 #include "search/method_scores.h"
 
-static void help(void) {
+static void help(const CliOpt *opts) {
     printf("usage: carve baseline --model PATH --method NAME --budget R --calib FILE --out DIR|FILE.json [options]\n"
            "       (also reached as carve prune --method NAME ...)\n\n"
            "Prune with one of the baseline methods of the registry at a budget R (fraction of the\n"
@@ -27,15 +27,8 @@ static void help(void) {
            "methods:\n");
     for (int i = 0; i < method_count; i++)
         if (method_table[i].run) printf("  %-15s %s\n", method_table[i].name, method_table[i].summary);
-    printf("\noptions:\n"
-           "  --model PATH     model (llama2.c .bin, HF directory, GGUF)\n"
-           "  --method NAME    the method\n"
-           "  --budget R       target kept fraction in (0, 1]\n"
-           "  --random-k K     random: candidates drawn (default 16)\n"
-           "  --out DIR        output directory (created), or a FILE.json for the subnet\n"
-           "  -v, --verbose    progress on stderr\n"
-           "  --help           this text\n"
-           "calibration (scores, SLEB's steps, random's choice; the seed also seeds random's draws):\n" CALIB_HELP);
+    printf("\noptions (calibration: scores, SLEB's steps, random's choice; the seed also seeds random's draws):\n");
+    cli_print_options(opts);
 }
 
 /* --out DIR -> DIR/subnet.json + DIR/result.json; --out X.json -> X.json + X.result.json. */
@@ -78,35 +71,23 @@ static int write_result(const char *dir, const char *method, double target, uint
 }
 
 int cmd_baseline(int argc, char **argv) {
-    enum { O_MODEL = 256, O_METHOD, O_BUDGET, O_K, O_OUT, O_HELP };
-    static const struct option opts[] = {
-        {"model", required_argument, 0, O_MODEL}, {"method", required_argument, 0, O_METHOD},
-        {"budget", required_argument, 0, O_BUDGET}, {"random-k", required_argument, 0, O_K},
-        {"out", required_argument, 0, O_OUT},     {"verbose", no_argument, 0, 'v'},
-        {"help", no_argument, 0, O_HELP},         CALIB_LONG_OPTIONS, {0, 0, 0, 0}};
-    const char *model_path = NULL, *method = NULL, *out = NULL;
+    const char *model_path = NULL, *tok_path = NULL, *method = NULL, *out = NULL;
     double budget = 0;
-    long k = 16;
+    int k = 16;
     CalibOpts co;
     calib_opts_init(&co);
-    optind = 1;
-    int c;
-    while ((c = getopt_long(argc, argv, "v", opts, NULL)) != -1) {
-        int r = calib_opts_parse(&co, "baseline", c, optarg);
-        if (r < 0) return 1;
-        if (r > 0) continue;
-        switch (c) {
-        case O_MODEL: model_path = optarg; break;
-        case O_METHOD: method = optarg; break;
-        case O_OUT: out = optarg; break;
-        case 'v': cli_verbose = true; break;
-        case O_BUDGET: if (!cli_parse_double("baseline", "--budget", optarg, 1e-6, 1.0, &budget)) return 1; break;
-        case O_K: if (!cli_parse_int("baseline", "--random-k", optarg, 1, 1 << 20, &k)) return 1; break;
-        case O_HELP: help(); return 0;
-        default: return cli_usage_error("baseline", "unknown option");
-        }
-    }
-    if (optind < argc) return cli_usage_error("baseline", "unexpected argument '%s'", argv[optind]);
+    const CliOpt opts[] = {
+        CLI_MODEL_OPTS(&model_path, &tok_path),
+        {"method", 0, OT_STR, &method, 0, 0, "NAME", "the method"},
+        CLI_BUDGET_OPT(&budget),
+        {"random-k", 0, OT_INT, &k, 1, 1 << 20, "K", "random: candidates drawn (default 16)"},
+        {"out", 0, OT_STR, &out, 0, 0, "DIR", "output directory (created), or a FILE.json for the subnet"},
+        CLI_CALIB_OPTS(&co.calib, &co.so),
+        CLI_COMMON_OPTS,
+        {0}};
+    int prc = cli_parse("baseline", argc, argv, opts, NULL, 0, NULL);
+    if (prc < 0) help(opts);
+    if (prc) return prc < 0 ? 0 : prc;
     if (!model_path) return cli_usage_error("baseline", "--model is required");
     if (!method) return cli_usage_error("baseline", "--method is required");
     if (!budget) return cli_usage_error("baseline", "--budget is required");
@@ -124,7 +105,7 @@ int cmd_baseline(int argc, char **argv) {
     MethodScoreSet sc = {0};
     MethodResult res = {0};
     double t0 = now_seconds();
-    if (model_open(model_path, &m) != 0) goto done;
+    if (model_open_tok(model_path, tok_path, &m) != 0) goto done;
     if (!out_is_file(out) && mkdir(out, 0777) != 0 && !path_is_dir(out)) {
         err_set("%s: cannot create the output directory", out);
         goto done;
@@ -135,7 +116,7 @@ int cmd_baseline(int argc, char **argv) {
     in.model = m;
     in.budget = budget;
     in.seed = co.so.seed;
-    in.random_k = (int)k;
+    in.random_k = k;
     in.scores = sc.scores;
     in.calib_ppl = method_calib_ppl;
     in.ppl_ud = &cal;

@@ -12,12 +12,12 @@
  * Each repetition measures the ceiling, then dense, layers50 and flops50 in turn; every figure is
  * the best over the repetitions, so ratios compare measurements taken side by side. */
 #include <cblas.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/opts.h"
 #include "eval/cost.h"
 #include "runtime/base/blas.h"
 #include "runtime/forward/forward.h"
@@ -89,32 +89,30 @@ static Subnet *subnet_half_flops(const Model *m, int T) {
     return subnet_keep_fraction(m, 0.0);
 }
 
+static void help(const CliOpt *opts) {
+    printf("usage: carve bench-forward --model PATH [--seq-len N] [--batch B] [--reps 3]\n\n"
+           "Benchmark (used by bench/forward.sh): dense forward tokens/s and GFLOP/s as a share of the\n"
+           "sgemm ceiling measured in the same run, and the time of two 50%% subnets relative to dense:\n"
+           "half of every layer (layers50) and half of the whole forward's FLOPs (flops50).\n\noptions:\n");
+    cli_print_options(opts);
+}
+
 int cmd_bench_forward(int argc, char **argv) {
-    static const struct option opts[] = {{"model", required_argument, 0, 'm'}, {"seq-len", required_argument, 0, 't'},
-                                         {"batch", required_argument, 0, 'b'}, {"reps", required_argument, 0, 'r'},
-                                         {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
-    const char *path = NULL;
-    long T = 512, B = 1, reps = 3;
-    optind = 1;
-    int c;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'm': path = optarg; break;
-        case 't': if (!cli_parse_int("bench-forward", "--seq-len", optarg, 2, 1 << 16, &T)) return 1; break;
-        case 'b': if (!cli_parse_int("bench-forward", "--batch", optarg, 1, 1024, &B)) return 1; break;
-        case 'r': if (!cli_parse_int("bench-forward", "--reps", optarg, 1, 1000, &reps)) return 1; break;
-        case 'h':
-            printf("usage: carve bench-forward --model PATH [--seq-len 512] [--batch 1] [--reps 3]\n\n"
-                   "Benchmark (used by bench/forward.sh): dense forward tokens/s and GFLOP/s as a share of the\n"
-                   "sgemm ceiling measured in the same run, and the time of two 50%% subnets relative to dense:\n"
-                   "half of every layer (layers50) and half of the whole forward's FLOPs (flops50).\n");
-            return 0;
-        default: return cli_usage_error("bench-forward", "unknown option");
-        }
-    }
+    const char *path = NULL, *tok_path = NULL;
+    int T = CLI_SEQ_LEN_DEFAULT, B = 0, reps = 3;
+    const CliOpt opts[] = {CLI_MODEL_OPTS(&path, &tok_path),
+                           CLI_SEQ_LEN_OPT(&T),
+                           CLI_BATCH_OPT(&B),
+                           {"reps", 0, OT_INT, &reps, 1, 1000, "K", "timed repetitions, the best counts (default 3)"},
+                           CLI_COMMON_OPTS,
+                           {0}};
+    int prc = cli_parse("bench-forward", argc, argv, opts, NULL, 0, NULL);
+    if (prc < 0) help(opts);
+    if (prc) return prc < 0 ? 0 : prc;
+    if (!B) B = CLI_BATCH_TOKENS / T > 0 ? CLI_BATCH_TOKENS / T : 1;
     if (!path) return cli_usage_error("bench-forward", "--model is required");
     Model *m = NULL;
-    if (model_open(path, &m) != 0) return cli_fail();
+    if (model_open_tok(path, tok_path, &m) != 0) return cli_fail();
     const ModelConfig *cf = &m->cfg;
     int rc = 2;
     enum { NF = 3 };
@@ -127,7 +125,7 @@ int cmd_bench_forward(int argc, char **argv) {
         st = st * 6364136223846793005ULL + 1442695040888963407ULL;
         tok[i] = (int32_t)((st >> 33) % (uint64_t)cf->vocab_size);
     }
-    printf("model=%s dim=%d layers=%d heads=%d kv_heads=%d hidden=%d vocab=%d batch=%ld seq_len=%ld\n", path, cf->dim,
+    printf("model=%s dim=%d layers=%d heads=%d kv_heads=%d hidden=%d vocab=%d batch=%d seq_len=%d\n", path, cf->dim,
            cf->n_layers, cf->n_heads, cf->n_kv_heads, cf->hidden_dim, cf->vocab_size, B, T);
     printf("blas: %s\n", blas_describe());
     /* forwards: dense, layers50, flops50 — each warmed up once (builds the compact weights), then
@@ -152,7 +150,7 @@ int cmd_bench_forward(int argc, char **argv) {
         for (int k = 0; k < NF; k++)
             if (time_once(f[k], tok, (int)B, (int)T, cf->n_layers, x, &best[k]) != 0) goto done;
     }
-    printf("sgemm_ceiling_gflops=%.1f shape=(%ld x %d).(%d x %d)^T\n", ceil, B * T, cf->dim, cf->hidden_dim, cf->dim);
+    printf("sgemm_ceiling_gflops=%.1f shape=(%d x %d).(%d x %d)^T\n", ceil, B * T, cf->dim, cf->hidden_dim, cf->dim);
     double gfl = fl[0] / best[0].whole / 1e9;
     printf("dense: seconds=%.4f tokens_per_s=%.1f gflops=%.1f share_of_ceiling=%.3f layers_seconds=%.4f\n",
            best[0].whole, (double)B * T / best[0].whole, gfl, gfl / ceil, best[0].layers);

@@ -7,7 +7,6 @@
  * feed carve exactly its own ids), and --dump-logits writes the logits of every evaluated
  * position as raw f32, (windows*seq_len, vocab) row-major, for comparison with a reference. */
 #include <errno.h>
-#include <getopt.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -16,6 +15,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/opts.h"
 #include "eval/calib.h"
 #include "eval/evaluator.h"
 #include "runtime/base/blas.h"
@@ -25,29 +25,14 @@
 #include "runtime/model/subnet.h"
 #include "runtime/tokenizer/tokenizer.h"
 
-static void help(void) {
-    printf("usage: carve eval --model PATH --text FILE --seq-len N [options]\n\n"
+static void help(const CliOpt *opts) {
+    printf("usage: carve eval --model PATH --text FILE [--seq-len N] [options]\n\n"
            "Perplexity of a model (or one of its subnets) on a text file: the file is tokenized as one\n"
            "stream with BOS once at the start, cut into consecutive windows of N tokens (the incomplete\n"
            "tail dropped), and every position except the first of each window is scored;\n"
            "ppl = exp(mean NLL). Prints one line: ppl= nll= scored_tokens= tokens_per_s= ...\n\n"
-           "options:\n"
-           "  --model PATH        model file or directory (llama2.c .bin, HF directory, GGUF)\n"
-           "  --tokenizer FILE    tokenizer to use instead of the model's own\n"
-           "  --text FILE         text to evaluate\n"
-           "  --seq-len N         tokens per window (at most the model's context length)\n"
-           "  --max-windows K     evaluate only the first K windows\n"
-           "  --subnet FILE       evaluate this subnet (carve-subnet/1 JSON) instead of the dense model\n"
-           "  --batch B           windows per forward pass (default: as many as fit 2048 tokens)\n"
-           "  --cache-mb MB       budget for cached compact f32 weights (default 4096)\n"
-           "  --json              print one JSON object instead of the summary line\n"
-           "  -v, --verbose       progress and configuration on stderr\n"
-           "  --help              this text\n\n"
-           "test options:\n"
-           "  --token-file FILE   take the token stream from FILE (raw little-endian int32 ids, BOS\n"
-           "                      included by the writer) instead of tokenizing --text\n"
-           "  --dump-logits FILE  write the logits of every evaluated position as raw little-endian f32,\n"
-           "                      (windows*seq_len, vocab) row-major\n");
+           "options:\n");
+    cli_print_options(opts);
 }
 
 /* Read a raw int32 token file. */
@@ -67,47 +52,35 @@ static int read_token_file(const char *path, int32_t **ids, size_t *n) {
 }
 
 int cmd_eval(int argc, char **argv) {
-    enum { O_MODEL = 256, O_TOK, O_TEXT, O_SEQ, O_MAXW, O_SUB, O_BATCH, O_JSON, O_TOKFILE, O_DUMP, O_CACHE, O_HELP };
-    static const struct option opts[] = {
-        {"model", required_argument, 0, O_MODEL},     {"tokenizer", required_argument, 0, O_TOK},
-        {"text", required_argument, 0, O_TEXT},       {"seq-len", required_argument, 0, O_SEQ},
-        {"max-windows", required_argument, 0, O_MAXW}, {"subnet", required_argument, 0, O_SUB},
-        {"batch", required_argument, 0, O_BATCH},     {"json", no_argument, 0, O_JSON},
-        {"token-file", required_argument, 0, O_TOKFILE}, {"dump-logits", required_argument, 0, O_DUMP},
-        {"cache-mb", required_argument, 0, O_CACHE},  {"verbose", no_argument, 0, 'v'},
-        {"help", no_argument, 0, O_HELP},             {0, 0, 0, 0}};
     const char *model_path = NULL, *tok_path = NULL, *text_path = NULL, *sub_path = NULL, *tokfile = NULL,
                *dump = NULL;
-    long seq_len = 0, max_windows = 0, batch = 0, cache_mb = 0;
+    int seq_len = CLI_SEQ_LEN_DEFAULT, max_windows = 0, batch = 0, cache_mb = 0;
     bool json = false;
-    optind = 1;
-    int c;
-    while ((c = getopt_long(argc, argv, "v", opts, NULL)) != -1) {
-        switch (c) {
-        case O_MODEL: model_path = optarg; break;
-        case O_TOK: tok_path = optarg; break;
-        case O_TEXT: text_path = optarg; break;
-        case O_SUB: sub_path = optarg; break;
-        case O_TOKFILE: tokfile = optarg; break;
-        case O_DUMP: dump = optarg; break;
-        case O_JSON: json = true; break;
-        case 'v': cli_verbose = true; break;
-        case O_SEQ: if (!cli_parse_int("eval", "--seq-len", optarg, 2, 1 << 20, &seq_len)) return 1; break;
-        case O_MAXW: if (!cli_parse_int("eval", "--max-windows", optarg, 1, 1L << 30, &max_windows)) return 1; break;
-        case O_BATCH: if (!cli_parse_int("eval", "--batch", optarg, 1, 1 << 16, &batch)) return 1; break;
-        case O_CACHE: if (!cli_parse_int("eval", "--cache-mb", optarg, 1, 1L << 24, &cache_mb)) return 1; break;
-        case O_HELP: help(); return 0;
-        default: return cli_usage_error("eval", "unknown option");
-        }
-    }
-    if (optind < argc) return cli_usage_error("eval", "unexpected argument '%s'", argv[optind]);
+    const CliOpt opts[] = {
+        CLI_MODEL_OPTS(&model_path, &tok_path),
+        CLI_TEXT_OPT(&text_path),
+        CLI_SEQ_LEN_OPT(&seq_len),
+        {"max-windows", 0, OT_INT, &max_windows, 1, 1 << 30, "K", "evaluate only the first K windows"},
+        CLI_SUBNET_OPT(&sub_path),
+        CLI_BATCH_OPT(&batch),
+        CLI_CACHE_MB_OPT(&cache_mb),
+        CLI_JSON_OPT(&json),
+        {"token-file", 0, OT_STR, &tokfile, 0, 0, "FILE",
+         "(test) take the token stream from FILE (raw little-endian int32 ids, BOS\n"
+         "included by the writer) instead of tokenizing --text"},
+        {"dump-logits", 0, OT_STR, &dump, 0, 0, "FILE",
+         "(test) write the logits of every evaluated position as raw little-endian f32,\n"
+         "(windows*seq_len, vocab) row-major"},
+        CLI_COMMON_OPTS,
+        {0}};
+    int prc = cli_parse("eval", argc, argv, opts, NULL, 0, NULL);
+    if (prc < 0) help(opts);
+    if (prc) return prc < 0 ? 0 : prc;
     if (!model_path) return cli_usage_error("eval", "--model is required");
     if (!text_path && !tokfile) return cli_usage_error("eval", "--text is required");
-    if (!seq_len) return cli_usage_error("eval", "--seq-len is required");
 
     int rc = 2;
     Model *m = NULL;
-    Tokenizer *own_tok = NULL;
     Subnet *sub = NULL;
     Evaluator *ev = NULL;
     int32_t *ids = NULL;
@@ -115,9 +88,9 @@ int cmd_eval(int argc, char **argv) {
     Windows win = {0};
     float *logits = NULL;
     FILE *dfp = NULL;
-    if (model_open(model_path, &m) != 0) goto done;
+    if (model_open_tok(model_path, tok_path, &m) != 0) goto done;
     if (seq_len > m->cfg.max_seq_len) {
-        err_set("%s: --seq-len %ld exceeds the model's context of %d tokens", model_path, seq_len, m->cfg.max_seq_len);
+        err_set("%s: --seq-len %d exceeds the model's context of %d tokens", model_path, seq_len, m->cfg.max_seq_len);
         goto done;
     }
     if (sub_path && subnet_read_file(sub_path, m, &sub) != 0) goto done;
@@ -131,18 +104,26 @@ int cmd_eval(int argc, char **argv) {
                 goto done;
             }
     } else {
-        const Tokenizer *tok = NULL;
-        if (cli_tokenizer(m, model_path, tok_path, &own_tok, &tok) != 0) goto done;
+        const Tokenizer *tok = m->tokenizer; /* --tokenizer's, when given (model_open_tok) */
+        if (!tok) {
+            err_set("%s: no tokenizer found with the model (give one with --tokenizer)", model_path);
+            goto done;
+        }
+        if (tokenizer_vocab_size(tok) > m->cfg.vocab_size) {
+            err_set("%s: tokenizer has %d tokens, the model's vocabulary only %d", model_path,
+                    tokenizer_vocab_size(tok), m->cfg.vocab_size);
+            goto done;
+        }
         if (text_tokenize_file(tok, text_path, &ids, &n_ids) != 0) goto done;
     }
     if (windows_consecutive(ids, n_ids, (int)seq_len, (int)max_windows, what, &win) != 0) goto done;
     int T = win.len;
-    if (!batch) batch = 2048 / T > 0 ? 2048 / T : 1;
+    if (!batch) batch = CLI_BATCH_TOKENS / T > 0 ? CLI_BATCH_TOKENS / T : 1;
     if (batch > win.n) batch = win.n;
     EvalOptions eo = {.batch = (int)batch, .cache_bytes = (size_t)cache_mb << 20, .what = what};
     if (evaluator_create(m, &win, &eo, &ev) != 0) goto done;
     if (cli_verbose)
-        fprintf(stderr, "eval: %s, %zu tokens, %d windows of %d, batch %ld; %s\n", model_path, n_ids, win.n, T, batch,
+        fprintf(stderr, "eval: %s, %zu tokens, %d windows of %d, batch %d; %s\n", model_path, n_ids, win.n, T, batch,
                 blas_describe());
     if (dump) {
         dfp = fopen(dump, "wb");
@@ -226,7 +207,6 @@ done:
     windows_free(&win);
     free(ids);
     subnet_free(sub);
-    if (own_tok) tokenizer_free(own_tok);
     model_free(m);
     return rc;
 }

@@ -1,94 +1,62 @@
-/* cmd_export — `carve export`: extract a chosen subnet (from a results database or a subnet
- * file), reform it (one-shot exact least squares, reform/reform.h) unless told not to, and write it as physically smaller weights: a Hugging
- * Face directory (runtime/model_write) or a deci GGUF file (runtime/export_gguf). */
-#include <getopt.h>
+/* cmd_export — `carve export`: find the model and subnet (a subnet file, or a candidate of a
+ * results database with its run's model and calibration settings) and call the export stage
+ * (reform/export.h), which reforms and writes it. */
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/calib_opts.h"
 #include "cli/cli.h"
-#include <jansson.h>
-
-#include "reform/reform.h"
+#include "cli/opts.h"
+#include "reform/export.h"
 #include "results/store.h"
-#include "runtime/formats/export_gguf.h"
 #include "runtime/formats/export_util.h"
-#include "runtime/model/extract.h"
 #include "runtime/formats/model_open.h"
 #include "runtime/model/model.h"
-#include "runtime/formats/model_write.h"
 #include "runtime/model/subnet.h"
 
-static void help(void) {
+static void help(const CliOpt *opts) {
     printf("usage: carve export DB ID --format hf|gguf --out PATH [options]\n"
            "       carve export --model PATH [--subnet FILE] --format hf|gguf --out PATH [options]\n\n"
-           "Write a subnet as a smaller model: only the kept heads, channels and sublayers.\n"
-           "  DB ID            candidate ID of the results database DB (carve show lists them)\n"
-           "  --model PATH     source model (llama2.c .bin, Hugging Face directory, GGUF)\n"
-           "  --subnet FILE    subnet JSON file (carve-subnet/1); omitted = the whole model\n"
-           "  --format F       hf: config.json + model.safetensors + tokenizer;\n"
-           "                   gguf: GGUF v3, architecture \"deci\" (per-layer head/channel counts)\n"
-           "  --out PATH       output directory (hf) or file (gguf); built under a temporary\n"
-           "                   name and renamed into place\n"
-           "  --force          replace an existing output\n"
-           "  --dtype D        f32, f16 or bf16 (default: the source model's weight dtype)\n"
-           "  --no-reform      write the inherited weights as extracted (no calibration needed)\n"
-           "reformation (one-shot, exact ridge least squares from dense calibration statistics);\n"
-           "with DB ID the run's calibration settings are the defaults:\n"
-           CALIB_HELP
-           "  --name NAME      model name recorded in the output\n"
-           "  --manifest FILE  (gguf) also write the metadata and tensor table carve meant to\n"
-           "                   write as JSON, for checking the file with another reader\n"
-           "Exit status: 0 written, 1 usage error, 2 bad input or a subnet the format cannot express.\n");
+           "Write a subnet as a smaller model: only the kept heads, channels and sublayers, reformed\n"
+           "(one-shot, exact ridge least squares from dense calibration statistics) unless --no-reform.\n"
+           "  DB ID   candidate ID of the results database DB (carve show lists them); the run's model\n"
+           "          and calibration settings are the defaults\n\noptions:\n");
+    cli_print_options(opts);
+    printf("Exit status: 0 written, 1 usage error, 2 bad input or a subnet the format cannot express.\n");
 }
 
 typedef struct {
-    const char *db, *id, *model, *subnet, *format, *out, *name, *manifest;
-    bool force, no_reform, have_dtype;
-    DType dtype;
-    CalibOpts co;
-    bool co_set[3];   /* --n, --len, --seed given (else a DB run's settings apply) */
+    const char *db, *id, *model, *tokenizer, *subnet, *format, *out, *name, *manifest, *dtype;
+    bool force, no_reform;
+    const char *calib;
+    StatsOptions so;   /* N, L, seed: -1 / UINT64_MAX until given (a DB run's settings apply first) */
 } Args;
 
 static int parse_args(int argc, char **argv, Args *a) {
-    static const struct option opts[] = {
-        {"model", required_argument, 0, 'm'},   {"subnet", required_argument, 0, 's'},
-        {"format", required_argument, 0, 'f'},  {"out", required_argument, 0, 'o'},
-        {"force", no_argument, 0, 'F'},         {"dtype", required_argument, 0, 'd'},
-        {"no-reform", no_argument, 0, 'N'},     {"name", required_argument, 0, 'n'},
-        {"manifest", required_argument, 0, 'M'}, {"help", no_argument, 0, 'h'},
-        CALIB_LONG_OPTIONS,                     {0, 0, 0, 0}};
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'm': a->model = optarg; break;
-        case 's': a->subnet = optarg; break;
-        case 'f': a->format = optarg; break;
-        case 'o': a->out = optarg; break;
-        case 'F': a->force = true; break;
-        case 'd':
-            if (dtype_parse(optarg, &a->dtype) != 0)
-                return cli_usage_error("export", "--dtype expects f32, f16 or bf16, got '%s'", optarg);
-            a->have_dtype = true;
-            break;
-        case 'N': a->no_reform = true; break;
-        case 'n': a->name = optarg; break;
-        case 'M': a->manifest = optarg; break;
-        case 'h': help(); return -1;
-        default: {
-            int r = calib_opts_parse(&a->co, "export", c, optarg);
-            if (r < 0) return 1;
-            if (r == 0) return cli_usage_error("export", "unknown option");
-            if (c >= CO_N && c <= CO_SEED) a->co_set[c - CO_N] = true;
-        }
-        }
-    }
-    int npos = argc - optind;
+    const CliOpt opts[] = {
+        CLI_MODEL_OPTS(&a->model, &a->tokenizer),
+        CLI_SUBNET_OPT(&a->subnet),
+        {"format", 0, OT_STR, &a->format, 0, 0, "F", "hf: config.json + model.safetensors + tokenizer;\n"
+                                                      "gguf: GGUF v3, architecture \"deci\" (per-layer head/channel counts)"},
+        {"out", 0, OT_STR, &a->out, 0, 0, "PATH", "output directory (hf) or file (gguf); built under a temporary\n"
+                                                   "name and renamed into place"},
+        CLI_FORCE_OPT(&a->force),
+        {"dtype", 0, OT_STR, &a->dtype, 0, 0, "D", "f32, f16 or bf16 (default: the source model's weight dtype)"},
+        {"no-reform", 0, OT_FLAG, &a->no_reform, 0, 0, NULL, "write the inherited weights as extracted (no calibration needed)"},
+        CLI_CALIB_OPTS(&a->calib, &a->so),
+        {"name", 0, OT_STR, &a->name, 0, 0, "NAME", "model name recorded in the output"},
+        {"manifest", 0, OT_STR, &a->manifest, 0, 0, "FILE", "(gguf) also write the metadata and tensor table carve meant to\n"
+                                                             "write as JSON, for checking the file with another reader"},
+        CLI_COMMON_OPTS,
+        {0}};
+    const char *pos[2];
+    int npos = 0, rc = cli_parse("export", argc, argv, opts, pos, 2, &npos);
+    if (rc < 0) help(opts);
+    if (rc) return rc;
     if (npos == 2) {
-        a->db = argv[optind];
-        a->id = argv[optind + 1];
+        a->db = pos[0];
+        a->id = pos[1];
     } else if (npos != 0) {
         return cli_usage_error("export", "expected DB ID or --model PATH, got %d positional arguments", npos);
     }
@@ -99,48 +67,30 @@ static int parse_args(int argc, char **argv, Args *a) {
     if (strcmp(a->format, "hf") && strcmp(a->format, "gguf"))
         return cli_usage_error("export", "--format expects hf or gguf, got '%s'", a->format);
     if (!a->out) return cli_usage_error("export", "missing --out PATH");
-    if (!a->db && a->subnet && !a->no_reform && !a->co.calib)
+    if (!a->db && a->subnet && !a->no_reform && !a->calib)
         return cli_usage_error("export", "reformation needs calibration text: give --calib FILE (or --no-reform)");
     if (a->manifest && strcmp(a->format, "gguf"))
         return cli_usage_error("export", "--manifest applies to --format gguf only");
+    DType d;
+    if (a->dtype && dtype_parse(a->dtype, &d) != 0)
+        return cli_usage_error("export", "--dtype expects f32, f16 or bf16, got '%s'", a->dtype);
     return 0;
 }
 
-/* The weight dtype of the source (its first layer's Q projection, else the embedding). */
-static DType source_dtype(const Model *m) {
-    for (int l = 0; l < m->cfg.n_layers; l++)
-        if (m->layers[l].wq.data) return m->layers[l].wq.dtype;
-    return m->tok_embedding.dtype;
-}
-
-/* x: the model to write; src: the source model (its tokenizer files go with an HF export). */
-static int write_out(const Args *a, const Model *x, const Model *src, DType dtype) {
-    if (!strcmp(a->format, "gguf")) {
-        GGUFExportOptions o = {dtype, a->name, src->tokenizer, a->manifest};
-        return export_gguf(x, a->out, &o);
-    }
-    HFWriteOptions o = {dtype, src, a->force};
-    if (src->tokenizer && !strcmp(src->format, "gguf"))
-        fprintf(stderr, "carve export: note: the tokenizer embedded in %s is not converted; %s gets no tokenizer "
-                        "files (evaluate it with --tokenizer %s)\n", src->path, a->out, src->path);
-    return model_write_hf(x, a->out, &o);
-}
-
-/* Source model and subnet of candidate a->id in database a->db (the run's model path). */
-/* The run's calibration settings ({"calibration": {"text", "n", "len", "seed"}}) as defaults. */
+/* The run's calibration settings ({"calibration": {"text", "n", "len", "seed"}}) where no option
+ * gave them. */
 static void run_calibration(Args *a, const char *settings, char **text) {
     json_t *root = json_loads(settings, 0, NULL), *c = json_object_get(root, "calibration");
     if (json_is_object(c)) {
         json_t *t = json_object_get(c, "text"), *n = json_object_get(c, "n"), *l = json_object_get(c, "len"),
                *sd = json_object_get(c, "seed");
-        if (!a->co.calib && json_is_string(t)) a->co.calib = *text = xstrdup(json_string_value(t));
-        if (!a->co_set[0] && json_is_integer(n)) a->co.so.N = (int)json_integer_value(n);
-        if (!a->co_set[1] && json_is_integer(l)) a->co.so.L = (int)json_integer_value(l);
-        if (!a->co_set[2] && json_is_integer(sd)) a->co.so.seed = (uint64_t)json_integer_value(sd);
+        if (!a->calib && json_is_string(t)) a->calib = *text = xstrdup(json_string_value(t));
+        if (a->so.N < 0 && json_is_integer(n)) a->so.N = (int)json_integer_value(n);
+        if (a->so.L < 0 && json_is_integer(l)) a->so.L = (int)json_integer_value(l);
+        if (a->so.seed == UINT64_MAX && json_is_integer(sd)) a->so.seed = (uint64_t)json_integer_value(sd);
     }
     json_decref(root);
 }
-
 static int from_db(Args *a, Model **m, Subnet **s, char **calib_text) {
     Store *st = NULL;
     CandRow row = {0};
@@ -150,7 +100,7 @@ static int from_db(Args *a, Model **m, Subnet **s, char **calib_text) {
     if (store_cand_require(st, a->id, &row) != 0) goto out;
     if (store_run_model(st, row.run_id, &model_path, &settings) != 0) goto out;
     run_calibration(a, settings, calib_text);
-    if (model_open(model_path, m) != 0) {
+    if (model_open_tok(model_path, a->tokenizer, m) != 0) {
         err_prefix("%s: candidate %s: the run's model", a->db, a->id);
         goto out;
     }
@@ -167,52 +117,41 @@ out:
 }
 
 int cmd_export(int argc, char **argv) {
-    Args a = {0};
-    calib_opts_init(&a.co);
+    Args a = {.so = {.N = -1, .L = -1, .seed = UINT64_MAX}};
     int prc = parse_args(argc, argv, &a);
     if (prc != 0) return prc < 0 ? 0 : prc;
-    if (export_check_out(a.out, a.force) != 0) return cli_fail();
-    Model *m = NULL, *x = NULL;
+    if (export_check_out(a.out, a.force) != 0) return cli_fail(); /* before any slow step */
+    Model *m = NULL;
     Subnet *s = NULL;
-    StatsFile *sf = NULL;
     char *calib_text = NULL;
     int rc = 2;
     if (a.db) {
         if (from_db(&a, &m, &s, &calib_text) != 0) goto out;
-        if (s && !a.no_reform && !a.co.calib) {
+        if (s && !a.no_reform && !a.calib) {
             err_set("%s: candidate %s: the run records no calibration text; give --calib FILE (or --no-reform)",
                     a.db, a.id);
             goto out;
         }
     } else {
-        if (model_open(a.model, &m) != 0) goto out;
+        if (model_open_tok(a.model, a.tokenizer, &m) != 0) goto out;
         if (a.subnet && subnet_read_file(a.subnet, m, &s) != 0) goto out;
     }
-    if (strcmp(a.format, "gguf") && model_write_hf_check(m) != 0) goto out;
-    /* Kept query heads spread unevenly over their KV heads need no refusal: model_extract
-     * stores such a KV head once per gcd-sized group (identical copies), so the extracted
-     * model always has equal GQA groups, as GGUF requires (export_gguf_check verifies it). */
-    DType dtype = a.have_dtype ? a.dtype : source_dtype(m);
-    const Model *out_model = m;
-    if (s && a.no_reform) {
-        if (model_extract(m, s, &x) != 0) goto out;
-    } else if (s) { /* extract + one-shot reformation of every o_proj / down_proj that lost inputs */
-        ReformOptions ro;
-        reform_defaults(&ro);
-        a.co.so.quiet = !cli_verbose;
-        if (stats_open(m, a.co.calib, &a.co.so, &sf) != 0 || reform_oneshot(m, s, sf, &ro, &x) != 0) goto out;
-    }
-    if (x) out_model = x;
-    if (write_out(&a, out_model, m, dtype) != 0) goto out;
-    printf("wrote %s (%s, %s): %lld parameters\n", a.out, a.format, dtype_name(dtype),
-           (long long)export_param_count(out_model));
+    StatsOptions dflt = CLI_CALIB_DEFAULTS;
+    if (a.so.N < 0) a.so.N = dflt.N;
+    if (a.so.L < 0) a.so.L = dflt.L;
+    if (a.so.seed == UINT64_MAX) a.so.seed = dflt.seed;
+    a.so.quiet = !cli_verbose;
+    ExportOptions eo = {!strcmp(a.format, "gguf") ? EXPORT_GGUF : EXPORT_HF, a.out, a.force, a.dtype != NULL,
+                        DT_F32, a.no_reform, a.calib, a.so, a.name, a.manifest};
+    if (a.dtype) dtype_parse(a.dtype, &eo.dtype);
+    ExportResult r;
+    if (export_subnet(m, s, &eo, &r) != 0) goto out;
+    printf("wrote %s (%s, %s): %lld parameters\n", a.out, a.format, dtype_name(r.dtype), (long long)r.params);
     rc = 0;
 out:
     if (rc) cli_fail();
-    stats_close(sf);
     free(calib_text);
     subnet_free(s);
-    model_free(x);
     model_free(m);
     return rc;
 }

@@ -1,7 +1,6 @@
 /* cmd_front — `carve front DB [--run NAME] [--by calib|eval|TASK] [--format table|csv|json]`:
  * prints the Pareto front of a search run over (calibration perplexity, held-out perplexity
  * or zero-shot accuracy on a task, cost ratio), largest subnet first. */
-#include <getopt.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -9,19 +8,15 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/opts.h"
 #include "eval/tasks.h"
 #include "results/store.h"
 #include "runtime/base/util.h"
 
-static void help(FILE *fp) {
-    fprintf(fp, "usage: carve front DB [--run NAME] [--by calib|eval|TASK] [--format table|csv|json]\n\n"
-                "Print the Pareto front of a search run stored in DB.\n"
-                "  --run NAME     the run (default: the database's only run)\n"
-                "  --by calib     front over calibration perplexity and cost (default)\n"
-                "  --by eval      front over held-out perplexity (candidates the final step evaluated)\n"
-                "  --by TASK      front over zero-shot accuracy on TASK (arc_easy, piqa, ...: the final\n"
-                "                 candidates scored by the config's final.tasks), with acc and acc_norm\n"
-                "  --format F     table (default), csv or json\n");
+static void help(const CliOpt *opts) {
+    printf("usage: carve front DB [--run NAME] [--by calib|eval|TASK] [--format table|csv|json]\n\n"
+           "Print the Pareto front of a search run stored in DB.\n\noptions:\n");
+    cli_print_options(opts);
 }
 
 static void print_num(FILE *fp, double v, const char *fmt) {
@@ -30,29 +25,25 @@ static void print_num(FILE *fp, double v, const char *fmt) {
 }
 
 int cmd_front(int argc, char **argv) {
-    static const struct option opts[] = {{"run", required_argument, 0, 'r'},
-                                         {"by", required_argument, 0, 'b'},
-                                         {"format", required_argument, 0, 'f'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
-    const char *run_name = NULL, *by = "calib", *format = "table";
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        if (c == 'r') run_name = optarg;
-        else if (c == 'b') by = optarg;
-        else if (c == 'f') format = optarg;
-        else if (c == 'h') return help(stdout), 0;
-        else return cli_usage_error("front", "unknown option");
-    }
-    if (optind != argc - 1) return cli_usage_error("front", "expects one database file");
+    const char *run_name = NULL, *by = "calib", *format = "table", *pos[1];
+    const CliOpt opts[] = {CLI_RUN_OPT(&run_name),
+                           {"by", 0, OT_STR, &by, 0, 0, "calib|eval|TASK",
+                            "front over calibration perplexity and cost (default calib), over held-out\n"
+                            "perplexity (candidates the final step evaluated), or over zero-shot accuracy\n"
+                            "on TASK (arc_easy, piqa, ...: the final candidates scored by final.tasks)"},
+                           {"format", 0, OT_STR, &format, 0, 0, "F", "table (default), csv or json"},
+                           CLI_COMMON_OPTS, {0}};
+    int npos = 0, prc = cli_parse("front", argc, argv, opts, pos, 1, &npos);
+    if (prc < 0) help(opts);
+    if (prc) return prc < 0 ? 0 : prc;
+    if (npos != 1) return cli_usage_error("front", "expects one database file");
     const TaskDef *task = task_find(by);
     if (strcmp(by, "calib") && strcmp(by, "eval") && !task)
         return cli_usage_error("front", "--by expects calib, eval or a task (%s), got '%s'", task_names(), by);
     if (strcmp(format, "table") && strcmp(format, "csv") && strcmp(format, "json"))
         return cli_usage_error("front", "--format expects table, csv or json, got '%s'", format);
     Store *st;
-    if (store_open(argv[optind], false, &st)) return cli_fail();
+    if (store_open(pos[0], false, &st)) return cli_fail();
     StoreRun run;
     if (store_run_require(st, run_name, &run)) {
         store_close(st);

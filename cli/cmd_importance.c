@@ -1,6 +1,5 @@
 /* cmd_importance — `carve importance`: per-layer importance scores from calibration statistics
  * (layer-level cosines, and per head/channel summaries of saliency, magnitude and FLAP). */
-#include <getopt.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -10,18 +9,17 @@
 #include "runtime/formats/model_open.h"
 #include "cli/calib_opts.h"
 #include "cli/cli.h"
+#include "cli/opts.h"
 #include "reform/importance.h"
 
-static void help(void) {
+static void help(const CliOpt *opts) {
     printf("usage: carve importance --model PATH --calib FILE [options]\n\n"
            "Per-layer importance from one dense calibration pass: Block Influence (1 - cos between a\n"
            "layer's input and output), attention-alone and MLP-alone (1 - cos across the sublayer),\n"
            "the LLM-Streamline boundary cosines cos(h_i, h_j), and per head / channel scores by\n"
            "saliency, magnitude and FLAP (min / mean / max per layer; all of them with --json).\n\n"
-           "options:\n  --model PATH        model (llama2.c .bin, HF directory, GGUF)\n" CALIB_HELP
-           "  --row-weight W      weight of Q/K/V and gate/up rows in the saliency (default 0)\n"
-           "  --json              one JSON object with every score\n"
-           "  --help              this text\n");
+           "options:\n");
+    cli_print_options(opts);
 }
 
 static json_t *jarr(const double *v, int n) {
@@ -37,38 +35,27 @@ static void minmeanmax(const double *v, int n, double *mn, double *me, double *m
 }
 
 int cmd_importance(int argc, char **argv) {
-    enum { O_MODEL = 1, O_JSON, O_ROW, O_HELP };
-    static const struct option opts[] = {{"model", required_argument, 0, O_MODEL}, {"json", no_argument, 0, O_JSON},
-                                         {"row-weight", required_argument, 0, O_ROW}, {"help", no_argument, 0, O_HELP},
-                                         CALIB_LONG_OPTIONS, {0, 0, 0, 0}};
-    const char *model_path = NULL;
+    const char *model_path = NULL, *tok_path = NULL;
     bool json = false;
     double row_weight = 0;
     CalibOpts co;
     calib_opts_init(&co);
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        int r = calib_opts_parse(&co, "importance", c, optarg);
-        if (r < 0) return 1;
-        if (r > 0) continue;
-        switch (c) {
-        case O_MODEL: model_path = optarg; break;
-        case O_JSON: json = true; break;
-        case O_ROW:
-            if (!cli_parse_double("importance", "--row-weight", optarg, 0, 1e6, &row_weight)) return 1;
-            break;
-        case O_HELP: help(); return 0;
-        default: return cli_usage_error("importance", "unknown option");
-        }
-    }
-    if (optind < argc) return cli_usage_error("importance", "unexpected argument '%s'", argv[optind]);
+    const CliOpt opts[] = {
+        CLI_MODEL_OPTS(&model_path, &tok_path),
+        CLI_CALIB_OPTS(&co.calib, &co.so),
+        {"row-weight", 0, OT_NUM, &row_weight, 0, 1e6, "W", "weight of Q/K/V and gate/up rows in the saliency (default 0)"},
+        CLI_JSON_OPT(&json),
+        CLI_COMMON_OPTS,
+        {0}};
+    int prc = cli_parse("importance", argc, argv, opts, NULL, 0, NULL);
+    if (prc < 0) help(opts);
+    if (prc) return prc < 0 ? 0 : prc;
     if (!model_path || !co.calib) return cli_usage_error("importance", "--model and --calib are required");
     Model *m = NULL;
     StatsFile *sf = NULL;
     double **h[3] = {0}, **ch[3] = {0};
     int rc = 2, nl;
-    if (model_open(model_path, &m) != 0 || stats_open(m, co.calib, &co.so, &sf) != 0) goto done;
+    if (model_open_tok(model_path, tok_path, &m) != 0 || stats_open(m, co.calib, &co.so, &sf) != 0) goto done;
     for (int k = 0; k < 3; k++)
         if (importance_all(m, sf, (ImpMethod)k, row_weight, &h[k], &ch[k]) != 0) goto done;
     nl = m->cfg.n_layers;

@@ -1,12 +1,12 @@
 /* cmd_info — `carve info`: architecture, dimensions, per-layer summary of heterogeneous
  * models, storage dtype, parameter counts and FLOPs per token of a model or a subnet. */
-#include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/opts.h"
 #include "eval/cost.h"
 #include "runtime/formats/model_open.h"
 #include "runtime/model/model.h"
@@ -14,15 +14,13 @@
 #include "runtime/model/subnet.h"
 #include "runtime/tokenizer/tokenizer.h"
 
-static void help(void) {
+static void help(const CliOpt *opts) {
     printf("usage: carve info --model PATH [--subnet FILE] [--seq-len N] [--json]\n\n"
-           "Print a model's architecture, dimensions, storage dtype, parameter counts and\n"
-           "FLOPs per token (of the dense model, or of a subnet given as a subnet JSON file).\n"
-           "PATH: a Hugging Face directory, a .gguf file or a llama2.c checkpoint.\n\n"
-           "  --model PATH    the model\n"
-           "  --subnet FILE   a carve subnet file: also print its kept cost and ratios\n"
-           "  --seq-len N     sequence length for attention FLOPs (default 256)\n"
-           "  --json          one JSON object instead of text\n");
+           "Print a model's architecture, dimensions, storage dtype, parameter counts, tokenizer and\n"
+           "FLOPs per token (attention at --seq-len tokens) of the dense model or of a subnet (with its\n"
+           "kept cost and ratios). PATH: a Hugging Face directory, a .gguf file or a llama2.c checkpoint.\n\n"
+           "options:\n");
+    cli_print_options(opts);
 }
 
 /* "F32", "BF16", or "BF16+F32" when the weights mix dtypes. */
@@ -163,28 +161,17 @@ static void print_text(const Model *m, const char *dtypes, const Cost *dense, co
 }
 
 int cmd_info(int argc, char **argv) {
-    static const struct option opts[] = {{"model", required_argument, 0, 'm'}, {"subnet", required_argument, 0, 's'},
-                                         {"seq-len", required_argument, 0, 'L'}, {"json", no_argument, 0, 'j'},
-                                         {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
-    const char *model_path = NULL, *subnet_path = NULL;
-    long seq_len = 256;
+    const char *model_path = NULL, *tok_path = NULL, *subnet_path = NULL;
+    int seq_len = CLI_SEQ_LEN_DEFAULT;
     bool json = false;
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'm': model_path = optarg; break;
-        case 's': subnet_path = optarg; break;
-        case 'L': if (!cli_parse_int("info", "--seq-len", optarg, 1, 1 << 24, &seq_len)) return 1; break;
-        case 'j': json = true; break;
-        case 'h': help(); return 0;
-        default: return cli_usage_error("info", "unknown option");
-        }
-    }
-    if (optind < argc) return cli_usage_error("info", "unexpected argument '%s'", argv[optind]);
+    const CliOpt opts[] = {CLI_MODEL_OPTS(&model_path, &tok_path), CLI_SUBNET_OPT(&subnet_path), CLI_SEQ_LEN_OPT(&seq_len),
+                           CLI_JSON_OPT(&json), CLI_COMMON_OPTS, {0}};
+    int prc = cli_parse("info", argc, argv, opts, NULL, 0, NULL);
+    if (prc < 0) help(opts);
+    if (prc) return prc < 0 ? 0 : prc;
     if (!model_path) return cli_usage_error("info", "--model is required");
     Model *m;
-    if (model_open(model_path, &m) != 0) return cli_fail();
+    if (model_open_tok(model_path, tok_path, &m) != 0) return cli_fail();
     Subnet *s = NULL;
     if (subnet_path && subnet_read_file(subnet_path, m, &s) != 0) {
         model_free(m);

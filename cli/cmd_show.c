@@ -1,6 +1,5 @@
 /* cmd_show — `carve show DB ID`: one stored candidate in detail: per layer the kept heads
  * (indices), kept MLP channels (count) and skipped sublayers, its cost and its metrics. */
-#include <getopt.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -8,14 +7,17 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/opts.h"
 #include "results/store.h"
 #include "runtime/base/util.h"
 
-static void help(FILE *fp) {
-    fprintf(fp, "usage: carve show DB ID\n\n"
+static void help(const CliOpt *opts) {
+    printf("usage: carve show DB ID\n\n"
                 "Print candidate ID of the search database DB: per-layer heads, channels and skipped\n"
                 "sublayers, parameters, FLOPs, calibration / reformed / held-out perplexity, and the\n"
                 "zero-shot task accuracies the final step measured (config final.tasks).\n");
+    printf("\noptions:\n");
+    cli_print_options(opts);
 }
 
 static void print_metric(const char *name, double v) {
@@ -24,18 +26,16 @@ static void print_metric(const char *name, double v) {
 }
 
 int cmd_show(int argc, char **argv) {
-    static const struct option opts[] = {{"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        if (c == 'h') return help(stdout), 0;
-        return cli_usage_error("show", "unknown option");
-    }
-    if (optind != argc - 2) return cli_usage_error("show", "expects a database file and a candidate ID");
+    const char *pos[2];
+    const CliOpt opts[] = {CLI_COMMON_OPTS, {0}};
+    int npos = 0, prc = cli_parse("show", argc, argv, opts, pos, 2, &npos);
+    if (prc < 0) help(opts);
+    if (prc) return prc < 0 ? 0 : prc;
+    if (npos != 2) return cli_usage_error("show", "expects a database file and a candidate ID");
     Store *st;
-    if (store_open(argv[optind], false, &st)) return cli_fail();
+    if (store_open(pos[0], false, &st)) return cli_fail();
     CandRow r;
-    if (store_cand_require(st, argv[optind + 1], &r)) {
+    if (store_cand_require(st, pos[1], &r)) {
         store_close(st);
         return cli_fail();
     }
@@ -43,7 +43,7 @@ int cmd_show(int argc, char **argv) {
     json_t *root = json_loads(r.subnet, 0, &je);
     json_t *model = root ? json_object_get(root, "model") : NULL, *layers = root ? json_object_get(root, "layers") : NULL;
     if (!json_is_array(layers)) {
-        err_set("%s: candidate %lld: stored subnet is not valid JSON (%s)", argv[optind], (long long)r.id, je.text);
+        err_set("%s: candidate %lld: stored subnet is not valid JSON (%s)", pos[0], (long long)r.id, je.text);
         json_decref(root);
         cand_row_free(&r);
         store_close(st);

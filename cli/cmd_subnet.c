@@ -1,35 +1,32 @@
 /* cmd_subnet — `carve subnet DB ID --out FILE`: writes a stored candidate as a subnet file
  * (the carve-subnet/1 JSON that eval / reform / export read with --subnet). */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/opts.h"
 #include "results/store.h"
 #include "runtime/base/util.h"
 
-static void help(FILE *fp) {
-    fprintf(fp, "usage: carve subnet DB ID --out FILE\n\n"
-                "Write candidate ID of the search database DB to FILE as a subnet file (JSON).\n");
+static void help(const CliOpt *opts) {
+    printf("usage: carve subnet DB ID --out FILE\n\n"
+           "Write candidate ID of the search database DB to FILE as a subnet file (JSON).\n\noptions:\n");
+    cli_print_options(opts);
 }
 
 int cmd_subnet(int argc, char **argv) {
-    static const struct option opts[] = {{"out", required_argument, 0, 'o'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-    const char *out = NULL;
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
-        if (c == 'o') out = optarg;
-        else if (c == 'h') return help(stdout), 0;
-        else return cli_usage_error("subnet", "unknown option");
-    }
-    if (optind != argc - 2) return cli_usage_error("subnet", "expects a database file and a candidate ID");
+    const char *out = NULL, *pos[2];
+    const CliOpt opts[] = {{"out", 'o', OT_STR, &out, 0, 0, "FILE", "the subnet file to write"}, CLI_COMMON_OPTS, {0}};
+    int npos = 0, prc = cli_parse("subnet", argc, argv, opts, pos, 2, &npos);
+    if (prc < 0) help(opts);
+    if (prc) return prc < 0 ? 0 : prc;
+    if (npos != 2) return cli_usage_error("subnet", "expects a database file and a candidate ID");
     if (!out) return cli_usage_error("subnet", "--out FILE is required");
     Store *st;
-    if (store_open(argv[optind], false, &st)) return cli_fail();
+    if (store_open(pos[0], false, &st)) return cli_fail();
     CandRow r;
-    if (store_cand_require(st, argv[optind + 1], &r)) {
+    if (store_cand_require(st, pos[1], &r)) {
         store_close(st);
         return cli_fail();
     }

@@ -5,7 +5,6 @@
  * A test option, --dump-items FILE, writes one JSON object per item (task, index, gold, each
  * choice's loglikelihood and token count, predictions) for comparison with a reference. */
 #include <errno.h>
-#include <getopt.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -14,6 +13,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/opts.h"
 #include "eval/tasks.h"
 #include "eval/tasks_eval.h"
 #include "runtime/base/blas.h"
@@ -23,7 +23,7 @@
 #include "runtime/model/subnet.h"
 #include "runtime/tokenizer/tokenizer.h"
 
-static void help(void) {
+static void help(const CliOpt *opts) {
     printf("usage: carve tasks --model PATH --task NAME[,NAME...] [--data DIR] [options]\n\n"
            "Zero-shot accuracy on multiple-choice tasks as lm-evaluation-harness v0.4 computes it: each\n"
            "choice's continuation is scored by its loglikelihood given the context; acc picks the\n"
@@ -39,22 +39,8 @@ static void help(void) {
            "  boolq               boolq/dev.jsonl (acc only)\n"
            "  openbookqa          openbookqa/test.jsonl\n"
            "  all                 every task above whose files exist under --data\n\n"
-           "options:\n"
-           "  --model PATH        model file or directory (llama2.c .bin, HF directory, GGUF)\n"
-           "  --tokenizer FILE    tokenizer to use instead of the model's own\n"
-           "  --subnet FILE       evaluate this subnet (carve-subnet/1 JSON) instead of the dense model\n"
-           "  --task LIST         comma-separated task names (or all)\n"
-           "  --data DIR          the tasks' data directory (default data/tasks, which make tasks fills)\n"
-           "  --limit N           score only the first N items of each task\n"
-           "  --bos               prepend BOS to every request (the harness's add_bos_token=True;\n"
-           "                      default: none, as the harness does for Hugging Face models)\n"
-           "  --batch-tokens N    tokens per forward pass (default 4096)\n"
-           "  --cache-mb MB       budget for cached compact f32 weights (default 4096)\n"
-           "  --json              print one JSON object instead of the table\n"
-           "  -v, --verbose       progress and configuration on stderr\n"
-           "  --help              this text\n\n"
-           "test options:\n"
-           "  --dump-items FILE   write one JSON line per item: task, item, gold, ll, n_tok, pred, pred_norm\n");
+           "options:\n");
+    cli_print_options(opts);
 }
 
 typedef struct {
@@ -133,40 +119,28 @@ static int dump_items(FILE *fp, const TaskSet *s, const TaskItemScore *sc) {
 static json_t *num_or_null(double v) { return isnan(v) ? json_null() : json_real(v); }
 
 int cmd_tasks(int argc, char **argv) {
-    enum { O_MODEL = 256, O_TOK, O_SUB, O_TASK, O_DATA, O_LIMIT, O_BOS, O_BT, O_CACHE, O_JSON, O_DUMP, O_HELP };
-    static const struct option opts[] = {
-        {"model", required_argument, 0, O_MODEL}, {"tokenizer", required_argument, 0, O_TOK},
-        {"subnet", required_argument, 0, O_SUB},  {"task", required_argument, 0, O_TASK},
-        {"data", required_argument, 0, O_DATA},   {"limit", required_argument, 0, O_LIMIT},
-        {"bos", no_argument, 0, O_BOS},           {"batch-tokens", required_argument, 0, O_BT},
-        {"cache-mb", required_argument, 0, O_CACHE}, {"json", no_argument, 0, O_JSON},
-        {"dump-items", required_argument, 0, O_DUMP}, {"verbose", no_argument, 0, 'v'},
-        {"help", no_argument, 0, O_HELP},         {0, 0, 0, 0}};
     const char *model_path = NULL, *tok_path = NULL, *sub_path = NULL, *task_list = NULL, *data_dir = NULL,
                *dump = NULL;
-    long limit = 0, batch_tokens = 4096, cache_mb = 0;
+    int limit = 0, batch_tokens = 4096, cache_mb = 0;
     bool json = false, bos = false;
-    optind = 1;
-    int c;
-    while ((c = getopt_long(argc, argv, "v", opts, NULL)) != -1) {
-        switch (c) {
-        case O_MODEL: model_path = optarg; break;
-        case O_TOK: tok_path = optarg; break;
-        case O_SUB: sub_path = optarg; break;
-        case O_TASK: task_list = optarg; break;
-        case O_DATA: data_dir = optarg; break;
-        case O_DUMP: dump = optarg; break;
-        case O_JSON: json = true; break;
-        case O_BOS: bos = true; break;
-        case 'v': cli_verbose = true; break;
-        case O_LIMIT: if (!cli_parse_int("tasks", "--limit", optarg, 1, 1L << 30, &limit)) return 1; break;
-        case O_BT: if (!cli_parse_int("tasks", "--batch-tokens", optarg, 1, 1 << 22, &batch_tokens)) return 1; break;
-        case O_CACHE: if (!cli_parse_int("tasks", "--cache-mb", optarg, 1, 1L << 24, &cache_mb)) return 1; break;
-        case O_HELP: help(); return 0;
-        default: return cli_usage_error("tasks", "unknown option");
-        }
-    }
-    if (optind < argc) return cli_usage_error("tasks", "unexpected argument '%s'", argv[optind]);
+    const CliOpt opts[] = {
+        CLI_MODEL_OPTS(&model_path, &tok_path),
+        CLI_SUBNET_OPT(&sub_path),
+        {"task", 0, OT_STR, &task_list, 0, 0, "LIST", "comma-separated task names (or all)"},
+        {"data", 0, OT_STR, &data_dir, 0, 0, "DIR", "the tasks' data directory (default data/tasks, which make tasks fills)"},
+        {"limit", 0, OT_INT, &limit, 1, 1 << 30, "N", "score only the first N items of each task"},
+        {"bos", 0, OT_FLAG, &bos, 0, 0, NULL, "prepend BOS to every request (the harness's add_bos_token=True;\n"
+                                              "default: none, as the harness does for Hugging Face models)"},
+        {"batch-tokens", 0, OT_INT, &batch_tokens, 1, 1 << 22, "N", "tokens per forward pass (default 4096)"},
+        CLI_CACHE_MB_OPT(&cache_mb),
+        CLI_JSON_OPT(&json),
+        {"dump-items", 0, OT_STR, &dump, 0, 0, "FILE",
+         "(test) write one JSON line per item: task, item, gold, ll, n_tok, pred, pred_norm"},
+        CLI_COMMON_OPTS,
+        {0}};
+    int prc = cli_parse("tasks", argc, argv, opts, NULL, 0, NULL);
+    if (prc < 0) help(opts);
+    if (prc) return prc < 0 ? 0 : prc;
     if (!model_path) return cli_usage_error("tasks", "--model is required");
     if (!task_list) return cli_usage_error("tasks", "--task is required (tasks: %s, or all)", task_names());
     if (!data_dir) data_dir = "data/tasks";
@@ -176,7 +150,6 @@ int cmd_tasks(int argc, char **argv) {
 
     int rc = 2;
     Model *m = NULL;
-    Tokenizer *own_tok = NULL;
     const Tokenizer *tok = NULL;
     Subnet *sub = NULL;
     Forward *f = NULL;
@@ -185,8 +158,12 @@ int cmd_tasks(int argc, char **argv) {
     double secs[64];
     int n_done = 0;
     json_t *jt = json_array();
-    if (model_open(model_path, &m) != 0) goto done;
-    if (cli_tokenizer(m, model_path, tok_path, &own_tok, &tok) != 0) goto done;
+    if (model_open_tok(model_path, tok_path, &m) != 0) goto done;
+    tok = m->tokenizer; /* --tokenizer's, when given */
+    if (!tok) {
+        err_set("%s: no tokenizer found with the model (give one with --tokenizer)", model_path);
+        goto done;
+    }
     if (sub_path && subnet_read_file(sub_path, m, &sub) != 0) goto done;
     ForwardOptions fo = {0};
     fo.cache_bytes = (size_t)cache_mb << 20;
@@ -269,7 +246,6 @@ done:
     if (dfp) fclose(dfp);
     forward_free(f);
     subnet_free(sub);
-    if (own_tok) tokenizer_free(own_tok);
     model_free(m);
     return rc;
 }

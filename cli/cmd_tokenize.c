@@ -1,32 +1,23 @@
 /* cmd_tokenize — `carve tokenize`: print the token ids of a text (one line, space-separated)
  * with a model's tokenizer or a tokenizer file; --decode prints the round-tripped text instead. */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/opts.h"
 #include "runtime/formats/model_open.h"
 #include "runtime/model/model.h"
 #include "runtime/tokenizer/tokenizer.h"
 #include "runtime/base/util.h"
 
-static void usage(FILE *fp) {
-    fprintf(fp,
-            "usage: carve tokenize (--model PATH | --tokenizer FILE) (--text FILE | --string S) [--no-bos] [--decode]\n"
-            "                     [--separator SEP]\n\n"
-            "Prints the token ids of the text on one line, space-separated (BOS first unless --no-bos).\n\n"
-            "  --model PATH       a model (llama2.c .bin, GGUF, or a Hugging Face directory); its tokenizer is used\n"
-            "  --tokenizer FILE   a tokenizer file: llama2.c tokenizer.bin, HF tokenizer.json, or a .gguf\n"
-            "  --text FILE        the text to encode (bytes as they are)\n"
-            "  --string S         the text to encode, given on the command line\n"
-            "  --no-bos           do not prepend the BOS token\n"
-            "  --decode           print decode(encode(text)) instead of the ids\n"
-            "  --separator SEP    encode each part of the text between lines reading SEP on its own,\n"
-            "                     one output line per part (the newlines around SEP are not part of the text;\n"
-            "                     a SEP line at the very end closes the last part)\n"
-            "  -h, --help         this help\n\n"
-            "Special-token strings in the text (\"<s>\", \"<|endoftext|>\") are encoded as plain text.\n");
+static void usage(const CliOpt *opts) {
+    printf("usage: carve tokenize (--model PATH | --tokenizer FILE) (--text FILE | --string S) [--no-bos] [--decode]\n"
+           "                     [--separator SEP]\n\n"
+           "Prints the token ids of the text on one line, space-separated (BOS first unless --no-bos),\n"
+           "with the model's tokenizer or the one --tokenizer names.\n\noptions:\n");
+    cli_print_options(opts);
+    printf("\nSpecial-token strings in the text (\"<s>\", \"<|endoftext|>\") are encoded as plain text.\n");
 }
 
 /* Encode one text and print its ids (or its decoded round trip) on one line. */
@@ -53,38 +44,33 @@ static int print_encoding(const Tokenizer *tok, const char *text, size_t len, bo
 }
 
 int cmd_tokenize(int argc, char **argv) {
-    static const struct option opts[] = {
-        {"model", required_argument, 0, 'm'}, {"tokenizer", required_argument, 0, 't'},
-        {"text", required_argument, 0, 'f'},  {"string", required_argument, 0, 's'},
-        {"no-bos", no_argument, 0, 'b'},      {"decode", no_argument, 0, 'd'},
-        {"separator", required_argument, 0, 'S'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *model_path = NULL, *tok_path = NULL, *text_path = NULL, *str = NULL, *sep = NULL;
-    bool bos = true, decode = false;
-    optind = 1;
-    int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'm': model_path = optarg; break;
-        case 't': tok_path = optarg; break;
-        case 'f': text_path = optarg; break;
-        case 's': str = optarg; break;
-        case 'b': bos = false; break;
-        case 'd': decode = true; break;
-        case 'S': sep = optarg; break;
-        case 'h': usage(stdout); return 0;
-        default: return cli_usage_error("tokenize", "unknown option");
-        }
-    }
-    if (optind < argc) return cli_usage_error("tokenize", "unexpected argument '%s'", argv[optind]);
-    if (!!model_path + !!tok_path != 1) return cli_usage_error("tokenize", "give exactly one of --model or --tokenizer");
+    bool no_bos = false, decode = false;
+    const CliOpt opts[] = {
+        CLI_MODEL_OPTS(&model_path, &tok_path),
+        CLI_TEXT_OPT(&text_path),
+        {"string", 0, OT_STR, &str, 0, 0, "S", "the text to encode, given on the command line"},
+        {"no-bos", 0, OT_FLAG, &no_bos, 0, 0, NULL, "do not prepend the BOS token"},
+        {"decode", 0, OT_FLAG, &decode, 0, 0, NULL, "print decode(encode(text)) instead of the ids"},
+        {"separator", 0, OT_STR, &sep, 0, 0, "SEP",
+         "encode each part of the text between lines reading SEP on its own,\n"
+         "one output line per part (the newlines around SEP are not part of the text;\n"
+         "a SEP line at the very end closes the last part)"},
+        CLI_COMMON_OPTS,
+        {0}};
+    int prc = cli_parse("tokenize", argc, argv, opts, NULL, 0, NULL);
+    if (prc < 0) usage(opts);
+    if (prc) return prc < 0 ? 0 : prc;
+    bool bos = !no_bos;
+    if (!model_path && !tok_path) return cli_usage_error("tokenize", "give --model or --tokenizer");
     if (!!text_path + !!str != 1) return cli_usage_error("tokenize", "give exactly one of --text or --string");
 
     Tokenizer *tok = NULL;
     Model *model = NULL;
-    if (tok_path) {
+    if (!model_path) {
         if (tokenizer_load(tok_path, &tok)) return cli_fail();
     } else {
-        if (model_open(model_path, &model)) return cli_fail();
+        if (model_open_tok(model_path, tok_path, &model)) return cli_fail();
         tok = model->tokenizer;
         if (!tok) {
             err_set("%s: no tokenizer found with this model", model_path);

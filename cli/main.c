@@ -7,8 +7,6 @@
 #include "cli/cli.h"
 #include "runtime/base/blas.h"
 #include "runtime/base/util.h"
-#include "runtime/model/model.h"
-#include "runtime/tokenizer/tokenizer.h"
 #ifdef CARVE_MPI
 #include "search/mpi/mpi_pool.h"
 #endif
@@ -73,20 +71,6 @@ bool cli_parse_double(const char *cmd, const char *opt, const char *s, double lo
     }
     *out = v;
     return true;
-}
-
-int cli_tokenizer(const Model *m, const char *model_path, const char *tok_path, Tokenizer **own, const Tokenizer **tok) {
-    *own = NULL;
-    *tok = m->tokenizer;
-    if (tok_path) {
-        if (tokenizer_load(tok_path, own) != 0) return -1;
-        *tok = *own;
-    }
-    if (!*tok) return err_set("%s: no tokenizer found with the model (give one with --tokenizer)", model_path);
-    if (tokenizer_vocab_size(*tok) > m->cfg.vocab_size)
-        return err_set("%s: tokenizer has %d tokens, the model's vocabulary only %d", tok_path ? tok_path : model_path,
-                       tokenizer_vocab_size(*tok), m->cfg.vocab_size);
-    return 0;
 }
 
 /* Started by an MPI launcher (mpirun / mpiexec of Open MPI or MPICH, srun with PMI/PMIx)? */

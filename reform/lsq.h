@@ -11,14 +11,12 @@
  * keeps G positive definite when a kept channel is (nearly) dead in the calibration data.
  *
  * Shrinking towards the inherited weights. With few calibration tokens N per unknown (k per
- * row) the exact fit follows those tokens too closely: measured on stories260K (70% magnitude
- * subnet, held-out ppl 53.9 unreformed), 4 × 32 calibration tokens gave 5,656 after the plain
- * ridge. A second ridge shrinks Ŵ towards a prior P — the inherited weights W_S, i.e. plain
+ * row) the exact fit follows those tokens too closely (README, "Reformation", has the measured
+ * figures). A second ridge shrinks Ŵ towards a prior P — the inherited weights W_S, i.e. plain
  * pruning (the identity for a replacement layer):
  *     ‖Ŵ X̃ − W X‖² + λ‖Ŵ‖² + μ‖Ŵ − P‖²,   Ŵ = (W C + μ P)(G + (λ+μ)I)⁻¹,
  * μ = k × mean(diag G) / N: the prior weighs as much as k average calibration tokens (no tuned
- * constant; it fades as N grows). Same subnet: 28.6 from 4 × 32 tokens, 21.5 from 16 × 64
- * (plain ridge 23.7), 17.94 from 96 × 128 (plain ridge 17.97).
+ * constant; it fades as N grows).
  *
  * The alternative solver, ADMM (reform/admm.h), solves the one-shot problem iteratively (λ, no prior).
  * All matrices are row-major double. */

@@ -7,9 +7,9 @@
  *   both solved as Ŵ_S = (W C + μ W_S)(G + (λ+μ)I)⁻¹, shrunk towards the inherited weights W_S
  *               (reform/lsq.h); within a layer o_proj is refit first and the MLP
  *               inputs are recomputed through the reformed attention before down_proj is fit.
- * One-shot is the default of `carve reform`: on stories260K (bench/reform_table.sh) it gave
- * lower held-out perplexity than sequential at every budget from 90% to 50%, and it needs
- * only the cached dense statistics (no forward pass over the subnet per layer).
+ * One-shot is the default of `carve reform` (the comparison with sequential: README,
+ * "Reformation"): it needs only the cached dense statistics (no forward pass over the subnet
+ * per layer).
  * Also the LLM-Streamline layer replacement (one ridge-fitted dim x dim map in place of a span,
  * shrunk towards the identity). */
 #ifndef CARVE_REFORM_H

@@ -1,6 +1,8 @@
 /* store — the SQLite results database (see store.h). The schema below is the documentation of
  * the file format: comments inside each CREATE statement are kept by SQLite, so
- * `sqlite3 DB .schema` prints them. Every statement is prepared, bound and checked here. */
+ * `sqlite3 DB .schema` prints them. Every statement is prepared, bound and checked here.
+ * Size: over 600 lines because the schema and every statement on it stay in one file — the one
+ * place that knows the database format. */
 #include "results/store.h"
 
 #include <inttypes.h>

@@ -1,6 +1,8 @@
 /* config — parsing and validation of the YAML search configuration with libyaml's document
  * API (see config.h). Each section is a table of known keys; a value is checked for its type
- * and range where it is read, so every message carries the value's line and column. */
+ * and range where it is read, so every message carries the value's line and column.
+ * Size: over 600 lines because the key table, its typed readers (each with its messages) and
+ * the JSON rendering belong together: one place knows the configuration format. */
 #include "search/config.h"
 
 #include <ctype.h>
@@ -211,7 +213,7 @@ static const ConfigKey KEYS[] = {
     {NULL,          "tokenizer",       K_STR,     C(tokenizer),           0, 0, false, "", NULL, BOTH | HAS_MARK, offsetof(SearchConfig, tokenizer_at)},
     {"calibration", "text",            K_STR,     C(calib_text),          0, 0, false, "data/tinystories/calib.txt", NULL, HAS_MARK, offsetof(SearchConfig, calib_text_at)},
     {"calibration", "n",               K_INT,     C(calib_n),             1, 1 << 20, false, "32", NULL, 0, 0},
-    {"calibration", "len",             K_INT,     C(calib_len),           2, 1 << 20, false, "128", NULL, 0, 0},
+    {"calibration", "len",             K_INT,     C(calib_len),           2, 1 << 20, false, "256", NULL, 0, 0}, /* = carve --len */
     {"calibration", "seed",            K_U64,     C(calib_seed),          0, 0, false, "1", NULL, 0, 0},
     {"eval",        "text",            K_STR,     C(eval_text),           0, 0, false, "data/tinystories/valid.txt", NULL, HAS_MARK, offsetof(SearchConfig, eval_text_at)},
     {"eval",        "seq_len",         K_INT,     C(eval_seq_len),        2, 1 << 20, false, "256", NULL, 0, 0},

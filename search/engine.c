@@ -1,5 +1,7 @@
 /* engine — GA / NSGA-II search loop with a persistent evaluation cache, the random
- * baseline and the final step (see engine.h for the resume and repair rules). */
+ * baseline and the final step (see engine.h for the resume and repair rules).
+ * Size: over 600 lines because GA and NSGA-II, the random baseline and the final step share the
+ * run context, the evaluation cache and the resume-from-database logic (engine.h). */
 #include "search/engine.h"
 
 #include <assert.h>

@@ -8,7 +8,8 @@ S=$CARVE_SHARED
 
 "$CARVE" tokenize --help | grep -q "usage: carve tokenize" || fail "--help"
 "$CARVE" tokenize --string x >/dev/null 2>&1; [ $? -eq 1 ] || fail "missing --tokenizer should be a usage error"
-"$CARVE" tokenize --tokenizer a --model b --string x >/dev/null 2>&1; [ $? -eq 1 ] || fail "both sources"
+# --model with --tokenizer: the tokenizer replaces the model's own (as in every command); here the model is missing
+"$CARVE" tokenize --tokenizer a --model b --string x >/dev/null 2>"$T/both.err"; [ $? -eq 2 ] && grep -q "b: no such file" "$T/both.err" || fail "model and tokenizer together"
 
 expect_err() { # description, needle, command...
     local what=$1 needle=$2; shift 2

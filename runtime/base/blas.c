@@ -35,8 +35,8 @@ static const char *wanted_core(void) {
 void blas_select_kernels(char **argv) {
     int exec_needed = 0;
     /* OpenMP threads that spin while waiting steal the core from the thread they wait for
-     * whenever anything else runs on a 2-core machine; the forward pass measured 2-6x slower
-     * under load with libgomp's default spinning. Passive waiting is read at library load,
+     * whenever anything else runs on a 2-core machine (README, "Speed and memory", has the
+     * measured slowdown). Passive waiting is read at library load,
      * hence set here, before the re-exec. An explicit OMP_WAIT_POLICY is respected. */
     if (!getenv("OMP_WAIT_POLICY") && setenv("OMP_WAIT_POLICY", "PASSIVE", 1) == 0 &&
         setenv(CARVE_WAIT_MARK, "1", 1) == 0)

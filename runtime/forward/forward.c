@@ -3,7 +3,9 @@
  * kept gate/up rows into another, the kept O / down columns into compact matrices, so every
  * projection is one sgemm over all B*T tokens and a pruned subnet does proportionally less
  * work. Compact layers are cached while they fit ForwardOptions.cache_bytes; the others are
- * rebuilt into one scratch buffer on each use (and the stored-dtype source pages released). */
+ * rebuilt into one scratch buffer on each use (and the stored-dtype source pages released).
+ * Size: over 600 lines because the compact-weight planning and the pass share the Forward's
+ * private state (plans, buffers, classifier); a split would publish that state in a header. */
 #include "runtime/forward/forward.h"
 
 #include <cblas.h>
