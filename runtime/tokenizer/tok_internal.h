@@ -69,7 +69,7 @@ struct Tokenizer {
     pcre2_code *re[TOK_MAX_REGEX];
     char *pre_regex[TOK_MAX_REGEX]; /* their source patterns */
     char *pre_name;     /* for diagnostics */
-    int *user_ids;      /* GGUF byte-level: user-defined tokens, matched in the text first (longest first) */
+    int *user_ids;      /* byte-level: user-defined tokens, matched in the text first (longest first) */
     int n_user;
     char *source;       /* path it was loaded from */
 };
@@ -115,6 +115,9 @@ void tok_encode_chunk(const Tokenizer *t, const char *s, size_t n, int32_t **ids
 int  tok_add_regex(Tokenizer *t, const char *pattern, bool literal);
 /* Install the regex set llama.cpp uses for a tokenizer.ggml.pre name; -1 on an unknown name. */
 int  tok_set_pre(Tokenizer *t, const char *pre);
+/* The tokenizer.ggml.pre name whose patterns are t's (a tokenizer.json's Split / Digits /
+ * ByteLevel sequence), preferring one with t's ignore_merges; NULL when none is. */
+const char *tok_pre_match(const Tokenizer *t);
 /* The i-th tokenizer.ggml.pre name tok_set_pre knows, NULL past the last. */
 const char *tok_pre_name(size_t i);
 /* Call fn on every piece of s[0..n) after all regex splits, in order. */

@@ -136,8 +136,8 @@ static const PreSet PRE_SETS[] = {
     {"gigachat", P_GPT2, false},             /* GigaChat */
     {"a.x-4.0", P_GPT2, false},              /* SKT A.X 4.0 */
     {"granite-docling", P_GPT2, false},      /* Granite-Docling (its Llama-architecture text model) */
-    {"llama3", P_LLAMA3, true},              /* Llama-3 */
     {"llama-bpe", P_LLAMA3, true},           /* Llama-3, Llama-3.1, Llama-3.2 */
+    {"llama3", P_LLAMA3, true},              /* Llama-3 */
     {"llama-v3", P_LLAMA3, true},            /* Llama-3 (early conversions) */
     {"falcon3", P_LLAMA3, true},             /* Falcon3 (LlamaForCausalLM) */
     {"pixtral", P_LLAMA3, true},             /* Pixtral-12B (its Mistral text model) */
@@ -185,6 +185,75 @@ static const PreSet PRE_SETS[] = {
     {"chameleon", P_CHAMELEON, false},       /* Meta Chameleon-7B */
     {"superbpe", P_SUPERBPE, false},         /* UW SuperBPE (OLMo2-8B-SuperBPE) */
 };
+
+/* tokenizer.json spellings (HF's originals) of patterns llama.cpp rewrites beyond what canon()
+ * undoes: the \p{Lu}.. classes its std::regex lacks */
+#define HF_CASED "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+"
+#define HF_CASED2 "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*"
+#define HF_CONTR "(?i:'s|'t|'re|'ve|'m|'ll|'d)"
+static const PreSet HF_ORIGINALS[] = {
+    {"tekken", {HF_CASED "|" HF_CASED2 "|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"}, true},
+    {"gpt-4o",
+     {HF_CASED HF_CONTR "?|" HF_CASED2 HF_CONTR "?|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"},
+     false},
+};
+
+/* A pattern in one spelling: \x{..} code points and the escapes \r \n \t as the characters
+ * themselves, HF's (?i:'s|..) contractions as llama.cpp's case classes. Caller frees. */
+static char *canon(const char *re) {
+    static const char hf_contr[] = HF_CONTR;
+    size_t n = strlen(re);
+    char *o = xmalloc(n * 2 + sizeof RE_CONTRACTIONS + 1), *w = o;
+    for (size_t i = 0; i < n;) {
+        if (!strncmp(re + i, hf_contr, sizeof hf_contr - 1)) {
+            memcpy(w, RE_CONTRACTIONS, sizeof RE_CONTRACTIONS - 1);
+            w += sizeof RE_CONTRACTIONS - 1;
+            i += sizeof hf_contr - 1;
+        } else if (re[i] == '\\' && i + 1 < n && strchr("rnt", re[i + 1])) {
+            *w++ = re[i + 1] == 'r' ? '\r' : re[i + 1] == 'n' ? '\n' : '\t';
+            i += 2;
+        } else if (re[i] == '\\' && re[i + 1] == 'x' && re[i + 2] == '{') {
+            char *end;
+            unsigned long cp = strtoul(re + i + 3, &end, 16);
+            if (*end != '}' || cp > 0x10FFFF) { /* not a code point: keep the text */
+                *w++ = re[i++];
+                continue;
+            }
+            w += tok_utf8_put((uint32_t)cp, w);
+            i = (size_t)(end - re) + 1;
+        } else if (re[i] == '\\' && i + 1 < n) { /* any other escape stays a pair */
+            *w++ = re[i++];
+            *w++ = re[i++];
+        } else
+            *w++ = re[i++];
+    }
+    *w = 0;
+    return o;
+}
+
+static bool same_patterns(const Tokenizer *t, const PreSet *p) {
+    int n = 0;
+    while (n < TOK_MAX_REGEX && p->patterns[n]) n++;
+    if (n != t->n_regex) return false;
+    for (int k = 0; k < n; k++) {
+        char *a = canon(p->patterns[k]), *b = canon(t->pre_regex[k]);
+        bool eq = !strcmp(a, b);
+        free(a);
+        free(b);
+        if (!eq) return false;
+    }
+    return true;
+}
+
+const char *tok_pre_match(const Tokenizer *t) {
+    const size_t n_sets = sizeof PRE_SETS / sizeof PRE_SETS[0], n_hf = sizeof HF_ORIGINALS / sizeof HF_ORIGINALS[0];
+    for (int pass = 0; pass < 2; pass++) /* first with the same ignore_merges, then any */
+        for (size_t i = 0; i < n_sets + n_hf; i++) {
+            const PreSet *p = i < n_sets ? &PRE_SETS[i] : &HF_ORIGINALS[i - n_sets];
+            if ((pass || p->ignore_merges == t->ignore_merges) && same_patterns(t, p)) return p->name;
+        }
+    return NULL;
+}
 
 const char *tok_pre_name(size_t i) { return i < sizeof PRE_SETS / sizeof PRE_SETS[0] ? PRE_SETS[i].name : NULL; }
 

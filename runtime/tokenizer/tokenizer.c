@@ -5,9 +5,9 @@
  *
  * Choices (documented here for all tokenizer modules):
  *  - Text is always plain text: special-token strings such as "<s>" or "<|endoftext|>" inside the
- *    input are tokenized like any other characters, never turned into the special id. GGUF
- *    byte-level vocabularies are cut at their user-defined tokens first (llama.cpp does so
- *    whether or not it parses special tokens); control tokens stay plain text there too.
+ *    input are tokenized like any other characters, never turned into the special id. Byte-level
+ *    vocabularies are cut at their user-defined (tokenizer.json: non-special added) tokens
+ *    first, as llama.cpp does whether or not it parses special tokens, and as HF does.
  *  - Sentencepiece-style text gets one space prepended (llama.cpp / llama2.c "dummy prefix"),
  *    spaces become U+2581 (except llama2.c tokenizer.bin, which stores plain spaces), and
  *    decode strips that one leading space again, so decode(encode(x)) == x for any bytes x

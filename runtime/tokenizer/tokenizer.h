@@ -6,7 +6,8 @@
  * Encoding is O(n log n) in the text length (priority-queue merges; long texts without a regex
  * split are cut only at boundaries no token can span, which provably changes nothing).
  * Choices: special-token strings in the input ("<s>", "<|endoftext|>") are plain text, never the
- * special id (GGUF byte-level user-defined tokens are matched in the text, as llama.cpp does);
+ * special id (user-defined / non-special added tokens of byte-level vocabularies are matched
+ * in the text, as llama.cpp and HF do);
  * sentencepiece-style text gets one space prepended and decode strips it again;
  * characters missing from the vocabulary fall back to <0xXX> byte tokens (else <unk>); a broken
  * UTF-8 sequence is split into single bytes; decode skips BOS/EOS and control tokens, so
