@@ -325,10 +325,10 @@ int tok_split(const Tokenizer *t, const char *s, size_t n, TokPieceFn fn, void *
 
 /* ---------------------------------------------------------------- user-defined tokens */
 
-static const Tokenizer *g_sort_tok; /* qsort context (load time only, single-threaded) */
-static int by_length_desc(const void *a, const void *b) {
+static int by_length_desc(const void *a, const void *b, void *tok) {
+    const Tokenizer *t = tok;
     int x = *(const int *)a, y = *(const int *)b;
-    uint32_t lx = g_sort_tok->len[x], ly = g_sort_tok->len[y];
+    uint32_t lx = t->len[x], ly = t->len[y];
     return lx != ly ? (lx < ly ? 1 : -1) : (x > y) - (x < y);
 }
 
@@ -343,9 +343,7 @@ void tok_collect_user(Tokenizer *t) {
     int k = 0;
     for (int id = 0; id < t->n_vocab; id++)
         if (t->type[id] == TT_USER && t->len[id] > 0) t->user_ids[k++] = id;
-    g_sort_tok = t;
-    qsort(t->user_ids, (size_t)t->n_user, sizeof *t->user_ids, by_length_desc);
-    g_sort_tok = NULL;
+    qsort_r(t->user_ids, (size_t)t->n_user, sizeof *t->user_ids, by_length_desc, t);
 }
 
 int tok_split_user(const Tokenizer *t, const char *s, size_t n, TokSegFn fn, void *ctx) {

@@ -471,6 +471,7 @@ static int encode_text(const char *text, size_t len, int user_id, void *ctx) {
         e->ids[e->n++] = user_id;
         return 0;
     }
+    if (len == 0) return 0;
     char *utext = NULL;
     size_t ulen;
     int rc = tok_unicode_normalize(t, text, len, &utext, &ulen);
