@@ -1,4 +1,4 @@
-/* Tests for the tokenizers: llama.cpp's golden vectors on the two vocabulary-only GGUF files,
+/* Tests for the tokenizers: llama.cpp's golden vectors on the four vocabulary-only GGUF files,
  * round trips on arbitrary bytes for every family, known Llama-2 ids, tokenizer.json on
  * generated vocabularies (tok_synth), bad-input errors, and a speed line (never asserted). */
 #include <math.h>
@@ -144,6 +144,10 @@ static void check_golden(const char *name) {
 START_TEST(test_golden_llama_spm) { check_golden("ggml-vocab-llama-spm.gguf"); }
 END_TEST
 START_TEST(test_golden_gpt2) { check_golden("ggml-vocab-gpt-2.gguf"); }
+END_TEST
+START_TEST(test_golden_deepseek_coder) { check_golden("ggml-vocab-deepseek-coder.gguf"); }
+END_TEST
+START_TEST(test_golden_refact) { check_golden("ggml-vocab-refact.gguf"); }
 END_TEST
 
 START_TEST(test_gguf_round_trips) {
@@ -503,6 +507,8 @@ START_TEST(test_bad_gguf) {
     expect_load_error(p, "'bert' is not supported");
     write_gguf(p, (const char *[]){"tokenizer.ggml.model", "gpt2", "tokenizer.ggml.pre", "klingon"}, 2, 5);
     expect_load_error(p, "tokenizer.ggml.pre 'klingon' is not supported");
+    write_gguf(p, (const char *[]){"tokenizer.ggml.model", "gpt2", "tokenizer.ggml.pre", "kimi-k2"}, 2, 5);
+    expect_load_error(p, "tokenizer.ggml.pre 'kimi-k2' is not supported"); /* llama.cpp's hand-written split */
     /* a byte-level vocabulary needs all 256 byte symbols and a merge list */
     write_gguf(p, (const char *[]){"tokenizer.ggml.model", "gpt2", "tokenizer.ggml.pre", "gpt-2"}, 2, 5);
     expect_load_error(p, "lacks the symbol for byte");
@@ -569,6 +575,8 @@ int main(void) {
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_golden_llama_spm);
     tcase_add_test(tc, test_golden_gpt2);
+    tcase_add_test(tc, test_golden_deepseek_coder);
+    tcase_add_test(tc, test_golden_refact);
     tcase_add_test(tc, test_gguf_round_trips);
     tcase_add_test(tc, test_llama2_bin);
     tcase_add_test(tc, test_tok512);

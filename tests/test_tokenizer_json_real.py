@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-"""test_tokenizer_json_real — tokenizer.json on real vocabularies: converts the two vocabulary-only
+"""test_tokenizer_json_real — tokenizer.json on real vocabularies: converts the four vocabulary-only
 GGUF files in ../shared/tokenizers/ into Hugging Face tokenizer.json files (byte-level GPT-2:
-vocab + merges + ByteLevel pre-tokenizer; Llama sentencepiece-style: merges derived from the
+vocab + merges + ByteLevel pre-tokenizer; DeepSeek-Coder and Refact: the Split / Digits
+sequences their tokenizer.json files have, user-defined tokens as non-special added tokens;
+Llama sentencepiece-style: merges derived from the
 scores as HF's LlamaConverter does, Prepend/Replace normalizer, byte_fallback) and checks that
 `carve tokenize` on the JSON reproduces llama.cpp's golden vectors. Skips without ../shared."""
 import json, os, struct, subprocess, sys, tempfile
@@ -43,6 +45,34 @@ def gpt2_json(kv):
             'post_processor': {'type': 'ByteLevel'}, 'decoder': {'type': 'ByteLevel'},
             'model': {'type': 'BPE', 'vocab': {t: i for i, t in enumerate(toks)}, 'merges': kv['tokenizer.ggml.merges']}}
 
+def split(regex):
+    return {'type': 'Split', 'pattern': {'Regex': regex}, 'behavior': 'Isolated', 'invert': False}
+
+def byte_level_json(kv, pre):
+    """a byte-level tokenizer.json with the pre_tokenizer steps pre (then ByteLevel without its regex);
+    control tokens (type 3) are special added tokens, user-defined ones (type 4) plain added tokens"""
+    toks, types = kv['tokenizer.ggml.tokens'], kv['tokenizer.ggml.token_type']
+    return {'added_tokens': [{'id': i, 'content': t, 'special': types[i] == 3} for i, t in enumerate(toks)
+                             if types[i] in (3, 4)],
+            'normalizer': None,
+            'pre_tokenizer': {'type': 'Sequence', 'pretokenizers': pre + [
+                {'type': 'ByteLevel', 'add_prefix_space': False, 'trim_offsets': True, 'use_regex': False}]},
+            'post_processor': {'type': 'ByteLevel'}, 'decoder': {'type': 'ByteLevel'},
+            'model': {'type': 'BPE', 'vocab': {t: i for i, t in enumerate(toks) if types[i] not in (3, 4)},
+                      'merges': kv['tokenizer.ggml.merges']}}
+
+def deepseek_coder_json(kv):
+    """DeepSeek-Coder's pre_tokenizer as its tokenizer.json has it"""
+    return byte_level_json(kv, [split('[\r\n]'), split('\\s?\\p{L}+'), split('\\s?\\p{P}+'),
+                                split('[\u4e00-\u9fa5\u0800-\u4e00\uac00-\ud7ff]+'),
+                                {'type': 'Digits', 'individual_digits': True}])
+
+def refact_json(kv):
+    """Refact's (StarCoder's) pre_tokenizer: single digits, then ByteLevel with the GPT-2 regex"""
+    j = byte_level_json(kv, [{'type': 'Digits', 'individual_digits': True}])
+    j['pre_tokenizer']['pretokenizers'][-1]['use_regex'] = True
+    return j
+
 def llama_json(kv):
     toks, scores, types = kv['tokenizer.ggml.tokens'], kv['tokenizer.ggml.scores'], kv['tokenizer.ggml.token_type']
     vocab = {t: i for i, t in enumerate(toks)}
@@ -63,7 +93,8 @@ def llama_json(kv):
                       'byte_fallback': True, 'unk_token': '<unk>'}}
 
 bad = 0
-for name, conv in (('ggml-vocab-gpt-2.gguf', gpt2_json), ('ggml-vocab-llama-spm.gguf', llama_json)):
+for name, conv in (('ggml-vocab-gpt-2.gguf', gpt2_json), ('ggml-vocab-llama-spm.gguf', llama_json),
+                   ('ggml-vocab-deepseek-coder.gguf', deepseek_coder_json), ('ggml-vocab-refact.gguf', refact_json)):
     jpath = os.path.join(tmp, name + '.tokenizer.json')
     json.dump(conv(read_gguf(os.path.join(d, name))), open(jpath, 'w', encoding='utf-8', errors='surrogateescape'))
     inp = os.path.join(d, name + '.inp')

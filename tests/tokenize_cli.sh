@@ -42,7 +42,7 @@ printf 'line one\n  ½ 🦀 日本\n\n' | cmp -s - "$T/back.txt" || fail "gpt-2 
 out=$("$CARVE" tokenize --model "$S/models/stories260K/stories260K.bin" --string "Once upon a time") || fail "--model"
 [ "$out" = "1 403 407 261 378" ] || fail "stories260K tokenizer -> '$out'"
 # llama.cpp's golden vectors through the CLI (--separator splits the .inp cases)
-for v in llama-spm gpt-2; do
+for v in llama-spm gpt-2 deepseek-coder refact; do
     G=$S/tokenizers/ggml-vocab-$v.gguf
     "$CARVE" tokenize --tokenizer "$G" --text "$G.inp" --separator __ggml_vocab_test__ --no-bos >"$T/gold.txt" || fail "golden $v"
     sed 's/^/ /; s/^ $//' "$T/gold.txt" | cmp -s - "$G.out" || fail "golden vectors differ for $v"

@@ -4,7 +4,8 @@
  * have changed since it was pushed is dropped (lazy invalidation).
  *   ALGO_SCORES: a pair is a candidate when the concatenated text is a token; priority -score.
  *   ALGO_RANKS:  a pair is a candidate when (left id, right id) is in the merge list; priority rank.
- * The merge table (pair -> rank, merged id) is also built here. */
+ * The merge table (pair -> rank, merged id) is also built here, and the GPT-2 byte <-> symbol
+ * mapping of byte-level vocabularies (including the bytes a vocabulary may lack). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -95,6 +96,82 @@ void tok_build_score_pairs(Tokenizer *t) {
         }
     }
     t->pair_exact = true;
+}
+
+/* ---------------------------------------------------------------- byte-level symbols */
+
+/* GPT-2's table: printable bytes map to themselves, the other 68 to U+0100.. in byte order. */
+static bool byte_is_printable(int b) { return (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255); }
+
+uint32_t tok_byte_to_cp(uint8_t b) {
+    if (byte_is_printable(b)) return b;
+    uint32_t n = 0;
+    for (int i = 0; i < b; i++) n += !byte_is_printable(i);
+    return 256 + n;
+}
+
+int tok_cp_to_byte(uint32_t cp) {
+    if (cp < 256) return byte_is_printable((int)cp) ? (int)cp : -1;
+    uint32_t n = 0;
+    for (int b = 0; b < 256; b++)
+        if (!byte_is_printable(b)) {
+            if (256 + n == cp) return b;
+            n++;
+        }
+    return -1;
+}
+
+/* Bytes a vocabulary may lack: C0, C1 and F5-FF never occur in valid UTF-8; F1 and F2 lead only
+ * the code points of planes 4-11, to which Unicode assigns no character. */
+static bool byte_never_in_text(int b) { return b == 0xC0 || b == 0xC1 || b == 0xF1 || b == 0xF2 || b >= 0xF5; }
+
+int tok_byte_level_symbols(Tokenizer *t) {
+    t->lacks_bytes = false;
+    for (int b = 0; b < 256; b++) {
+        char u[4];
+        int n = tok_utf8_put(tok_byte_to_cp((uint8_t)b), u);
+        t->byte_tok[b] = tok_lookup(t, u, (size_t)n);
+        if (t->byte_tok[b] >= 0) continue;
+        if (!byte_never_in_text(b))
+            return err_set("%s: byte-level vocabulary lacks the symbol for byte 0x%02x", t->source, b);
+        t->lacks_bytes = true;
+    }
+    return 0;
+}
+
+/* Bytes at s[i] to step over; *bad: the vocabulary has no symbol for the byte s[i] and it is
+ * not inside well-formed UTF-8 (a stray byte, or a lead byte that is never valid). */
+static int unmapped_at(const Tokenizer *t, const char *s, size_t n, size_t i, bool *bad) {
+    uint8_t b = (uint8_t)s[i];
+    int l = tok_char_len(s + i, n - i);
+    *bad = t->byte_tok[b] < 0 && (l == 1 || b == 0xC0 || b == 0xC1 || b >= 0xF5);
+    return *bad ? 1 : l;
+}
+
+char *tok_byte_level_input(const Tokenizer *t, const char *s, size_t n, size_t *out_len) {
+    if (!t->byte_level || !t->lacks_bytes) return NULL;
+    size_t n_bad = 0;
+    bool bad;
+    for (size_t i = 0; i < n;) {
+        i += (size_t)unmapped_at(t, s, n, i, &bad);
+        n_bad += bad;
+    }
+    if (!n_bad) return NULL;
+    char *o = xmalloc(n + 2 * n_bad + 1);
+    size_t k = 0;
+    for (size_t i = 0; i < n;) {
+        int l = unmapped_at(t, s, n, i, &bad);
+        if (bad) {
+            memcpy(o + k, "\xef\xbf\xbd", 3); /* U+FFFD */
+            k += 3;
+        } else {
+            memcpy(o + k, s + i, (size_t)l);
+            k += (size_t)l;
+        }
+        i += (size_t)l;
+    }
+    *out_len = k;
+    return o;
 }
 
 /* ---------------------------------------------------------------- symbols and heap */
@@ -241,11 +318,22 @@ static void encode_span(const Tokenizer *t, const char *s, size_t n, int32_t **i
             push_id(ids, n_ids, cap, y->id);
             continue;
         }
+        if (t->byte_level) {
+            /* a byte without a symbol (inside well-formed UTF-8, see tok_byte_level_input): as in
+             * llama.cpp, each byte of its symbol's UTF-8 text that is itself a token, else nothing */
+            char u[4];
+            int nu = tok_utf8_put(tok_byte_to_cp((uint8_t)s[y->start]), u);
+            for (int k = 0; k < nu; k++) {
+                int b = tok_lookup(t, u + k, 1);
+                if (b >= 0) push_id(ids, n_ids, cap, b);
+            }
+            continue;
+        }
         /* not a token: its bytes as byte-fallback tokens, else <unk> */
         bool any = false;
         for (int k = 0; k < y->len; k++) {
             int b = t->byte_tok[(uint8_t)s[y->start + k]];
-            if (b >= 0 && !t->byte_level) {
+            if (b >= 0) {
                 push_id(ids, n_ids, cap, b);
                 any = true;
             }

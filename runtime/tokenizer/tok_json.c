@@ -5,7 +5,8 @@
  *   - byte-level: pre_tokenizer ByteLevel, or Sequence of Split(Regex, Isolated) / Digits and
  *     ByteLevel (Llama-3, SmolLM, Qwen2, GPT-2).
  * added_tokens become vocabulary entries (special ones are control tokens, skipped by decode;
- * they are never matched in input text). BOS comes from a TemplateProcessing post_processor
+ * they are never matched in input text; in byte-level vocabularies the others are matched in the
+ * text before the pre-tokenizer, as HF does). BOS comes from a TemplateProcessing post_processor
  * (its leading SpecialToken); EOS from the first added token among </s>, <|end_of_text|>,
  * <|endoftext|>. Unicode normalizers NFC, NFKC, NFD, NFKD are applied (runtime/tokenizer/tok_unorm.c,
  * utf8proc) to the input before everything else. HF runs a normalizer Sequence in order; running
@@ -143,6 +144,8 @@ static int template_bos(const Tokenizer *t, const json_t *pp) {
 
 /* The GGUF tokenizer.ggml.pre name matching a byte-level tokenizer.json's split patterns. */
 static const char *pre_name_of(const Tokenizer *t) {
+    const char *exact = tok_pre_match(t);
+    if (exact) return exact;
     if (t->n_regex == 1 && t->pre_regex[0] && !strcmp(t->pre_regex[0], TOK_RE_GPT2)) return "gpt-2";
     if (t->n_regex == 2 && t->pre_regex[0] && !strcmp(t->pre_regex[0], "\\p{N}")) return "smollm";
     if (t->n_regex >= 1 && t->pre_regex[0] && strstr(t->pre_regex[0], "\\p{N}{1,3}")) return "llama-bpe";
@@ -255,8 +258,10 @@ static int build(const char *path, const json_t *root, Tokenizer **out) {
                 t->score[t->merge[i].res] = -(float)t->merge[i].rank - 1;
         for (int k = 0; k < t->n_vocab; k++)
             if (t->score[k] == 0 && t->len[k] > 1 && t->type[k] == TT_NORMAL) t->score[k] = -(float)t->n_merges - 1;
-    } else
+    } else {
         t->pre_name = xstrdup(pre_name_of(t));
+        tok_collect_user(t); /* HF matches added tokens before pre-tokenizing (special ones stay text here) */
+    }
     const char *unk = jstr(model, "unk_token");
     if (unk) t->unk = tok_lookup(t, unk, strlen(unk));
     if (t->unk >= 0 && t->type[t->unk] != TT_CONTROL) t->type[t->unk] = TT_UNKNOWN;

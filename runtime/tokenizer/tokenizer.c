@@ -5,7 +5,9 @@
  *
  * Choices (documented here for all tokenizer modules):
  *  - Text is always plain text: special-token strings such as "<s>" or "<|endoftext|>" inside the
- *    input are tokenized like any other characters, never turned into the special id.
+ *    input are tokenized like any other characters, never turned into the special id. Byte-level
+ *    vocabularies are cut at their user-defined (tokenizer.json: non-special added) tokens
+ *    first, as llama.cpp does whether or not it parses special tokens, and as HF does.
  *  - Sentencepiece-style text gets one space prepended (llama.cpp / llama2.c "dummy prefix"),
  *    spaces become U+2581 (except llama2.c tokenizer.bin, which stores plain spaces), and
  *    decode strips that one leading space again, so decode(encode(x)) == x for any bytes x
@@ -121,38 +123,6 @@ void tok_find_byte_tokens(Tokenizer *t, bool mark) {
         if (t->byte_tok[b] >= 0) t->byte_fallback = true;
 }
 
-/* GPT-2's table: printable bytes map to themselves, the other 68 to U+0100.. in byte order. */
-static bool byte_is_printable(int b) { return (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255); }
-
-uint32_t tok_byte_to_cp(uint8_t b) {
-    if (byte_is_printable(b)) return b;
-    uint32_t n = 0;
-    for (int i = 0; i < b; i++) n += !byte_is_printable(i);
-    return 256 + n;
-}
-
-int tok_cp_to_byte(uint32_t cp) {
-    if (cp < 256) return byte_is_printable((int)cp) ? (int)cp : -1;
-    uint32_t n = 0;
-    for (int b = 0; b < 256; b++)
-        if (!byte_is_printable(b)) {
-            if (256 + n == cp) return b;
-            n++;
-        }
-    return -1;
-}
-
-int tok_byte_level_symbols(Tokenizer *t) {
-    for (int b = 0; b < 256; b++) {
-        char u[4];
-        int n = tok_utf8_put(tok_byte_to_cp((uint8_t)b), u);
-        t->byte_tok[b] = tok_lookup(t, u, (size_t)n);
-        if (t->byte_tok[b] < 0)
-            return err_set("%s: byte-level vocabulary lacks the symbol for byte 0x%02x", t->source, b);
-    }
-    return 0;
-}
-
 int tok_utf8_put(uint32_t cp, char *out) {
     if (cp < 0x80) { out[0] = (char)cp; return 1; }
     if (cp < 0x800) { out[0] = (char)(0xC0 | (cp >> 6)); out[1] = (char)(0x80 | (cp & 0x3F)); return 2; }
@@ -188,7 +158,7 @@ void tokenizer_free(Tokenizer *t) {
     }
     free(t->text); free(t->len); free(t->score); free(t->type); free(t->byte_val); free(t->hslot);
     free(t->merge);
-    free(t->pre_name); free(t->source);
+    free(t->pre_name); free(t->source); free(t->user_ids);
     free(t);
 }
 
@@ -415,6 +385,7 @@ int tokenizer_from_gguf(const GGUFFile *g, Tokenizer **out) {
         if (rc) err_set("%s: tokenizer.ggml.pre '%s' is not supported", path, pre);
         free(pre);
         if (rc || tok_byte_level_symbols(t) || gguf_merges(t, g)) goto fail;
+        tok_collect_user(t); /* llama.cpp matches user-defined tokens before the pre-tokenizer */
         if (gguf_token_id(g, "tokenizer.ggml.bos_token_id", n, -1, &t->bos) ||
             gguf_token_id(g, "tokenizer.ggml.eos_token_id", n, -1, &t->eos) ||
             gguf_token_id(g, "tokenizer.ggml.unknown_token_id", n, -1, &t->unk))
@@ -488,26 +459,49 @@ static char *normalize(const Tokenizer *t, const char *text, size_t len, size_t 
     return buf;
 }
 
+/* Append to e (an EncodeCtx) the user-defined token user_id, or else the ids of text[0..len). */
+static int encode_text(const char *text, size_t len, int user_id, void *ctx) {
+    EncodeCtx *e = ctx;
+    const Tokenizer *t = e->t;
+    if (user_id >= 0) {
+        if (e->n == e->cap) {
+            e->cap = e->cap * 2 + 16;
+            e->ids = xrealloc(e->ids, e->cap * sizeof *e->ids);
+        }
+        e->ids[e->n++] = user_id;
+        return 0;
+    }
+    if (len == 0) return 0;
+    char *utext = NULL;
+    size_t ulen;
+    int rc = tok_unicode_normalize(t, text, len, &utext, &ulen);
+    if (rc) return rc;
+    if (utext) {
+        text = utext;
+        len = ulen;
+    }
+    char *fixed = tok_byte_level_input(t, text, len, &ulen);
+    if (fixed) {
+        free(utext);
+        text = utext = fixed;
+        len = ulen;
+    }
+    size_t blen;
+    char *buf = normalize(t, text, len, &blen);
+    if (t->n_regex) rc = tok_split(t, buf, blen, encode_piece, e);
+    else encode_piece(buf, blen, e);
+    free(buf);
+    free(utext);
+    return rc;
+}
+
 int tokenizer_encode(const Tokenizer *t, const char *text, size_t len, bool add_bos, int32_t **ids, size_t *n_ids) {
     EncodeCtx e = {t, NULL, 0, 0};
     e.cap = len / 3 + 16;
     e.ids = xmalloc(e.cap * sizeof *e.ids);
     if (add_bos && t->bos >= 0) e.ids[e.n++] = t->bos;
     int rc = 0;
-    char *utext = NULL;
-    size_t ulen;
-    if (len > 0 && !(rc = tok_unicode_normalize(t, text, len, &utext, &ulen))) {
-        if (utext) {
-            text = utext;
-            len = ulen;
-        }
-        size_t blen;
-        char *buf = normalize(t, text, len, &blen);
-        if (t->n_regex) rc = tok_split(t, buf, blen, encode_piece, &e);
-        else encode_piece(buf, blen, &e);
-        free(buf);
-    }
-    free(utext);
+    if (len > 0) rc = t->n_user ? tok_split_user(t, text, len, encode_text, &e) : encode_text(text, len, -1, &e);
     if (rc) {
         free(e.ids);
         *ids = NULL;

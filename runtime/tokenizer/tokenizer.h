@@ -6,11 +6,14 @@
  * Encoding is O(n log n) in the text length (priority-queue merges; long texts without a regex
  * split are cut only at boundaries no token can span, which provably changes nothing).
  * Choices: special-token strings in the input ("<s>", "<|endoftext|>") are plain text, never the
- * special id; sentencepiece-style text gets one space prepended and decode strips it again;
+ * special id (user-defined / non-special added tokens of byte-level vocabularies are matched
+ * in the text, as llama.cpp and HF do);
+ * sentencepiece-style text gets one space prepended and decode strips it again;
  * characters missing from the vocabulary fall back to <0xXX> byte tokens (else <unk>); a broken
  * UTF-8 sequence is split into single bytes; decode skips BOS/EOS and control tokens, so
  * decode(encode(x)) == x for any bytes x with byte-fallback and byte-level vocabularies
- * (except a literal U+2581 in sentencepiece-style text, which decodes as a space).
+ * (except a literal U+2581 in sentencepiece-style text, which decodes as a space, and bytes a
+ * byte-level vocabulary has no symbol for: U+FFFD outside well-formed UTF-8, else nothing).
  * tokenizer.json: BPE models only; NFC/NFKC/NFD/NFKD normalizers are applied (utf8proc; invalid
  * UTF-8 bytes pass through), so with one decode returns the normalised text. */
 #ifndef CARVE_TOKENIZER_H
