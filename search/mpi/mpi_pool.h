@@ -11,9 +11,10 @@
  *
  * Window-parallel scoring: with `parallel: {group: G}` the ranks form groups of G consecutive
  * ranks; a task goes to a group, whose members each score a share of the calibration
- * windows (whole forward batches, see mpi_window_share); the per-batch NLL sums are gathered
- * to the group's leader and added in window order, so the fitness is bit-identical for any
- * number of ranks and any grouping.
+ * windows (whole forward batches: the group's mpi_window_split given to its evaluators); the
+ * per-batch NLL sums are exchanged in the group and added in window order, so the fitness is
+ * bit-identical for any number of ranks and any grouping. `carve eval` is one such group of all
+ * ranks scoring one model.
  *
  * Waiting: every wait polls (MPI_Test / MPI_Iprobe, then a short sleep) instead of MPI's busy
  * loop, so idle ranks leave the cores to the ranks that compute.
@@ -27,6 +28,7 @@
 
 #include <stdbool.h>
 
+#include "eval/evaluator.h"
 #include "runtime/model/model.h"
 #include "search/engine.h"
 
@@ -47,6 +49,11 @@ void mpi_bcast_int(int *v);
  * together (window-parallel; 0 = all ranks in one group, 1 = every rank alone: candidate-
  * parallel). The number of ranks must be a multiple. 0, or -1 with err_set on every rank. */
 int  mpi_pool_groups(int group);
+/* The window split of this rank's group (eval/evaluator.h EvalOptions.split; static, valid until
+ * the next mpi_pool_groups); NULL when the group is this rank alone. Its combine is a collective
+ * of the group: every member makes the same evaluator calls (the group runs the same task, or
+ * the same command: `carve eval` puts all ranks in one group). */
+const EvalSplit *mpi_window_split(void);
 
 /* The pool of one job: the model (subnets travel as subnet JSON) and the task runner. */
 typedef struct {
