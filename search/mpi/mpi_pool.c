@@ -57,12 +57,18 @@ static void wait_req(MPI_Request *req) {
     }
 }
 
+static volatile sig_atomic_t g_resumable; /* mpi_stop_resumable */
+
+void mpi_stop_resumable(void) { g_resumable = 1; }
+
 /* Rank 0 when the launcher stops the job (a rank died, or the job was killed): one line. */
 static void on_term(int sig) {
     (void)sig;
-    static const char msg[] = "carve: the MPI job was stopped (a rank died or the job was killed); the database "
-                              "keeps every committed generation: run the same command to resume\n";
+    static const char msg[] = "carve: the MPI job was stopped (a rank died or the job was killed)";
+    static const char resume[] = "; the database keeps every committed generation: run the same command to resume";
     ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
+    if (g_resumable) w = write(STDERR_FILENO, resume, sizeof resume - 1);
+    w = write(STDERR_FILENO, "\n", 1);
     (void)w;
     _exit(3);
 }

@@ -21,8 +21,8 @@
  *
  * Failure: a task that fails on a rank comes back with its error, which rank 0 reports as
  * "rank K: ..."; a rank that dies makes the launcher stop the job, and rank 0 then prints
- * one line saying so (the database keeps every committed generation; the same command
- * resumes). MPI calls are made by each process's main thread only (MPI_THREAD_FUNNELED). */
+ * one line saying so (for a search: the database keeps every committed generation; the same
+ * command resumes). MPI calls are made by each process's main thread only (MPI_THREAD_FUNNELED). */
 #ifndef CARVE_MPI_POOL_H
 #define CARVE_MPI_POOL_H
 
@@ -35,6 +35,9 @@
 /* Start MPI (the CLI calls it when an MPI launcher started the process; without it the
  * process is rank 0 of 1). 0, or -1 with err_set. */
 int  mpi_start(int *argc, char ***argv);
+/* Rank 0's line when the job is stopped adds that the database keeps every committed
+ * generation and the same command resumes (carve search). */
+void mpi_stop_resumable(void);
 void mpi_end(void);
 int  mpi_rank(void);
 int  mpi_size(void);
