@@ -6,11 +6,29 @@
 
 #include <stdbool.h>
 
+/* What a command does when an MPI launcher starts it on several ranks (cli/main.c's table;
+ * README "Running on a cluster"). With one rank every command runs as in a plain run. */
+typedef enum {
+    CLI_MPI_RANKS = 0,  /* runs on every rank and shares its work out itself (search, eval, ...) */
+    CLI_MPI_ROOT = 1,   /* runs on rank 0; the others wait (polling) and exit with its status */
+    CLI_MPI_REFUSE = 2  /* refused with one line: its work is not shared out across ranks */
+} CliMpiMode;
+
 typedef struct {
     const char *name;
     int (*run)(int argc, char **argv);
+    CliMpiMode mpi;
     const char *summary;
 } CliCommand;
+
+/* This process's MPI rank and the number of ranks (0 and 1 without MPI). */
+int cli_rank(void);
+int cli_ranks(void);
+/* Every rank's status (search/mpi mpi_agree): -1 on every rank when any rank failed, rank 0's
+ * error then naming the failing rank; without MPI, rc unchanged. Collective. */
+int cli_agree(int rc);
+/* run(argc, argv) on rank 0 only; the other ranks wait (polling) and return its status. */
+int cli_run_root(int (*run)(int argc, char **argv), int argc, char **argv);
 
 /* Print "carve: <err_get()>" to stderr and return 2. */
 int cli_fail(void);

@@ -2,7 +2,12 @@
  * sleb, streamline, streamline-fit, uls, attn-skip, random) on a model at a budget and write
  * the result: OUT/subnet.json (carve-subnet/1) and OUT/result.json (exact kept budget, note,
  * calibration evaluations, wall time). `carve prune --method NAME` hands registry methods here.
- * Importance scores come from reform/; calibration ppl from the forward pass on calib text. */
+ * Importance scores come from reform/; calibration ppl from the forward pass on calib text.
+ *
+ * Under an MPI launcher every rank opens the model and samples the same calibration windows;
+ * rank 0 runs the method, whose candidate batches (SLEB's greedy steps, random's draws) go
+ * through the MPI pool to all ranks (search/mpi), and alone writes the output files; the
+ * result is identical to a plain run for any number of ranks. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +21,9 @@
 #include "search/method.h"
 #include "search/method_eval.h"
 #include "search/method_scores.h"
+#ifdef CARVE_MPI
+#include "search/mpi/mpi_pool.h"
+#endif
 
 static void help(const CliOpt *opts) {
     printf("usage: carve baseline --model PATH --method NAME --budget R --calib FILE --out DIR|FILE.json [options]\n"
@@ -105,26 +113,41 @@ int cmd_baseline(int argc, char **argv) {
     MethodScoreSet sc = {0};
     MethodResult res = {0};
     double t0 = now_seconds();
-    if (model_open_tok(model_path, tok_path, &m) != 0) goto done;
-    if (!out_is_file(out) && mkdir(out, 0777) != 0 && !path_is_dir(out)) {
-        err_set("%s: cannot create the output directory", out);
-        goto done;
+    bool root = cli_rank() == 0;
+    int orc = model_open_tok(model_path, tok_path, &m);
+    if (!orc && root && !out_is_file(out) && mkdir(out, 0777) != 0 && !path_is_dir(out))
+        orc = err_set("%s: cannot create the output directory", out);
+    if (!orc) orc = method_calib_open(m, co.calib, co.so.N, co.so.L, co.so.seed, &cal);
+    if (cli_agree(orc) != 0) goto done;
+    int mrc = 0;
+#ifdef CARVE_MPI
+    MpiPool pool = {m, method_calib_task, &cal};
+    if (!root) mrc = mpi_pool_serve(&pool); /* the candidates rank 0 hands out, until it stops */
+#endif
+    if (root) {
+        mrc = method_scores_compute(mi, &cal, &co.so, &sc);
+        MethodInput in = {0};
+        in.model = m;
+        in.budget = budget;
+        in.seed = co.so.seed;
+        in.random_k = k;
+        in.scores = sc.scores;
+        in.calib_ppl = method_calib_ppl;
+        in.ppl_ud = &cal;
+#ifdef CARVE_MPI
+        if (cli_ranks() > 1) in.batch = mpi_pool_batch, in.batch_ud = &pool;
+#endif
+        if (!mrc) mrc = method_run(mi, &in, &res);
+#ifdef CARVE_MPI
+        if (cli_ranks() > 1) mpi_pool_stop(); /* after the method, or its failure */
+#endif
+        if (!mrc && cli_verbose) fprintf(stderr, "baseline %s: budget %.4f: %s\n", method, res.budget, res.note);
+        if (!mrc) mrc = write_result(out, method, budget, co.so.seed, &res, now_seconds() - t0, m);
     }
-    if (method_calib_open(m, co.calib, co.so.N, co.so.L, co.so.seed, &cal) != 0) goto done;
-    if (method_scores_compute(mi, &cal, &co.so, &sc) != 0) goto done;
-    MethodInput in = {0};
-    in.model = m;
-    in.budget = budget;
-    in.seed = co.so.seed;
-    in.random_k = k;
-    in.scores = sc.scores;
-    in.calib_ppl = method_calib_ppl;
-    in.ppl_ud = &cal;
-    if (method_run(mi, &in, &res) != 0) goto done;
-    if (cli_verbose) fprintf(stderr, "baseline %s: budget %.4f: %s\n", method, res.budget, res.note);
-    if (write_result(out, method, budget, co.so.seed, &res, now_seconds() - t0, m) != 0) goto done;
-    printf("method=%s target=%.4f budget=%.6f calib_evals=%d note=\"%s\"\n", method, budget, res.budget, res.n_evals,
-           res.note);
+    if (cli_agree(mrc) != 0) goto done;
+    if (root)
+        printf("method=%s target=%.4f budget=%.6f calib_evals=%d note=\"%s\"\n", method, budget, res.budget,
+               res.n_evals, res.note);
     rc = 0;
 done:
     if (rc) cli_fail();

@@ -24,6 +24,9 @@
 #include "runtime/model/model.h"
 #include "runtime/model/subnet.h"
 #include "runtime/tokenizer/tokenizer.h"
+#ifdef CARVE_MPI
+#include "search/mpi/mpi_pool.h"
+#endif
 
 static void help(const CliOpt *opts) {
     printf("usage: carve eval --model PATH --text FILE [--seq-len N] [options]\n\n"
@@ -48,6 +51,41 @@ static int read_token_file(const char *path, int32_t **ids, size_t *n) {
     *ids = xmalloc(len);
     memcpy(*ids, buf, len);
     free(buf);
+    return 0;
+}
+
+/* Every rank: the subnet and the windows (tokens of --token-file or of --text). */
+static int setup(const Model *m, const char *model_path, const char *sub_path, const char *text_path,
+                 const char *tokfile, int seq_len, int max_windows, Subnet **sub, int32_t **ids, size_t *n_ids,
+                 Windows *win) {
+    const char *what = tokfile ? tokfile : text_path;
+    if (seq_len > m->cfg.max_seq_len) {
+        err_set("%s: --seq-len %d exceeds the model's context of %d tokens", model_path, seq_len, m->cfg.max_seq_len);
+        return -1;
+    }
+    if (sub_path && subnet_read_file(sub_path, m, sub) != 0) return -1;
+    if (tokfile) {
+        if (read_token_file(tokfile, ids, n_ids) != 0) return -1;
+        for (size_t i = 0; i < *n_ids; i++)
+            if ((*ids)[i] < 0 || (*ids)[i] >= m->cfg.vocab_size) {
+                err_set("%s: token id %d at index %zu is outside the model's vocabulary [0, %d)", tokfile, (*ids)[i], i,
+                        m->cfg.vocab_size);
+                return -1;
+            }
+    } else {
+        const Tokenizer *tok = m->tokenizer; /* --tokenizer's, when given (model_open_tok) */
+        if (!tok) {
+            err_set("%s: no tokenizer found with the model (give one with --tokenizer)", model_path);
+            return -1;
+        }
+        if (tokenizer_vocab_size(tok) > m->cfg.vocab_size) {
+            err_set("%s: tokenizer has %d tokens, the model's vocabulary only %d", model_path,
+                    tokenizer_vocab_size(tok), m->cfg.vocab_size);
+            return -1;
+        }
+        if (text_tokenize_file(tok, text_path, ids, n_ids) != 0) return -1;
+    }
+    if (windows_consecutive(*ids, *n_ids, seq_len, max_windows, what, win) != 0) return -1;
     return 0;
 }
 
@@ -88,41 +126,28 @@ int cmd_eval(int argc, char **argv) {
     Windows win = {0};
     float *logits = NULL;
     FILE *dfp = NULL;
-    if (model_open_tok(model_path, tok_path, &m) != 0) goto done;
-    if (seq_len > m->cfg.max_seq_len) {
-        err_set("%s: --seq-len %d exceeds the model's context of %d tokens", model_path, seq_len, m->cfg.max_seq_len);
+    int ranks = cli_ranks();
+    bool root = cli_rank() == 0;
+    if (dump && ranks > 1) {
+        err_set("eval: --dump-logits writes one file from one process: run it without mpirun");
         goto done;
     }
-    if (sub_path && subnet_read_file(sub_path, m, &sub) != 0) goto done;
+    if (cli_agree(model_open_tok(model_path, tok_path, &m)) != 0) goto done;
+    if (cli_agree(setup(m, model_path, sub_path, text_path, tokfile, seq_len, max_windows, &sub, &ids, &n_ids, &win)))
+        goto done;
     const char *what = tokfile ? tokfile : text_path;
-    if (tokfile) {
-        if (read_token_file(tokfile, &ids, &n_ids) != 0) goto done;
-        for (size_t i = 0; i < n_ids; i++)
-            if (ids[i] < 0 || ids[i] >= m->cfg.vocab_size) {
-                err_set("%s: token id %d at index %zu is outside the model's vocabulary [0, %d)", tokfile, ids[i], i,
-                        m->cfg.vocab_size);
-                goto done;
-            }
-    } else {
-        const Tokenizer *tok = m->tokenizer; /* --tokenizer's, when given (model_open_tok) */
-        if (!tok) {
-            err_set("%s: no tokenizer found with the model (give one with --tokenizer)", model_path);
-            goto done;
-        }
-        if (tokenizer_vocab_size(tok) > m->cfg.vocab_size) {
-            err_set("%s: tokenizer has %d tokens, the model's vocabulary only %d", model_path,
-                    tokenizer_vocab_size(tok), m->cfg.vocab_size);
-            goto done;
-        }
-        if (text_tokenize_file(tok, text_path, &ids, &n_ids) != 0) goto done;
-    }
-    if (windows_consecutive(ids, n_ids, (int)seq_len, (int)max_windows, what, &win) != 0) goto done;
     int T = win.len;
     if (!batch) batch = CLI_BATCH_TOKENS / T > 0 ? CLI_BATCH_TOKENS / T : 1;
     if (batch > win.n) batch = win.n;
     EvalOptions eo = {.batch = (int)batch, .cache_bytes = (size_t)cache_mb << 20, .what = what};
-    if (evaluator_create(m, &win, &eo, &ev) != 0) goto done;
-    if (cli_verbose)
+#ifdef CARVE_MPI
+    if (ranks > 1) { /* all ranks one window group: each scores its batches of every chunk */
+        if (cli_agree(mpi_pool_groups(0)) != 0) goto done;
+        eo.split = mpi_window_split();
+    }
+#endif
+    if (cli_agree(evaluator_create(m, &win, &eo, &ev)) != 0) goto done;
+    if (cli_verbose && root)
         fprintf(stderr, "eval: %s, %zu tokens, %d windows of %d, batch %d; %s\n", model_path, n_ids, win.n, T, batch,
                 blas_describe());
     if (dump) {
@@ -133,15 +158,15 @@ int cmd_eval(int argc, char **argv) {
         }
         logits = xmalloc((size_t)batch * T * m->cfg.vocab_size * sizeof(float));
     }
-    bool tty = isatty(2), progress = cli_verbose || tty;
+    bool tty = isatty(2), progress = root && (cli_verbose || tty);
     int next_report = 0; /* without a tty: a line at every tenth of the windows */
-    double nll = 0.0, t0 = now_seconds();
-    int64_t scored = 0;
-    for (int w0 = 0; w0 < win.n; w0 += (int)batch) {
-        int B = win.n - w0 < batch ? win.n - w0 : (int)batch;
-        EvalSums part;
-        if (evaluator_sums(ev, NULL, sub, w0, w0 + B, &part) != 0) goto done;
-        nll += part.nll_sum, scored += part.n_scored; /* batch by batch, as the evaluator adds them */
+    double t0 = now_seconds();
+    EvalSums all = {0};
+    int chunk = batch * ranks; /* one batch per rank; chunks start on batch boundaries */
+    for (int w0 = 0; w0 < win.n; w0 += chunk) {
+        int B = win.n - w0 < chunk ? win.n - w0 : chunk;
+        /* batch by batch into `all`, in window order, as one whole-set call adds them */
+        if (evaluator_sums_add(ev, NULL, sub, w0, w0 + B, &all) != 0) goto done;
         if (dump) {
             Forward *f = evaluator_bind(ev, NULL, sub);
             if (!f || forward_logits(f, win.tokens + (size_t)w0 * T, B, T, logits) != 0) goto done;
@@ -167,15 +192,15 @@ int cmd_eval(int argc, char **argv) {
             goto done;
         }
     }
-    EvalSums all = {nll, scored};
     double ppl;
     if (eval_ppl_of(&all, what, &ppl) != 0) goto done;
-    double mean = nll / (double)scored;
+    double mean = all.nll_sum / (double)all.n_scored;
+    int64_t scored = all.n_scored;
     double tps = (double)win.n * T / secs;
     Forward *f = evaluator_bind(ev, NULL, sub);
     if (!f) goto done;
     double gflops = forward_flops(f, win.n, T) / secs / 1e9;
-    if (json) {
+    if (root && json) { /* rank 0 prints for the job */
         json_t *o = json_pack("{s:s, s:s, s:f, s:f, s:I, s:i, s:i, s:i, s:f, s:f, s:f, s:f}", "model", model_path,
                               "text", what, "ppl", ppl, "nll", mean, "scored_tokens", (json_int_t)scored, "windows",
                               win.n, "seq_len", T, "batch", (int)batch, "seconds", secs, "tokens_per_s", tps,
@@ -193,7 +218,7 @@ int cmd_eval(int argc, char **argv) {
         }
         printf("%s\n", s);
         free(s);
-    } else {
+    } else if (root) {
         printf("ppl=%.6f nll=%.8f scored_tokens=%lld windows=%d seq_len=%d tokens_per_s=%.1f gflops_per_s=%.1f "
                "seconds=%.3f peak_rss_mb=%.0f\n",
                ppl, mean, (long long)scored, win.n, T, tps, gflops, secs, (double)peak_rss_bytes() / 1048576.0);

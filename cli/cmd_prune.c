@@ -33,12 +33,8 @@ static const char *method_arg(int argc, char **argv) {
     return NULL;
 }
 
-int cmd_prune(int argc, char **argv) {
-    /* the layer-level and global baselines of the method registry (search/method.h), FLAP's
-     * adaptive global structure included, run in carve baseline with the same options */
-    const char *mname = method_arg(argc, argv);
-    for (int i = 0; mname && i < method_count; i++)
-        if (method_table[i].run && !strcmp(method_table[i].name, mname)) return cmd_baseline(argc, argv);
+/* saliency / magnitude / flap scores of reform/: one pass, no candidates */
+static int prune_units(int argc, char **argv) {
     const char *model_path = NULL, *tok_path = NULL, *out = NULL, *mname_s = "saliency";
     ImpMethod method = IMP_SALIENCY;
     double budget = 0, row_weight = 0;
@@ -79,4 +75,14 @@ done:
     stats_close(sf);
     model_free(m);
     return rc;
+}
+
+int cmd_prune(int argc, char **argv) {
+    /* the layer-level and global baselines of the method registry (search/method.h), FLAP's
+     * adaptive global structure included, run in carve baseline with the same options (under
+     * MPI: their candidates shared out across the ranks); the others run on rank 0 only */
+    const char *mname = method_arg(argc, argv);
+    for (int i = 0; mname && i < method_count; i++)
+        if (method_table[i].run && !strcmp(method_table[i].name, mname)) return cmd_baseline(argc, argv);
+    return cli_run_root(prune_units, argc, argv);
 }

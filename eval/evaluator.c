@@ -12,6 +12,7 @@ struct Evaluator {
     int batch;            /* windows per forward call */
     Forward *f;           /* own (f_owned) or the shared evaluator's */
     bool f_owned;
+    const EvalSplit *split; /* NULL: alone */
 };
 
 int evaluator_create(const Model *m, const Windows *w, const EvalOptions *o, Evaluator **out) {
@@ -26,6 +27,7 @@ int evaluator_create(const Model *m, const Windows *w, const EvalOptions *o, Eva
     if (o->batch < 0) return err_set("%s: batch of %d windows", what, o->batch);
     Evaluator *ev = xcalloc(1, sizeof *ev);
     ev->m = m, ev->w = w, ev->what = what;
+    ev->split = o->split && o->split->size > 1 ? o->split : NULL;
     ev->batch = o->batch > 0 ? o->batch : (EVAL_BATCH_TOKENS / w->len > 0 ? EVAL_BATCH_TOKENS / w->len : 1);
     if (ev->batch > w->n) ev->batch = w->n; /* the pass never needs room for more */
     if (o->share) {
@@ -63,25 +65,56 @@ Forward *evaluator_bind(Evaluator *ev, const Model *model, const Subnet *s) {
     return rc == 0 ? ev->f : NULL;
 }
 
-int evaluator_sums(Evaluator *ev, const Model *model, const Subnet *s, int w0, int w1, EvalSums *out) {
-    *out = (EvalSums){0};
+/* The batches of [w0, w1): cut at multiples of B counted from window 0. */
+static int n_batches(int w0, int w1, int B) { return w0 == w1 ? 0 : (w1 - 1) / B - w0 / B + 1; }
+
+/* Batch i of [w0, w1) as [*a, *b). */
+static void batch_range(int w0, int w1, int B, int i, int *a, int *b) {
+    *a = i == 0 ? w0 : (w0 / B + i) * B;
+    *b = (w0 / B + i + 1) * B < w1 ? (w0 / B + i + 1) * B : w1;
+}
+
+/* Split: this process's block of the range's batches, then every block's sums from combine. */
+static int sums_split(Evaluator *ev, const Model *model, const Subnet *s, int w0, int w1, EvalSums *acc) {
+    const EvalSplit *sp = ev->split;
+    int T = ev->w->len, B = ev->batch, nb = n_batches(w0, w1, B);
+    double *nll = xcalloc((size_t)nb + 1, sizeof *nll);
+    int64_t *n = xcalloc((size_t)nb + 1, sizeof *n);
+    int i0 = (int)((int64_t)sp->index * nb / sp->size), i1 = (int)((int64_t)(sp->index + 1) * nb / sp->size);
+    Forward *f = i0 < i1 ? evaluator_bind(ev, model, s) : NULL;
+    int rc = i0 < i1 && !f ? -1 : 0;
+    for (int i = i0; i < i1 && rc == 0; i++) {
+        int a, b;
+        batch_range(w0, w1, B, i, &a, &b);
+        rc = forward_nll(f, ev->w->tokens + (size_t)a * T, b - a, T, NULL, &nll[i], &n[i]);
+    }
+    rc = sp->combine(sp->ud, rc, nll, n, nb);
+    for (int i = 0; i < nb && rc == 0; i++) acc->nll_sum += nll[i], acc->n_scored += n[i];
+    free(nll);
+    free(n);
+    return rc;
+}
+
+int evaluator_sums_add(Evaluator *ev, const Model *model, const Subnet *s, int w0, int w1, EvalSums *acc) {
     const Windows *w = ev->w;
     if (w0 < 0 || w1 < w0 || w1 > w->n)
         return err_set("%s: window range [%d, %d) outside [0, %d)", ev->what, w0, w1, w->n);
     if (w0 == w1) return 0;
+    if (ev->split) return sums_split(ev, model, s, w0, w1, acc);
     Forward *f = evaluator_bind(ev, model, s);
     if (!f) return -1;
     int T = w->len, B = ev->batch;
-    double nll = 0.0;
-    int64_t n = 0;
-    for (int a = w0; a < w1;) {
-        int b = (a / B + 1) * B; /* the next batch boundary, counted from window 0 */
-        if (b > w1) b = w1;
-        if (forward_nll(f, w->tokens + (size_t)a * T, b - a, T, NULL, &nll, &n) != 0) return -1;
-        a = b;
+    for (int i = 0, nb = n_batches(w0, w1, B); i < nb; i++) {
+        int a, b;
+        batch_range(w0, w1, B, i, &a, &b);
+        if (forward_nll(f, w->tokens + (size_t)a * T, b - a, T, NULL, &acc->nll_sum, &acc->n_scored) != 0) return -1;
     }
-    out->nll_sum = nll, out->n_scored = n;
     return 0;
+}
+
+int evaluator_sums(Evaluator *ev, const Model *model, const Subnet *s, int w0, int w1, EvalSums *out) {
+    *out = (EvalSums){0};
+    return evaluator_sums_add(ev, model, s, w0, w1, out);
 }
 
 int eval_ppl_of(const EvalSums *sums, const char *what, double *ppl) {

@@ -22,8 +22,16 @@
  * 1.0 or NaN. An empty range [w, w) scores nothing and returns zero sums (a share of windows
  * that happens to be empty).
  *
- * For what comes next (KL to the dense model, task log-likelihoods, scoring spread over MPI
- * ranks): evaluator_sums() returns the raw sums of a window range, separate from the exp();
+ * Window splitting (scoring one range together with other processes; the exchange is the
+ * caller's, e.g. search/mpi: eval/ knows nothing of it): with EvalOptions.split, every
+ * process of the split makes the same calls; a range's nb batches (cut as above) are dealt
+ * out in contiguous blocks, process `index` of `size` scoring batches
+ * [index*nb/size, (index+1)*nb/size); `combine` then gives every process all nb batch sums
+ * (each entry is its one owner's value: no rounding), which are added in window order as
+ * above, so a split call returns exactly the sums of an unsplit one.
+ *
+ * For what comes next (KL to the dense model, task log-likelihoods): evaluator_sums() returns
+ * the raw sums of a window range, separate from the exp();
  * evaluator_bind() hands out the bound forward pass for passes of another kind (logits, task
  * continuations) under the same (model, subnet) switching rules. */
 #ifndef CARVE_EVALUATOR_H
@@ -41,12 +49,23 @@
 
 typedef struct Evaluator Evaluator;
 
+/* A window split (see above). combine(ud, rc, nll, n, nb): rc is this process's status; nll[]
+ * and n[] hold its own block's batch sums and zeros elsewhere, and come back holding every
+ * block's; returns 0, or -1 with err_set on every process when any process's rc was not 0. */
+typedef struct {
+    int index, size;
+    int (*combine)(void *ud, int rc, double *nll, int64_t *n, int nb);
+    void *ud;
+} EvalSplit;
+
 typedef struct {
     int batch;              /* windows per forward call; 0 = EVAL_BATCH_TOKENS / len (at least 1) */
     size_t cache_bytes;     /* compact-weight cache of the forward pass (forward.h); 0 = its default */
     const char *what;       /* names the windows in messages (e.g. the text file); NULL = "windows" */
     Evaluator *share;       /* run on this evaluator's forward pass (same model; it must outlive this
                                one): several window sets, one set of buffers; NULL = own one */
+    const EvalSplit *split; /* score every range together with other processes (borrowed; it must
+                               outlive the evaluator); NULL or size <= 1 = alone */
 } EvalOptions;
 
 /* Raw sums over a range of windows: the NLL of every scored position and their count. */
@@ -69,6 +88,10 @@ int evaluator_batch(const Evaluator *ev);   /* windows per forward call */
  * and vocabulary) is bound afresh on every call, so it may be freed and another one built at
  * the same address between calls. *out is overwritten. */
 int evaluator_sums(Evaluator *ev, const Model *model, const Subnet *s, int w0, int w1, EvalSums *out);
+/* As evaluator_sums, but adds the range's batch sums to *acc one by one in window order:
+ * consecutive calls over consecutive ranges starting on batch boundaries leave in *acc exactly
+ * the sums of one call over their union. */
+int evaluator_sums_add(Evaluator *ev, const Model *model, const Subnet *s, int w0, int w1, EvalSums *acc);
 
 /* exp(nll_sum / n_scored); an error naming `what` when nothing was scored. */
 int eval_ppl_of(const EvalSums *sums, const char *what, double *ppl);

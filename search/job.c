@@ -305,6 +305,9 @@ static int run_engine(Job *j, Store *st, int64_t run_id, const JobOptions *opt) 
 }
 
 int job_run(const SearchConfig *cfg, const char *config_text, const JobOptions *opt, FILE *out) {
+#ifdef CARVE_MPI
+    mpi_stop_resumable();
+#endif
     Job j;
     int rc = agree(open_inputs(&j, cfg));
     if (rc) {

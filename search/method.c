@@ -77,7 +77,7 @@ int method_run(const MethodInfo *mi, const MethodInput *in, MethodResult *out) {
         ok = needs(mi->name, sc->head_score, "head fluctuation scores") &&
              needs(mi->name, sc->chan_score, "channel fluctuation scores");
     if (mi->run == method_sleb || mi->run == method_random)
-        ok = needs(mi->name, (const void *)in->calib_ppl, "a calibration perplexity");
+        ok = needs(mi->name, in->calib_ppl || in->batch ? "" : NULL, "a calibration perplexity");
     if (!ok) return -1;
     MethodInput copy = *in;
     if (mi->run == method_streamline) copy.replace = !strcmp(mi->name, "streamline-fit");
@@ -86,6 +86,20 @@ int method_run(const MethodInfo *mi, const MethodInput *in, MethodResult *out) {
         return -1;
     }
     return 0;
+}
+
+int method_ppl_batch(const MethodInput *in, const Subnet *const *s, int n, double *ppl) {
+    if (!in->batch) {
+        for (int i = 0; i < n; i++)
+            if (in->calib_ppl(in->ppl_ud, s[i], &ppl[i]) != 0) return -1;
+        return 0;
+    }
+    if (n == 0) return 0;
+    TaskResult *r = xcalloc((size_t)n, sizeof *r);
+    int rc = in->batch(in->batch_ud, TASK_FITNESS, false, s, n, r);
+    for (int i = 0; i < n && rc == 0; i++) ppl[i] = r[i].v[0];
+    free(r);
+    return rc;
 }
 
 void method_result_free(MethodResult *r) {

@@ -12,7 +12,14 @@
  *
  * The selection functions here are pure: scores come in as arrays (computed by reform/, see
  * method_eval.h for the wiring) and perplexity through a callback, so they are unit-tested
- * against known scores without a forward pass. */
+ * against known scores without a forward pass.
+ *
+ * Candidate batches: the methods that score candidates (SLEB's greedy steps, random's K draws)
+ * score each step's candidates as one batch through the engine's batch seam (engine.h BatchFn,
+ * TASK_FITNESS without reform: the calibration perplexity), which may score them in any order
+ * on any process (search/mpi); the choice (lowest ppl, the first of equals in candidate order)
+ * does not depend on who scored what. Without a batch function they are scored one after
+ * another through calib_ppl. */
 #ifndef CARVE_METHOD_H
 #define CARVE_METHOD_H
 
@@ -21,6 +28,7 @@
 
 #include "runtime/model/model.h"
 #include "runtime/model/subnet.h"
+#include "search/engine.h"
 
 typedef enum {
     METHOD_UNIT = 0,   /* heads/channels, implemented by reform/ (magnitude, saliency) */
@@ -55,6 +63,9 @@ typedef struct {
     MethodScores scores;
     MethodPplFn calib_ppl; /* sleb, random */
     void *ppl_ud;
+    BatchFn batch;        /* sleb, random: each step's candidates at once (see above); NULL = one
+                             after another through calib_ppl */
+    void *batch_ud;
 } MethodInput;
 
 typedef struct {
@@ -94,6 +105,10 @@ int method_uls(const MethodInput *in, MethodResult *out);
 int method_attn_skip(const MethodInput *in, MethodResult *out);
 int method_flap(const MethodInput *in, MethodResult *out);
 int method_random(const MethodInput *in, MethodResult *out);
+
+/* Calibration ppl of s[0..n) into ppl[]: through in->batch when set, else in->calib_ppl one
+ * after another (stopping at the first failure); n = 0 scores nothing. 0, or -1 with err_set. */
+int method_ppl_batch(const MethodInput *in, const Subnet *const *s, int n, double *ppl);
 
 /* Helpers (exposed for tests). */
 /* Kept parameter fraction of s, adding one dim x dim replacement layer when `replaced`. */

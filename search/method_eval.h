@@ -1,6 +1,7 @@
 /* method_eval — what the registry methods draw from a real model: calibration windows
  * sampled from a calibration text and their perplexity under a subnet (the MethodPplFn of
- * SLEB and random), through one eval/evaluator.h Evaluator. Owns MethodCalib. */
+ * SLEB and random, one at a time or as a task of the batch seam), through one
+ * eval/evaluator.h Evaluator. Owns MethodCalib. */
 #ifndef CARVE_METHOD_EVAL_H
 #define CARVE_METHOD_EVAL_H
 
@@ -26,5 +27,8 @@ int  method_calib_open(const Model *m, const char *calib_path, int n_windows, in
 void method_calib_close(MethodCalib *c);
 /* MethodPplFn: exp(mean NLL) of the calibration windows under s (ud = MethodCalib *). */
 int  method_calib_ppl(void *ud, const Subnet *s, double *ppl);
+/* The same as a task of the batch seam (engine.h; the task runner of an MPI pool, ud =
+ * MethodCalib *): TASK_FITNESS without reform, the ppl in out->v[0]; other tasks are errors. */
+int  method_calib_task(void *ud, TaskKind kind, bool reform, const Subnet *s, TaskResult *out);
 
 #endif

@@ -126,36 +126,37 @@ int method_random(const MethodInput *in, MethodResult *out) {
         hs[l] = xmalloc(((size_t)m->layers[l].n_heads + 1) * sizeof **hs);
         cs[l] = xmalloc(((size_t)m->layers[l].hidden_dim + 1) * sizeof **cs);
     }
-    Subnet *best = NULL;
-    double best_ppl = 0;
-    int rc = 0;
+    /* the K draws first (the random stream does not depend on the scores), then one batch */
+    Subnet **cand = xcalloc((size_t)K, sizeof *cand);
+    double *ppl = xcalloc((size_t)K, sizeof *ppl);
+    int rc = 0, nc = 0;
     out->n_evals = 0;
     for (int k = 0; k < K && rc == 0; k++) {
         for (int l = 0; l < L; l++) {
             for (int i = 0; i < m->layers[l].n_heads; i++) hs[l][i] = pcg32_double(&rng);
             for (int i = 0; i < m->layers[l].hidden_dim; i++) cs[l][i] = pcg32_double(&rng);
         }
-        Subnet *s = subnet_dense(m);
-        double p = 0;
-        rc = method_global_threshold(m, s, (const double *const *)hs, (const double *const *)cs, in->budget);
-        if (rc == 0) {
-            rc = in->calib_ppl(in->ppl_ud, s, &p);
-            out->n_evals++;
-        }
-        if (rc == 0 && (!best || p < best_ppl)) {
-            subnet_free(best);
-            best = s, best_ppl = p;
-        } else {
-            subnet_free(s);
-        }
+        cand[nc] = subnet_dense(m);
+        rc = method_global_threshold(m, cand[nc], (const double *const *)hs, (const double *const *)cs, in->budget);
+        nc++;
     }
+    if (rc == 0) {
+        rc = method_ppl_batch(in, (const Subnet *const *)cand, nc, ppl);
+        out->n_evals = nc;
+    }
+    int b = -1; /* the lowest ppl, the first of equals */
+    for (int k = 0; rc == 0 && k < nc; k++)
+        if (b < 0 || ppl[k] < ppl[b]) b = k;
+    Subnet *best = rc == 0 ? cand[b] : NULL;
+    double best_ppl = rc == 0 ? ppl[b] : 0;
+    for (int k = 0; k < nc; k++)
+        if (cand[k] != best) subnet_free(cand[k]);
+    free(cand);
+    free(ppl);
     for (int l = 0; l < L; l++) free(hs[l]), free(cs[l]);
     free(hs);
     free(cs);
-    if (rc != 0) {
-        subnet_free(best);
-        return err_prefix("method random");
-    }
+    if (rc != 0) return err_prefix("method random");
     out->subnet = best;
     out->budget = method_budget_of(m, best, false);
     out->calib_ppl = best_ppl;

@@ -190,12 +190,14 @@ int method_sleb(const MethodInput *in, MethodResult *out) {
     double cur_r = method_budget_of(m, cur, false), cur_ppl = 0;
     int removed = 0, rc = 0;
     out->n_evals = 0;
+    Subnet **cand = xcalloc((size_t)L, sizeof *cand);
+    int *layer = xcalloc((size_t)L, sizeof *layer);
+    double *ppl = xcalloc((size_t)L, sizeof *ppl);
     while (removed < L - 1) {
-        /* one greedy step: the layer whose removal gives the lowest calibration ppl */
-        int best = -1;
-        double best_ppl = 0;
-        Subnet *best_s = NULL;
-        for (int l = 0; l < L && rc == 0; l++) {
+        /* one greedy step: the layer whose removal gives the lowest calibration ppl; the
+         * step's candidates are scored as one batch (method_ppl_batch) */
+        int nc = 0;
+        for (int l = 0; l < L; l++) {
             if (skip[l]) continue;
             skip[l] = 1;
             Subnet *s = without_layers(m, skip);
@@ -205,25 +207,24 @@ int method_sleb(const MethodInput *in, MethodResult *out) {
                 subnet_free(s);
                 continue;
             }
-            double p;
-            rc = in->calib_ppl(in->ppl_ud, s, &p);
-            out->n_evals++;
-            if (rc == 0 && (best < 0 || p < best_ppl)) {
-                subnet_free(best_s);
-                best_s = s, best = l, best_ppl = p;
-            } else {
-                subnet_free(s);
-            }
+            cand[nc] = s, layer[nc] = l, nc++;
         }
-        if (rc != 0 || best < 0) { /* failed, or no removal brings the budget nearer the target */
-            subnet_free(best_s);
-            break;
-        }
+        rc = method_ppl_batch(in, (const Subnet *const *)cand, nc, ppl);
+        out->n_evals += nc;
+        int best = -1; /* index into cand: the lowest ppl, the first of equals */
+        for (int i = 0; rc == 0 && i < nc; i++)
+            if (best < 0 || ppl[i] < ppl[best]) best = i;
+        for (int i = 0; i < nc; i++)
+            if (rc != 0 || i != best) subnet_free(cand[i]);
+        if (rc != 0 || best < 0) break; /* failed, or no removal brings the budget nearer the target */
         subnet_free(cur);
-        cur = best_s, cur_r = method_budget_of(m, best_s, false), cur_ppl = best_ppl;
-        skip[best] = 1;
+        cur = cand[best], cur_r = method_budget_of(m, cur, false), cur_ppl = ppl[best];
+        skip[layer[best]] = 1;
         removed++;
     }
+    free(cand);
+    free(layer);
+    free(ppl);
     free(skip);
     if (rc != 0) {
         subnet_free(cur);

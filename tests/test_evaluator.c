@@ -1,6 +1,8 @@
 /* test_evaluator — eval/evaluator.h on stories260K: the same bits as the batched forward_nll
  * loops it replaced (dense, subnet, another model), model switching with freed models, shared
- * forward passes, window ranges that add up exactly, and the empty-input rule. */
+ * forward passes, window ranges that add up exactly (evaluator_sums_add chunk by chunk), a
+ * window split (EvalSplit, simulated in one process) giving an unsplit call's bits, and the
+ * empty-input rule. */
 #include <check.h>
 #include <math.h>
 #include <stdlib.h>
@@ -127,6 +129,76 @@ START_TEST(test_ranges_and_sharing) {
 }
 END_TEST
 
+/* A window split simulated in one process: the "processes" call one after another, each
+ * combine puts its block into the table and hands back what is there, so the last one sees
+ * every block; each entry must come from exactly one process. */
+typedef struct {
+    double nll[16];
+    int64_t n[16];
+    int fail; /* combine fails (as if another process had) */
+} FakeGroup;
+
+static int fake_combine(void *ud, int rc, double *nll, int64_t *n, int nb) {
+    FakeGroup *g = ud;
+    ck_assert_int_le(nb, 16);
+    if (rc || g->fail) return err_set("rank 1: boom");
+    for (int i = 0; i < nb; i++)
+        if (n[i]) {
+            ck_assert(g->n[i] == 0);
+            g->nll[i] = nll[i], g->n[i] = n[i];
+        } else {
+            ck_assert(nll[i] == 0);
+        }
+    memcpy(nll, g->nll, (size_t)nb * sizeof *nll);
+    memcpy(n, g->n, (size_t)nb * sizeof *n);
+    return 0;
+}
+
+START_TEST(test_split) {
+    SKIP_WITHOUT_STORIES(model);
+    Subnet *s = some_subnet();
+    EvalOptions plain = {.batch = 2};
+    Evaluator *ev;
+    ck_assert_int_eq(evaluator_create(model, &win, &plain, &ev), 0); /* 11 windows: 6 batches */
+    /* chunk by chunk on batch boundaries: the whole-set bits */
+    EvalSums all, acc = {0};
+    ck_assert_int_eq(evaluator_sums(ev, NULL, s, 0, win.n, &all), 0);
+    for (int w0 = 0; w0 < win.n; w0 += 4)
+        ck_assert_int_eq(evaluator_sums_add(ev, NULL, s, w0, w0 + 4 < win.n ? w0 + 4 : win.n, &acc), 0);
+    ck_assert(acc.nll_sum == all.nll_sum && acc.n_scored == all.n_scored);
+    const int ranges[2][2] = {{0, 11}, {3, 10}}; /* the second starts inside a batch */
+    for (int r = 0; r < 2; r++) {
+        EvalSums want;
+        ck_assert_int_eq(evaluator_sums(ev, NULL, s, ranges[r][0], ranges[r][1], &want), 0);
+        for (int P = 1; P <= 7; P++) { /* 7: more processes than batches */
+            FakeGroup g = {0};
+            EvalSums got = {0};
+            for (int i = 0; i < P; i++) {
+                EvalSplit sp = {i, P, fake_combine, &g};
+                EvalOptions eo = {.batch = 2, .split = &sp};
+                Evaluator *e;
+                ck_assert_int_eq(evaluator_create(model, &win, &eo, &e), 0);
+                ck_assert_int_eq(evaluator_sums(e, NULL, s, ranges[r][0], ranges[r][1], &got), 0);
+                evaluator_free(e);
+            }
+            ck_assert_msg(got.nll_sum == want.nll_sum && got.n_scored == want.n_scored, "range %d, %d processes", r, P);
+        }
+    }
+    /* a failure anywhere in the split is a failure of every process */
+    FakeGroup g = {.fail = 1};
+    EvalSplit sp = {0, 2, fake_combine, &g};
+    EvalOptions eo = {.batch = 2, .split = &sp};
+    Evaluator *e;
+    ck_assert_int_eq(evaluator_create(model, &win, &eo, &e), 0);
+    double p;
+    ck_assert_int_eq(evaluator_ppl(e, s, &p), -1);
+    ck_assert_ptr_nonnull(strstr(err_get(), "rank 1: boom"));
+    evaluator_free(e);
+    evaluator_free(ev);
+    subnet_free(s);
+}
+END_TEST
+
 START_TEST(test_refusals) {
     SKIP_WITHOUT_STORIES(model);
     Evaluator *ev;
@@ -154,6 +226,7 @@ int main(void) {
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_same_bits);
     tcase_add_test(tc, test_ranges_and_sharing);
+    tcase_add_test(tc, test_split);
     tcase_add_test(tc, test_refusals);
     suite_add_tcase(su, tc);
     return run_suite(su);

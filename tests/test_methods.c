@@ -1,7 +1,8 @@
 /* Unit tests for search/method*: the selection logic of the layer-level baselines against
  * known scores (ShortGPT, ULS, attention skipping, LLM-Streamline spans, SLEB's greedy step
  * through a known perplexity function), FLAP's standardised global threshold, random subnets,
- * budget accounting exactness against eval/cost, and input errors. Also the budgets the layer
+ * the batch seam (SLEB's steps and random's draws scored as batches, in another order: the
+ * same choices), budget accounting exactness against eval/cost, and input errors. Also the budgets the layer
  * methods reach on the real stories260K configuration when ../shared is present. */
 #include <math.h>
 
@@ -284,6 +285,53 @@ START_TEST(test_random_best_of_k) {
 }
 END_TEST
 
+/* The batch seam: a batch function scoring the candidates in reverse order (as another
+ * process might) gives the same choices as one-by-one scoring. */
+typedef struct {
+    MethodPplFn ppl;
+    void *ud;
+    int batches, tasks;
+} FakeBatch;
+static int reverse_batch(void *ud, TaskKind kind, bool reform, const Subnet *const *s, int n, TaskResult *out) {
+    FakeBatch *b = ud;
+    ck_assert(kind == TASK_FITNESS && !reform);
+    b->batches++, b->tasks += n;
+    for (int i = n - 1; i >= 0; i--)
+        if (b->ppl(b->ud, s[i], &out[i].v[0]) != 0) return -1;
+    return 0;
+}
+
+START_TEST(test_batch_seam) {
+    Model *m = tiny_zero_model(NL);
+    for (int k = 0; k < 2; k++) { /* sleb at 0.4 (three greedy steps), random's 8 draws */
+        const char *name = k ? "random" : "sleb";
+        FakePpl f = {0};
+        MethodInput in = input(m, k ? 0.5 : 0.4);
+        in.calib_ppl = k ? count_ppl : fake_ppl;
+        in.ppl_ud = &f;
+        in.random_k = 8;
+        MethodResult a, b;
+        ck_assert_int_eq(method_run(method_find(name), &in, &a), 0);
+        FakeBatch fb = {in.calib_ppl, &f, 0, 0};
+        in.calib_ppl = NULL; /* the batch alone is enough */
+        in.batch = reverse_batch, in.batch_ud = &fb;
+        ck_assert_msg(method_run(method_find(name), &in, &b) == 0, "%s", err_get());
+        ck_assert(subnet_equal(a.subnet, b.subnet));
+        ck_assert(a.calib_ppl == b.calib_ppl && a.budget == b.budget);
+        ck_assert_int_eq(a.n_evals, b.n_evals);
+        ck_assert_int_eq(fb.tasks, b.n_evals);
+        ck_assert_int_eq(fb.batches, (k ? 1 : 3)); /* one batch per greedy step */
+        method_result_free(&a);
+        method_result_free(&b);
+        fb.ppl = failing_ppl;
+        ck_assert_int_eq(method_run(method_find(name), &in, &b), -1);
+        ck_assert_ptr_nonnull(strstr(err_get(), "calib.txt: boom"));
+        ck_assert_ptr_null(b.subnet);
+    }
+    model_free(m);
+}
+END_TEST
+
 START_TEST(test_registry_errors) {
     ck_assert_ptr_null(method_find("nope"));
     ck_assert_ptr_nonnull(strstr(err_get(), "unknown method 'nope'"));
@@ -391,6 +439,7 @@ int main(void) {
     tcase_add_test(tc, test_sleb_greedy);
     tcase_add_test(tc, test_flap_global);
     tcase_add_test(tc, test_random_best_of_k);
+    tcase_add_test(tc, test_batch_seam);
     tcase_add_test(tc, test_registry_errors);
     tcase_add_test(tc, test_stories260k_budgets);
     tcase_add_test(tc, test_sleb_step_stories260k);

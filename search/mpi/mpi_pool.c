@@ -57,12 +57,18 @@ static void wait_req(MPI_Request *req) {
     }
 }
 
+static volatile sig_atomic_t g_resumable; /* mpi_stop_resumable */
+
+void mpi_stop_resumable(void) { g_resumable = 1; }
+
 /* Rank 0 when the launcher stops the job (a rank died, or the job was killed): one line. */
 static void on_term(int sig) {
     (void)sig;
-    static const char msg[] = "carve: the MPI job was stopped (a rank died or the job was killed); the database "
-                              "keeps every committed generation: run the same command to resume\n";
+    static const char msg[] = "carve: the MPI job was stopped (a rank died or the job was killed)";
+    static const char resume[] = "; the database keeps every committed generation: run the same command to resume";
     ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
+    if (g_resumable) w = write(STDERR_FILENO, resume, sizeof resume - 1);
+    w = write(STDERR_FILENO, "\n", 1);
     (void)w;
     _exit(3);
 }
@@ -106,27 +112,51 @@ void mpi_end(void) {
     g_started = 0;
 }
 
-int mpi_agree(int rc) {
-    if (g_size == 1) return rc ? -1 : 0;
-    int mine = rc ? g_rank : g_size, first = g_size;
+/* mpi_agree over communicator c, whose rank k is world rank base + k (me: this rank in c). */
+static int agree_on(MPI_Comm c, int me, int size, int base, int rc) {
+    if (size == 1) return rc ? -1 : 0;
+    int mine = rc ? me : size, first = size;
     MPI_Request req;
-    MPI_Iallreduce(&mine, &first, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD, &req);
+    MPI_Iallreduce(&mine, &first, 1, MPI_INT, MPI_MIN, c, &req);
     wait_req(&req);
-    if (first == g_size) return 0;
-    if (first != 0) { /* the first failing rank's message goes to rank 0 */
+    if (first == size) return 0;
+    if (first != 0) { /* the first failing rank's message goes to rank 0 of c */
         char msg[1024];
-        if (g_rank == first) {
+        if (me == first) {
             snprintf(msg, sizeof msg, "%s", err_get()[0] ? err_get() : "failed");
-            MPI_Isend(msg, (int)strlen(msg) + 1, MPI_CHAR, 0, TAG_ERROR, MPI_COMM_WORLD, &req);
+            MPI_Isend(msg, (int)strlen(msg) + 1, MPI_CHAR, 0, TAG_ERROR, c, &req);
             wait_req(&req);
-        } else if (g_rank == 0) {
-            MPI_Irecv(msg, sizeof msg, MPI_CHAR, first, TAG_ERROR, MPI_COMM_WORLD, &req);
+        } else if (me == 0) {
+            MPI_Irecv(msg, sizeof msg, MPI_CHAR, first, TAG_ERROR, c, &req);
             wait_req(&req);
             msg[sizeof msg - 1] = 0;
-            err_set("rank %d: %s", first, msg);
+            err_set("rank %d: %s", base + first, msg);
         }
     }
+    if (!rc && me != 0) err_set("rank %d failed", base + first);
     return -1;
+}
+
+int mpi_agree(int rc) { return agree_on(MPI_COMM_WORLD, g_rank, g_size, 0, rc); }
+
+/* EvalSplit.combine over the window group: every entry has one owner (the others hold zeros),
+ * so the sums are exact in any reduction order. */
+static int split_combine(void *ud, int rc, double *nll, int64_t *n, int nb) {
+    (void)ud;
+    if (agree_on(g_group, g_grank, g_gsize, g_rank - g_grank, rc)) return -1;
+    MPI_Request req;
+    MPI_Iallreduce(MPI_IN_PLACE, nll, nb, MPI_DOUBLE, MPI_SUM, g_group, &req);
+    wait_req(&req);
+    MPI_Iallreduce(MPI_IN_PLACE, n, nb, MPI_INT64_T, MPI_SUM, g_group, &req);
+    wait_req(&req);
+    return 0;
+}
+
+const EvalSplit *mpi_window_split(void) {
+    static EvalSplit split;
+    if (g_gsize <= 1) return NULL;
+    split = (EvalSplit){g_grank, g_gsize, split_combine, NULL};
+    return &split;
 }
 
 void mpi_bcast_int(int *v) {

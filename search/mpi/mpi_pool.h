@@ -11,28 +11,33 @@
  *
  * Window-parallel scoring: with `parallel: {group: G}` the ranks form groups of G consecutive
  * ranks; a task goes to a group, whose members each score a share of the calibration
- * windows (whole forward batches, see mpi_window_share); the per-batch NLL sums are gathered
- * to the group's leader and added in window order, so the fitness is bit-identical for any
- * number of ranks and any grouping.
+ * windows (whole forward batches: the group's mpi_window_split given to its evaluators); the
+ * per-batch NLL sums are exchanged in the group and added in window order, so the fitness is
+ * bit-identical for any number of ranks and any grouping. `carve eval` is one such group of all
+ * ranks scoring one model.
  *
  * Waiting: every wait polls (MPI_Test / MPI_Iprobe, then a short sleep) instead of MPI's busy
  * loop, so idle ranks leave the cores to the ranks that compute.
  *
  * Failure: a task that fails on a rank comes back with its error, which rank 0 reports as
  * "rank K: ..."; a rank that dies makes the launcher stop the job, and rank 0 then prints
- * one line saying so (the database keeps every committed generation; the same command
- * resumes). MPI calls are made by each process's main thread only (MPI_THREAD_FUNNELED). */
+ * one line saying so (for a search: the database keeps every committed generation; the same
+ * command resumes). MPI calls are made by each process's main thread only (MPI_THREAD_FUNNELED). */
 #ifndef CARVE_MPI_POOL_H
 #define CARVE_MPI_POOL_H
 
 #include <stdbool.h>
 
+#include "eval/evaluator.h"
 #include "runtime/model/model.h"
 #include "search/engine.h"
 
 /* Start MPI (the CLI calls it when an MPI launcher started the process; without it the
  * process is rank 0 of 1). 0, or -1 with err_set. */
 int  mpi_start(int *argc, char ***argv);
+/* Rank 0's line when the job is stopped adds that the database keeps every committed
+ * generation and the same command resumes (carve search). */
+void mpi_stop_resumable(void);
 void mpi_end(void);
 int  mpi_rank(void);
 int  mpi_size(void);
@@ -47,6 +52,11 @@ void mpi_bcast_int(int *v);
  * together (window-parallel; 0 = all ranks in one group, 1 = every rank alone: candidate-
  * parallel). The number of ranks must be a multiple. 0, or -1 with err_set on every rank. */
 int  mpi_pool_groups(int group);
+/* The window split of this rank's group (eval/evaluator.h EvalOptions.split; static, valid until
+ * the next mpi_pool_groups); NULL when the group is this rank alone. Its combine is a collective
+ * of the group: every member makes the same evaluator calls (the group runs the same task, or
+ * the same command: `carve eval` puts all ranks in one group). */
+const EvalSplit *mpi_window_split(void);
 
 /* The pool of one job: the model (subnets travel as subnet JSON) and the task runner. */
 typedef struct {
