@@ -105,7 +105,7 @@ int cmd_baseline(int argc, char **argv) {
     MethodScoreSet sc = {0};
     MethodResult res = {0};
     double t0 = now_seconds();
-    if (model_open_tok(model_path, tok_path, &m) != 0) goto done;
+    if (calib_opts_open(&co, model_path, tok_path, &m) != 0) goto done;
     if (!out_is_file(out) && mkdir(out, 0777) != 0 && !path_is_dir(out)) {
         err_set("%s: cannot create the output directory", out);
         goto done;

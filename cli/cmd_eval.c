@@ -89,10 +89,7 @@ int cmd_eval(int argc, char **argv) {
     float *logits = NULL;
     FILE *dfp = NULL;
     if (model_open_tok(model_path, tok_path, &m) != 0) goto done;
-    if (seq_len > m->cfg.max_seq_len) {
-        err_set("%s: --seq-len %d exceeds the model's context of %d tokens", model_path, seq_len, m->cfg.max_seq_len);
-        goto done;
-    }
+    if (model_check_window(m, seq_len, model_path, "--seq-len")) goto done;
     if (sub_path && subnet_read_file(sub_path, m, &sub) != 0) goto done;
     const char *what = tokfile ? tokfile : text_path;
     if (tokfile) {
