@@ -205,10 +205,7 @@ typedef struct {
     bool *io_failed;  /* set when writing the file failed (full disk, ...), not the computation */
 } Out;
 
-static int out_fail(Out *o) {
-    *o->io_failed = true;
-    return err_set("%s: write failed: %s", o->path, strerror(errno));
-}
+static int out_fail(Out *o) { return *o->io_failed = true, err_set("%s: write failed: %s", o->path, strerror(errno)); }
 
 static int out_write(Out *o, const void *p, size_t n) {
     if (n && fwrite(p, 1, n, o->fp) != n) return out_fail(o);
@@ -267,8 +264,7 @@ static int build_stats(const Model *m, const Windows *w, uint64_t text_hash, uin
     Out o = {.fp = direct ? direct : fopen(tmp, "wb"), .path = tmp, .h = FNV64_INIT, .io_failed = io_failed};
     if (!o.fp) {
         forward_free(f);
-        *io_failed = true;
-        return err_set("%s: cannot create: %s", tmp, strerror(errno));
+        return *io_failed = true, err_set("%s: cannot create: %s", tmp, strerror(errno));
     }
     /* state[l % 2], state[(l + 1) % 2]: the states entering layers l and l + 1, (ntok, D);
      * bstate[b]: the first span_tok rows of the state entering layer b, (span_tok, D) */
@@ -333,10 +329,8 @@ static int build_stats(const Model *m, const Windows *w, uint64_t text_hash, uin
     if (rc == 0 && (fflush(o.fp) != 0 || fsync(fileno(o.fp)) != 0)) rc = out_fail(&o);
     if (!direct) {
         if (fclose(o.fp) != 0 && rc == 0) rc = out_fail(&o);
-        if (rc == 0 && rename(tmp, path) != 0) {
-            *io_failed = true;
-            rc = err_set("%s: cannot rename into place: %s", path, strerror(errno));
-        }
+        if (rc == 0 && rename(tmp, path) != 0)
+            rc = (*io_failed = true, err_set("%s: cannot rename into place: %s", path, strerror(errno)));
         if (rc != 0) unlink(tmp);
     }
     free(state[0]), free(state[1]), free(bstate), free(bcos), free(a.h0), free(a.h1), free(a.normed), free(a.buf), free(nw_a), free(nw_m);
@@ -369,6 +363,7 @@ static int build_uncached(StatsFile *sf, const Model *m, const Windows *w, uint6
     bool io_failed;
     return build_stats(m, w, th, seed, sf->path, fp, &io_failed);
 }
+
 
 /* ---- reading ---- */
 
