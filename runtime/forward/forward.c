@@ -499,9 +499,12 @@ const Model *forward_model(const Forward *f) { return f->m; }
 
 /* Non-finite values (exponent all ones) by their bits, so no compiler flag can fold the test away. */
 static bool all_finite(const float *x, size_t n) {
-    const uint32_t *u = (const uint32_t *)(const void *)x;
     uint32_t bad = 0;
-    for (size_t i = 0; i < n; i++) bad |= (u[i] & 0x7f800000u) == 0x7f800000u;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, x + i, sizeof u); /* (no aliasing of the floats) */
+        bad |= (u & 0x7f800000u) == 0x7f800000u;
+    }
     return !bad;
 }
 
