@@ -14,6 +14,8 @@ typedef struct {
 
 /* The defaults the options' help states (CLI_CALIB_DEFAULTS). */
 void calib_opts_init(CalibOpts *c);
+/* model_open_tok, then the window rule (runtime/model/model.h): --len within the model's context. */
+int  calib_opts_open(const CalibOpts *c, const char *model_path, const char *tok_path, Model **m);
 /* Tokenize c->calib with m's tokenizer and sample the windows (for sequential / replacement). */
 int  calib_opts_windows(const CalibOpts *c, const Model *m, Windows *w);
 

@@ -114,7 +114,7 @@ int cmd_baseline(int argc, char **argv) {
     MethodResult res = {0};
     double t0 = now_seconds();
     bool root = cli_rank() == 0;
-    int orc = model_open_tok(model_path, tok_path, &m);
+    int orc = calib_opts_open(&co, model_path, tok_path, &m);
     if (!orc && root && !out_is_file(out) && mkdir(out, 0777) != 0 && !path_is_dir(out))
         orc = err_set("%s: cannot create the output directory", out);
     if (!orc) orc = method_calib_open(m, co.calib, co.so.N, co.so.L, co.so.seed, &cal);

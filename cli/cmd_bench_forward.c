@@ -113,6 +113,10 @@ int cmd_bench_forward(int argc, char **argv) {
     if (!path) return cli_usage_error("bench-forward", "--model is required");
     Model *m = NULL;
     if (model_open_tok(path, tok_path, &m) != 0) return cli_fail();
+    if (model_check_window(m, T, path, "--seq-len")) {
+        model_free(m);
+        return cli_fail();
+    }
     const ModelConfig *cf = &m->cfg;
     int rc = 2;
     enum { NF = 3 };

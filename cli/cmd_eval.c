@@ -59,10 +59,7 @@ static int setup(const Model *m, const char *model_path, const char *sub_path, c
                  const char *tokfile, int seq_len, int max_windows, Subnet **sub, int32_t **ids, size_t *n_ids,
                  Windows *win) {
     const char *what = tokfile ? tokfile : text_path;
-    if (seq_len > m->cfg.max_seq_len) {
-        err_set("%s: --seq-len %d exceeds the model's context of %d tokens", model_path, seq_len, m->cfg.max_seq_len);
-        return -1;
-    }
+    if (model_check_window(m, seq_len, model_path, "--seq-len")) return -1;
     if (sub_path && subnet_read_file(sub_path, m, sub) != 0) return -1;
     if (tokfile) {
         if (read_token_file(tokfile, ids, n_ids) != 0) return -1;

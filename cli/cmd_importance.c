@@ -55,7 +55,7 @@ int cmd_importance(int argc, char **argv) {
     StatsFile *sf = NULL;
     double **h[3] = {0}, **ch[3] = {0};
     int rc = 2, nl;
-    if (model_open_tok(model_path, tok_path, &m) != 0 || stats_open(m, co.calib, &co.so, &sf) != 0) goto done;
+    if (calib_opts_open(&co, model_path, tok_path, &m) != 0 || stats_open(m, co.calib, &co.so, &sf) != 0) goto done;
     for (int k = 0; k < 3; k++)
         if (importance_all(m, sf, (ImpMethod)k, row_weight, &h[k], &ch[k]) != 0) goto done;
     nl = m->cfg.n_layers;

@@ -60,7 +60,7 @@ static int prune_units(int argc, char **argv) {
     Subnet *s = NULL;
     double **head = NULL, **chan = NULL, ratio = 0;
     int rc = 2;
-    if (model_open_tok(model_path, tok_path, &m) != 0) goto done;
+    if (calib_opts_open(&co, model_path, tok_path, &m) != 0) goto done;
     if (method != IMP_MAGNITUDE && stats_open(m, co.calib, &co.so, &sf) != 0) goto done;
     if (importance_all(m, sf, method, row_weight, &head, &chan) != 0) goto done;
     if (prune_uniform(m, head, chan, budget, &s, &ratio) != 0) goto done;

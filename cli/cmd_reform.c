@@ -32,6 +32,7 @@ static int eval_windows(const Model *m, const char *path, int T, Windows *w) {
     int32_t *ids = NULL;
     size_t n = 0;
     if (!m->tokenizer) return err_set("%s: no tokenizer found with the model", m->path);
+    if (model_check_window(m, T, m->path, "--seq-len")) return -1;
     if (text_tokenize_file(m->tokenizer, path, &ids, &n) != 0) return -1;
     int rc = windows_consecutive(ids, n, T, 0, path, w);
     free(ids);
@@ -88,7 +89,7 @@ int cmd_reform(int argc, char **argv) {
     Windows cw = {0}, ew = {0};
     int rc = 2;
     double t0 = now_seconds();
-    if (model_open_tok(model_path, tok_path, &m) != 0) goto done;
+    if (calib_opts_open(&co, model_path, tok_path, &m) != 0) goto done;
     if (eval_path && eval_windows(m, eval_path, eval_len, &ew) != 0) goto done;
     if (subnet_path) {
         if (subnet_read_file(subnet_path, m, &s) != 0) goto done;

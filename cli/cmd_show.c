@@ -42,8 +42,17 @@ int cmd_show(int argc, char **argv) {
     json_error_t je;
     json_t *root = json_loads(r.subnet, 0, &je);
     json_t *model = root ? json_object_get(root, "model") : NULL, *layers = root ? json_object_get(root, "layers") : NULL;
-    if (!json_is_array(layers)) {
-        err_set("%s: candidate %lld: stored subnet is not valid JSON (%s)", pos[0], (long long)r.id, je.text);
+    const char *why = !root                                 ? je.text
+                      : !json_is_array(layers)               ? "no \"layers\" array"
+                      : !json_is_object(model)               ? "no \"model\" object"
+                      : !json_is_integer(json_object_get(model, "n_heads")) ||
+                              !json_is_integer(json_object_get(model, "hidden_dim"))
+                          ? "\"model\" lacks integer n_heads / hidden_dim"
+                          : NULL;
+    for (size_t i = 0; !why && i < json_array_size(layers); i++)
+        if (!json_is_object(json_array_get(layers, i))) why = "a layer entry is not an object";
+    if (why) {
+        err_set("%s: candidate %lld: stored subnet is corrupt (%s)", pos[0], (long long)r.id, why[0] ? why : "?");
         json_decref(root);
         cand_row_free(&r);
         store_close(st);

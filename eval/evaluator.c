@@ -23,6 +23,7 @@ int evaluator_create(const Model *m, const Windows *w, const EvalOptions *o, Eva
     if (w->n < 1 || w->len < 2)
         return err_set("%s: nothing to score (%d windows of %d tokens; every window needs at least 2)", what, w->n,
                        w->len);
+    if (model_check_window(m, w->len, what, "window of")) return -1;
     if (o->share && o->share->m != m) return err_set("%s: evaluator shares the forward pass of another model", what);
     if (o->batch < 0) return err_set("%s: batch of %d windows", what, o->batch);
     Evaluator *ev = xcalloc(1, sizeof *ev);

@@ -202,10 +202,13 @@ typedef struct {
     FILE *fp;
     const char *path;
     uint64_t h;
+    bool *io_failed;  /* set when writing the file failed (full disk, ...), not the computation */
 } Out;
 
+static int out_fail(Out *o) { return *o->io_failed = true, err_set("%s: write failed: %s", o->path, strerror(errno)); }
+
 static int out_write(Out *o, const void *p, size_t n) {
-    if (n && fwrite(p, 1, n, o->fp) != n) return err_set("%s: write failed: %s", o->path, strerror(errno));
+    if (n && fwrite(p, 1, n, o->fp) != n) return out_fail(o);
     o->h = fnv1a64(o->h, p, n);
     return 0;
 }
@@ -219,7 +222,7 @@ static int out_part(Out *o, const Part *pt) {
 static int out_sum(Out *o) {
     uint64_t h = o->h;
     o->h = FNV64_INIT;
-    if (fwrite(&h, sizeof h, 1, o->fp) != 1) return err_set("%s: write failed: %s", o->path, strerror(errno));
+    if (fwrite(&h, sizeof h, 1, o->fp) != 1) return out_fail(o);
     return 0;
 }
 
@@ -238,7 +241,12 @@ static int write_header(Out *o, const Model *m, uint64_t text_hash, int N, int L
     return out_sum(o);
 }
 
-int stats_build(const Model *m, const Windows *w, uint64_t text_hash, uint64_t seed, const char *path) {
+/* stats_build into `path` (through "<path>.tmp.<pid>" and a rename), or straight into `direct` (an
+ * open in-memory file named by path) when it is non-NULL. *io_failed tells a failed write apart
+ * from a failed computation. */
+static int build_stats(const Model *m, const Windows *w, uint64_t text_hash, uint64_t seed, const char *path,
+                       FILE *direct, bool *io_failed) {
+    *io_failed = false;
     int nl = m->cfg.n_layers, D = m->cfg.dim, T = w->len;
     int per_call = 4096 / T > 0 ? 4096 / T : 1; /* windows per forward call */
     size_t ntok = (size_t)w->n * T, state_bytes = ntok * D * sizeof(float);
@@ -252,11 +260,11 @@ int stats_build(const Model *m, const Windows *w, uint64_t text_hash, uint64_t s
     Forward *f = NULL;
     if (forward_create(m, NULL, &fo, &f) != 0) return -1;
     char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
-    Out o = {.fp = fopen(tmp, "wb"), .path = tmp, .h = FNV64_INIT};
+    snprintf(tmp, sizeof tmp, direct ? "%s" : "%s.tmp.%d", path, (int)getpid());
+    Out o = {.fp = direct ? direct : fopen(tmp, "wb"), .path = tmp, .h = FNV64_INIT, .io_failed = io_failed};
     if (!o.fp) {
         forward_free(f);
-        return err_set("%s: cannot create: %s", tmp, strerror(errno));
+        return *io_failed = true, err_set("%s: cannot create: %s", tmp, strerror(errno));
     }
     /* state[l % 2], state[(l + 1) % 2]: the states entering layers l and l + 1, (ntok, D);
      * bstate[b]: the first span_tok rows of the state entering layer b, (span_tok, D) */
@@ -318,14 +326,44 @@ int stats_build(const Model *m, const Windows *w, uint64_t text_hash, uint64_t s
     }
     if (rc == 0) rc = out_write(&o, bcos, (size_t)(nl + 1) * (nl + 1) * sizeof(double));
     if (rc == 0) rc = out_sum(&o);
-    if (rc == 0 && (fflush(o.fp) != 0 || fsync(fileno(o.fp)) != 0)) rc = err_set("%s: write failed: %s", tmp, strerror(errno));
-    if (fclose(o.fp) != 0 && rc == 0) rc = err_set("%s: write failed: %s", tmp, strerror(errno));
-    if (rc == 0 && rename(tmp, path) != 0) rc = err_set("%s: cannot rename into place: %s", path, strerror(errno));
-    if (rc != 0) unlink(tmp);
+    if (rc == 0 && (fflush(o.fp) != 0 || fsync(fileno(o.fp)) != 0)) rc = out_fail(&o);
+    if (!direct) {
+        if (fclose(o.fp) != 0 && rc == 0) rc = out_fail(&o);
+        if (rc == 0 && rename(tmp, path) != 0)
+            rc = (*io_failed = true, err_set("%s: cannot rename into place: %s", path, strerror(errno)));
+        if (rc != 0) unlink(tmp);
+    }
     free(state[0]), free(state[1]), free(bstate), free(bcos), free(a.h0), free(a.h1), free(a.normed), free(a.buf), free(nw_a), free(nw_m);
     forward_free(f);
     return rc;
 }
+
+int stats_build(const Model *m, const Windows *w, uint64_t text_hash, uint64_t seed, const char *path) {
+    bool io_failed;
+    return build_stats(m, w, text_hash, seed, path, NULL, &io_failed);
+}
+
+/* When the cache cannot be written (a full disk, an unusable cache directory) the statistics are
+ * built into an in-memory file instead (memfd, read back through /proc/self/fd), with a warning:
+ * the run goes on uncached. */
+static int build_uncached(StatsFile *sf, const Model *m, const Windows *w, uint64_t th, uint64_t seed) {
+    fprintf(stderr, "carve: %s; going on without caching the statistics\n", err_get());
+    int fd = memfd_create("carve-stats", MFD_CLOEXEC);
+    FILE *fp = fd >= 0 ? fdopen(fd, "w+b") : NULL;
+    if (!fp) {
+        int e = errno;
+        if (fd >= 0) close(fd);
+        return err_set("%s: cannot create the in-memory statistics either: %s", sf->path, strerror(e));
+    }
+    char name[64];
+    snprintf(name, sizeof name, "/proc/self/fd/%d", fd);
+    free(sf->path);
+    sf->path = xstrdup(name);
+    sf->mem = fp;
+    bool io_failed;
+    return build_stats(m, w, th, seed, sf->path, fp, &io_failed);
+}
+
 
 /* ---- reading ---- */
 
@@ -454,14 +492,32 @@ static int mkdirs(const char *dir) {
 
 void stats_close(StatsFile *sf) {
     if (!sf) return;
+    if (sf->mem) fclose(sf->mem);
     free(sf->path), free(sf->q), free(sf->f), free(sf->boundary_cos), free(sf->offset);
     free(sf->cos_layer), free(sf->cos_attn), free(sf->cos_mlp);
     free(sf);
 }
 
+/* The StatsFile of m's statistics at path (takes path), its tables allocated, not yet read. */
+static StatsFile *stats_file_new(const Model *m, char *path, int N, int L, uint64_t seed, uint64_t text_hash) {
+    StatsFile *sf = xcalloc(1, sizeof *sf);
+    sf->path = path;
+    int nl = m->cfg.n_layers;
+    sf->n_layers = nl, sf->dim = m->cfg.dim, sf->N = N, sf->L = L, sf->seed = seed;
+    sf->model_id = m->identity, sf->text_hash = text_hash;
+    sf->q = xmalloc((size_t)nl * sizeof(int)), sf->f = xmalloc((size_t)nl * sizeof(int));
+    for (int l = 0; l < nl; l++) sf->q[l] = layer_q(m, l), sf->f[l] = layer_f(m, l);
+    sf->boundary_cos = xmalloc((size_t)(nl + 1) * (nl + 1) * sizeof(double));
+    sf->offset = xmalloc((size_t)nl * sizeof(int64_t));
+    sf->cos_layer = xmalloc((size_t)nl * sizeof(double)), sf->cos_attn = xmalloc((size_t)nl * sizeof(double));
+    sf->cos_mlp = xmalloc((size_t)nl * sizeof(double));
+    return sf;
+}
+
 int stats_open(const Model *m, const char *calib_path, const StatsOptions *o, StatsFile **out) {
     *out = NULL;
     if (!m->tokenizer) return err_set("%s: the model has no tokenizer (needed to tokenize the calibration text)", m->path);
+    if (model_check_window(m, o->L, m->path, "calibration window of")) return -1;
     size_t len = 0;
     char *text = read_file(calib_path, &len);
     if (!text) return err_set("%s: cannot read: %s", calib_path, strerror(errno));
@@ -473,25 +529,13 @@ int stats_open(const Model *m, const char *calib_path, const StatsOptions *o, St
     key = fnv1a64(key, nl2, 8);
     key = fnv1a64(key, &o->seed, 8);
     char *dir = o->cache_dir ? xstrdup(o->cache_dir) : default_cache_dir();
-    if (mkdirs(dir) != 0) {
-        free(dir);
-        return -1;
-    }
+    bool dir_ok = mkdirs(dir) == 0;
     char name[64];
     snprintf(name, sizeof name, "stats-%016llx.bin", (unsigned long long)key);
-    StatsFile *sf = xcalloc(1, sizeof *sf);
-    sf->path = path_join(dir, name);
+    char *path = path_join(dir, name);
     free(dir);
-    int nl = m->cfg.n_layers;
-    sf->n_layers = nl, sf->dim = m->cfg.dim, sf->N = o->N, sf->L = o->L, sf->seed = o->seed;
-    sf->model_id = m->identity, sf->text_hash = th;
-    sf->q = xmalloc((size_t)nl * sizeof(int)), sf->f = xmalloc((size_t)nl * sizeof(int));
-    for (int l = 0; l < nl; l++) sf->q[l] = layer_q(m, l), sf->f[l] = layer_f(m, l);
-    sf->boundary_cos = xmalloc((size_t)(nl + 1) * (nl + 1) * sizeof(double));
-    sf->offset = xmalloc((size_t)nl * sizeof(int64_t));
-    sf->cos_layer = xmalloc((size_t)nl * sizeof(double)), sf->cos_attn = xmalloc((size_t)nl * sizeof(double));
-    sf->cos_mlp = xmalloc((size_t)nl * sizeof(double));
-    if (!o->rebuild && path_exists(sf->path)) {
+    StatsFile *sf = stats_file_new(m, path, o->N, o->L, o->seed, th);
+    if (dir_ok && !o->rebuild && path_exists(sf->path)) {
         if (verify(sf, m, th, o->N, o->L, o->seed) == 0) {
             if (!o->quiet) fprintf(stderr, "carve: statistics from cache %s\n", sf->path);
             *out = sf;
@@ -518,7 +562,9 @@ int stats_open(const Model *m, const char *calib_path, const StatsOptions *o, St
     if (!o->quiet)
         fprintf(stderr, "carve: computing calibration statistics (%d x %d tokens of %s) -> %s\n", o->N, o->L,
                 calib_path, sf->path);
-    int rc = stats_build(m, &w, th, o->seed, sf->path);
+    bool io_failed = true; /* (an unusable cache directory) */
+    int rc = dir_ok ? build_stats(m, &w, th, o->seed, sf->path, NULL, &io_failed) : -1;
+    if (rc != 0 && io_failed) rc = build_uncached(sf, m, &w, th, o->seed);
     windows_free(&w);
     if (rc == 0) rc = verify(sf, m, th, o->N, o->L, o->seed);
     if (rc != 0) {

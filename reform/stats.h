@@ -28,6 +28,8 @@
  * The file name is stats-<hash of the key>.bin in the cache directory. A file whose header
  * does not match the key (an older format's magic included), whose size is wrong or any of
  * whose checksums fail is reported (one line on stderr), deleted and rebuilt — never used.
+ * When the cache cannot be written (full disk, unusable directory) the statistics are built into an
+ * in-memory file instead, with a one-line warning, and the caller goes on uncached.
  * Only one layer's statistics are in memory at a time, both when building and when reading
  * (stats_layer); verification streams the file in 1 MiB chunks. */
 #ifndef CARVE_STATS_H
@@ -35,6 +37,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "eval/calib.h"
 #include "runtime/model/model.h"
@@ -55,6 +58,8 @@ typedef struct {
     double *boundary_cos;  /* (n_layers+1)^2, row i col j = mean cos(h_i, h_j), NAN when not computed */
     int64_t *offset;       /* file offset of each layer block */
     double *cos_layer, *cos_attn, *cos_mlp; /* per layer: mean cos(in, out) of the layer / sublayers */
+    FILE *mem;             /* the in-memory file (path /proc/self/fd/N) when the cache could not be
+                              written, else NULL */
 } StatsFile;
 
 typedef struct {

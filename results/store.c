@@ -5,6 +5,7 @@
  * place that knows the database format. */
 #include "results/store.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <sqlite3.h>
@@ -50,7 +51,7 @@ static const char SCHEMA[] =
     "  seed            INTEGER NOT NULL,  -- algorithm seed\n"
     "  algorithm       TEXT NOT NULL,     -- 'ga' | 'nsga2'\n"
     "  budget_kind     TEXT NOT NULL,     -- 'params' | 'flops'\n"
-    "  status          TEXT NOT NULL,     -- 'running' | 'done'\n"
+    "  status          TEXT NOT NULL,     -- 'running' | 'done' | 'failed'\n"
     "  last_generation INTEGER NOT NULL DEFAULT -1, -- last committed generation\n"
     "  started_at      REAL NOT NULL,\n"
     "  finished_at     REAL\n"
@@ -330,6 +331,13 @@ int store_run_finish(Store *st, int64_t run) {
     return step_done(st, s, "update run");
 }
 
+int store_run_fail(Store *st, int64_t run) {
+    sqlite3_stmt *s = prep(st, "UPDATE runs SET status = 'failed' WHERE id = ? AND status <> 'done'");
+    if (!s) return -1;
+    sqlite3_bind_int64(s, 1, run);
+    return step_done(st, s, "update run");
+}
+
 int store_run_names(Store *st, char ***names, int *n) {
     *names = NULL;
     *n = 0;
@@ -358,6 +366,36 @@ void cand_row_free(CandRow *r) {
 
 static double col_real_or_nan(sqlite3_stmt *s, int i) {
     return sqlite3_column_type(s, i) == SQLITE_NULL ? NAN : sqlite3_column_double(s, i);
+}
+
+/* Every value read back is checked against its column's type first: a database edited by hand
+ * (or another program) must give a one-line error, never a figure carve did not store. */
+static const char *const CAND_NAMES[] = {"id", "run_id", "generation", "hash", "params", "flops", "params_ratio",
+                                         "cost_ratio", "fitness", "reformed", "reformed_fitness", "eval_ppl",
+                                         "eval_seconds", "subnet", "summary"};
+
+static int check_cand(Store *st, sqlite3_stmt *s, bool with_text) {
+    for (int i = 0; i < (with_text ? 15 : 13); i++) {
+        int t = sqlite3_column_type(s, i);
+        bool integer = i <= 2 || i == 4 || i == 9, text = i == 3 || i >= 13, nullable = i == 10 || i == 11;
+        bool ok = t == SQLITE_NULL ? nullable
+                  : integer        ? t == SQLITE_INTEGER
+                  : text           ? t == SQLITE_TEXT
+                                   : (t == SQLITE_INTEGER || t == SQLITE_FLOAT);
+        if (ok && !integer && !text && t != SQLITE_NULL) ok = isfinite(sqlite3_column_double(s, i)) != 0;
+        if (ok && i == 3) {
+            const char *h = (const char *)sqlite3_column_text(s, 3);
+            ok = h && strlen(h) == 16 && strspn(h, "0123456789abcdefABCDEF") == 16;
+        }
+        if (!ok) {
+            const unsigned char *v = t == SQLITE_NULL ? NULL : sqlite3_column_text(s, i);
+            long long id = sqlite3_column_int64(s, 0); /* (after the type tests: it converts) */
+            return err_set("%s: candidate %lld: column %s holds %s%.40s%s, not %s", st->path, id, CAND_NAMES[i],
+                           v ? "'" : "", v ? (const char *)v : "NULL", v ? "'" : "",
+                           integer ? "an integer" : text ? (i == 3 ? "16 hex digits" : "text") : "a finite number");
+        }
+    }
+    return 0;
 }
 
 static void read_cand(sqlite3_stmt *s, bool with_text, CandRow *r) {
@@ -416,6 +454,10 @@ static int cand_query_one(Store *st, sqlite3_stmt *s, bool with_text, CandRow *o
     *found = false;
     int rc = sqlite3_step(s);
     if (rc == SQLITE_ROW) {
+        if (check_cand(st, s, with_text)) {
+            sqlite3_finalize(s);
+            return -1;
+        }
         read_cand(s, with_text, out);
         *found = true;
     }
@@ -444,16 +486,18 @@ static int cand_query_all(Store *st, sqlite3_stmt *s, CandRow **rows, int *n) {
     *rows = NULL;
     *n = 0;
     int rc, cap = 0;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    bool bad = false;
+    while (!bad && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if ((bad = check_cand(st, s, false) != 0)) break;
         if (*n == cap) *rows = xrealloc(*rows, (size_t)(cap = cap ? 2 * cap : 64) * sizeof **rows);
         read_cand(s, false, &(*rows)[(*n)++]);
     }
     sqlite3_finalize(s);
-    if (rc != SQLITE_DONE) {
+    if (bad || rc != SQLITE_DONE) {
         free(*rows);
         *rows = NULL;
         *n = 0;
-        return db_fail(st, "read candidates");
+        return bad ? -1 : db_fail(st, "read candidates");
     }
     return 0;
 }
@@ -576,8 +620,9 @@ int store_population_distinct(Store *st, int64_t run, int budget, int *n) {
 
 int store_cand_require(Store *st, const char *id_str, CandRow *out) {
     char *end;
+    errno = 0;
     long long id = strtoll(id_str, &end, 10);
-    if (end == id_str || *end || id <= 0)
+    if (end == id_str || *end || id <= 0 || errno == ERANGE)
         return err_set("%s: candidate ID must be a positive integer, got '%s'", st->path, id_str);
     bool found;
     if (store_cand_get(st, id, true, out, &found)) return -1;
@@ -673,7 +718,19 @@ int store_task_list(Store *st, int64_t cand, StoreTaskScore **rows, int *n) {
     if (!s) return -1;
     sqlite3_bind_int64(s, 1, cand);
     int rc, cap = 0;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    bool bad = false;
+    while (!bad && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        for (int i = 0; i < 7 && !bad; i++) { /* types first, as for candidates (check_cand) */
+            int ty = sqlite3_column_type(s, i);
+            bad = i == 0 ? ty != SQLITE_TEXT
+                  : i == 1 ? ty != SQLITE_INTEGER
+                  : ty == SQLITE_NULL ? !(i == 4 || i == 5)
+                  : (ty != SQLITE_INTEGER && ty != SQLITE_FLOAT) || !isfinite(sqlite3_column_double(s, i));
+        }
+        if (bad) {
+            err_set("%s: candidate %lld: a task score row holds a value of the wrong type", st->path, (long long)cand);
+            break;
+        }
         if (*n == cap) *rows = xrealloc(*rows, (size_t)(cap = cap ? 2 * cap : 8) * sizeof **rows);
         StoreTaskScore *t = &(*rows)[(*n)++];
         snprintf(t->task, sizeof t->task, "%s", (const char *)sqlite3_column_text(s, 0));
@@ -685,7 +742,13 @@ int store_task_list(Store *st, int64_t cand, StoreTaskScore **rows, int *n) {
         t->seconds = sqlite3_column_double(s, 6);
     }
     sqlite3_finalize(s);
-    return rc == SQLITE_DONE ? 0 : db_fail(st, "read task scores");
+    if (bad || rc != SQLITE_DONE) {
+        free(*rows);
+        *rows = NULL;
+        *n = 0;
+        return bad ? -1 : db_fail(st, "read task scores");
+    }
+    return 0;
 }
 
 int store_front_task(Store *st, int64_t run, const char *task, CandRow **rows, int *n) {

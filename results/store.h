@@ -39,6 +39,8 @@ int store_run_find(Store *st, const char *name, StoreRun *out, bool *found);
 int store_run_create(Store *st, const StoreRunNew *r, int64_t *id);
 int store_run_set_generation(Store *st, int64_t run, int generation);
 int store_run_finish(Store *st, int64_t run);
+/* Mark a run that stopped on an error 'failed' (a finished run stays 'done'). */
+int store_run_fail(Store *st, int64_t run);
 /* All run names (malloc'ed array of malloc'ed strings), in id order. */
 /* The run named `name` ("<db>: no run named 'x'"), or when name is NULL the only run of the
  * database ("<db>: holds N runs; pick one with --run" / "<db>: holds no runs"). */

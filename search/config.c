@@ -510,6 +510,7 @@ int config_parse(const char *text, size_t len, const char *what, ConfigBatch *ou
                 fail_at(&p, r, "run %d has no 'name'", i + 1);
                 goto done;
             }
+            c->name_given = true;
             for (int j = 0; j < i; j++)
                 if (!strcmp(out->runs[j].name, c->name)) {
                     fail_at(&p, r, "run name '%s' is used twice", c->name);

@@ -48,6 +48,8 @@ typedef struct {
 
 typedef struct {
     char name[CFG_NAME_MAX];
+    bool name_given;                /* the config names the run (a run of 'runs:'); else the name is the
+                                       file's base name, which never seeds anything */
     char method[CFG_NAME_MAX];      /* "method:" of configs/method-*.yaml: "carve-ga" / "carve-nsga2", "" = unset */
     char file[CFG_PATH_MAX];        /* the YAML file (for messages) */
     char model[CFG_PATH_MAX];

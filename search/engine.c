@@ -186,9 +186,12 @@ static int load_population(Ctx *c, int budget, int generation, Indiv *pop, int n
     return rc;
 }
 
-/* The PCG32 stream of (seed, run, budget, generation, purpose). */
+/* The PCG32 stream of (seed, run, budget, generation, purpose). The run enters only by the name
+ * the config gives it: a single-run config's default name (its file's base name) does not, so
+ * the same config under another file name gives the same rows. */
 static void rng_for(const Ctx *c, int budget, int generation, int purpose, Pcg32 *r) {
-    uint64_t h = fnv1a64(FNV64_INIT, c->cfg->name, strlen(c->cfg->name));
+    uint64_t h = FNV64_INIT;
+    if (c->cfg->name_given) h = fnv1a64(h, c->cfg->name, strlen(c->cfg->name));
     int32_t k[3] = {budget, generation, purpose};
     h = fnv1a64(h, k, sizeof k);
     pcg32_seed(r, c->cfg->algo.seed, h);

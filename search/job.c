@@ -71,18 +71,10 @@ static int shared_evaluator(Job *j, const Windows *w, const char *what, Evaluato
     return evaluator_create(j->m, w, &eo, out);
 }
 
+/* The held-out evaluator over the windows prepare_windows cut (on first use). */
 static int load_eval(Job *j) {
     if (j->eval_ev) return 0;
-    int32_t *ids;
-    size_t n;
-    if (text_tokenize_file(j->tok, j->cfg->eval_text, &ids, &n)) return -1;
-    int rc = windows_consecutive(ids, n, j->cfg->eval_seq_len, j->cfg->eval_max_windows, j->cfg->eval_text, &j->eval);
-    free(ids);
-    if (rc == 0 && shared_evaluator(j, &j->eval, j->cfg->eval_text, &j->eval_ev) != 0) {
-        windows_free(&j->eval);
-        rc = -1;
-    }
-    return rc;
+    return shared_evaluator(j, &j->eval, j->cfg->eval_text, &j->eval_ev);
 }
 
 /* Final step: reform (when asked), then calibration and held-out perplexity. */
@@ -102,20 +94,42 @@ static int final_cb(void *ud, const Subnet *s, bool reform, bool *reformed, doub
     return rc;
 }
 
-/* The re-ranking sample: final.rerank_windows windows of the calibration length from the
- * calibration text, seed + 1 (never the held-out text). */
+/* The re-ranking evaluator over the second calibration sample (on first use). */
 static int load_rerank(Job *j) {
     if (j->rerank_ev) return 0;
+    return shared_evaluator(j, &j->rerank, j->cfg->calib_text, &j->rerank_ev);
+}
+
+/* Every window set the run will score, cut before anything is evaluated, so a bad text or
+ * window length fails the run up front: the calibration sample; the held-out windows (when
+ * final.eval); the re-ranking sample, final.rerank_windows windows of the calibration length
+ * from the calibration text, seed + 1, never the held-out text (when final.rerank). */
+static int prepare_windows(Job *j) {
     const SearchConfig *cfg = j->cfg;
-    int32_t *ids;
-    size_t n;
-    if (text_tokenize_file(j->tok, cfg->calib_text, &ids, &n)) return -1;
-    int rc = windows_sample(ids, n, cfg->final_rerank_windows, cfg->calib_len, cfg->calib_seed + 1, cfg->calib_text,
+    const Model *m = j->m;
+    if (model_check_window(m, cfg->calib_len, cfg->file, "calibration.len") ||
+        (cfg->final_eval && model_check_window(m, cfg->eval_seq_len, cfg->file, "eval.seq_len")))
+        return -1;
+    int32_t *ids = NULL;
+    size_t n = 0;
+    int rc = text_tokenize_file(j->tok, cfg->calib_text, &ids, &n);
+    if (!rc) rc = windows_sample(ids, n, cfg->calib_n, cfg->calib_len, cfg->calib_seed, cfg->calib_text, &j->calib);
+    if (!rc && cfg->final_rerank > 0)
+        rc = windows_sample(ids, n, cfg->final_rerank_windows, cfg->calib_len, cfg->calib_seed + 1, cfg->calib_text,
                             &j->rerank);
     free(ids);
-    if (rc == 0 && shared_evaluator(j, &j->rerank, cfg->calib_text, &j->rerank_ev) != 0) {
-        windows_free(&j->rerank);
-        rc = -1;
+    ids = NULL;
+    if (!rc && cfg->final_eval) {
+        rc = text_tokenize_file(j->tok, cfg->eval_text, &ids, &n);
+        if (!rc) rc = windows_consecutive(ids, n, cfg->eval_seq_len, cfg->eval_max_windows, cfg->eval_text, &j->eval);
+        free(ids);
+    }
+    /* the zero-shot task files: read (and dropped) now, scored after the search */
+    char list[sizeof cfg->final_tasks], *save = NULL;
+    snprintf(list, sizeof list, "%s", cfg->final_tasks);
+    for (char *t = strtok_r(list, ",", &save); t && !rc; t = strtok_r(NULL, ",", &save)) {
+        TaskSet ts;
+        if (!(rc = taskset_load(task_find(t), cfg->final_tasks_data, cfg->final_tasks_limit, &ts))) taskset_free(&ts);
     }
     return rc;
 }
@@ -275,6 +289,15 @@ static int start_run(Store *st, const SearchConfig *cfg, const char *config_text
     return rc;
 }
 
+/* A run that stopped on an error is marked 'failed' (a later run of the same config resumes it);
+ * the message of the error that stopped it is kept. */
+static void mark_failed(Store *st, int64_t run_id) {
+    char *msg = xstrdup(err_get());
+    if (store_run_fail(st, run_id) != 0) fprintf(stderr, "carve: %s\n", err_get());
+    err_set("%s", msg);
+    free(msg);
+}
+
 /* Across MPI ranks (search/mpi/, built when MPI is found): every rank builds the same inputs,
  * rank 0 alone opens the database and runs the engine, the others score what it hands out.
  * agree(): every rank's status, so all ranks take the same branch. */
@@ -309,7 +332,9 @@ int job_run(const SearchConfig *cfg, const char *config_text, const JobOptions *
     mpi_stop_resumable();
 #endif
     Job j;
-    int rc = agree(open_inputs(&j, cfg));
+    int rc = open_inputs(&j, cfg);
+    if (!rc) rc = prepare_windows(&j);
+    rc = agree(rc);
     if (rc) {
         job_free(&j);
         return -1;
@@ -339,14 +364,8 @@ int job_run(const SearchConfig *cfg, const char *config_text, const JobOptions *
         return 0;
     }
     if (!rc) {
-        int32_t *ids = NULL;
-        size_t n = 0;
-        rc = text_tokenize_file(j.tok, cfg->calib_text, &ids, &n);
-        if (!rc) rc = windows_sample(ids, n, cfg->calib_n, cfg->calib_len, cfg->calib_seed, cfg->calib_text, &j.calib);
-        free(ids);
         EvalOptions eo = {.what = cfg->calib_text};
-        if (!rc) rc = evaluator_create(j.m, &j.calib, &eo, &j.calib_ev);
-        rc = agree(rc);
+        rc = agree(evaluator_create(j.m, &j.calib, &eo, &j.calib_ev));
     }
     /* dense calibration statistics on the same windows (cached by the reform module): built by
      * rank 0, then read from its cache file by the other ranks (CARVE_CACHE_DIR shared) */
@@ -366,6 +385,7 @@ int job_run(const SearchConfig *cfg, const char *config_text, const JobOptions *
     if (serving) rc = agree(rc);
 #endif
     if (serving && !rc && is_root() && cfg->final_tasks[0]) rc = final_tasks(&j, st, run_id, opt->quiet);
+    if (rc && st && run_id > 0) mark_failed(st, run_id); /* keeps the error message */
     store_close(st);
     job_free(&j);
     return rc;

@@ -62,14 +62,23 @@ static void expect_error(const Model *m, const char *json, const char *needle) {
 
 START_TEST(test_bad_subnets) {
     Model *m = tiny_zero_model(2);
-    expect_error(m, "{\"layers\": [{}, {\"heads\": [0, 4]}]}", "\"heads\" index 4 out of range [0, 4)");
-    expect_error(m, "{\"layers\": [{}, {\"channels\": [-1]}]}", "index -1 out of range");
-    expect_error(m, "{\"layers\": [{}]}", "subnet has 1 layers, the model has 2");
-    expect_error(m, "{\"layers\": [{}, {\"heads\": [1, 1]}]}", "twice");
-    expect_error(m, "{\"layers\": [{}, {\"head\": [1]}]}", "unknown key \"head\"");
+    expect_error(m, "{\"model\": {}, \"layers\": [{}, {\"heads\": [0, 4]}]}", "\"heads\" index 4 out of range [0, 4)");
+    expect_error(m, "{\"model\": {}, \"layers\": [{}, {\"channels\": [-1]}]}", "index -1 out of range");
+    expect_error(m, "{\"model\": {}, \"layers\": [{}]}", "subnet has 1 layers, the model has 2");
+    expect_error(m, "{\"model\": {}, \"layers\": [{}, {\"heads\": [1, 1]}]}", "twice");
+    expect_error(m, "{\"model\": {}, \"layers\": [{}, {\"head\": [1]}]}", "unknown key \"head\"");
     expect_error(m, "{\"model\": {\"dim\": 32}, \"layers\": [{}, {}]}", "dim=32");
     expect_error(m, "[1, 2", "not valid JSON");
-    expect_error(m, "{\"layers\": [{}, {\"attn\": 1}]}", "must be true or false");
+    /* contradictions (issue #16): a list with a skipped sublayer, an empty list, no model shape */
+    expect_error(m, "{\"model\": {}, \"layers\": [{}, {\"attn\": false, \"heads\": [0]}]}",
+                 "layer 1: \"heads\" is given but \"attn\" is false");
+    expect_error(m, "{\"model\": {}, \"layers\": [{\"mlp\": false, \"channels\": [0]}, {}]}",
+                 "layer 0: \"channels\" is given but \"mlp\" is false");
+    expect_error(m, "{\"model\": {}, \"layers\": [{}, {\"heads\": []}]}", "layer 1: \"heads\" is empty");
+    expect_error(m, "{\"model\": {}, \"layers\": [{\"channels\": []}, {}]}", "layer 0: \"channels\" is empty");
+    expect_error(m, "{\"layers\": [{}, {}]}", "no \"model\" object");
+    expect_error(m, "{\"model\": {\"n_layers\": 3}, \"layers\": [{}, {}]}", "n_layers=3");
+    expect_error(m, "{\"model\": {}, \"layers\": [{}, {\"attn\": 1}]}", "must be true or false");
     model_free(m);
 }
 END_TEST

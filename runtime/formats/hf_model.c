@@ -43,6 +43,7 @@ typedef struct {
     char *what;          /* file named in tensor errors: model.safetensors or the index */
     SafeTensors *shards;
     char **shard_names;  /* file names as given in the index */
+    uint8_t **used;      /* per shard, per tensor: taken by the model (every other one is an error) */
     int n_shards;
     json_t *weight_map;  /* NULL for a single file */
     Model *m;
@@ -52,7 +53,9 @@ static void weights_close(Weights *w) {
     for (int i = 0; i < w->n_shards; i++) {
         st_close(&w->shards[i]);
         free(w->shard_names[i]);
+        free(w->used[i]);
     }
+    free(w->used);
     free(w->shards);
     free(w->shard_names);
     if (w->weight_map) json_decref(w->weight_map);
@@ -67,9 +70,11 @@ static int open_shard(Weights *w, const char *name) {
     char *p = path_join(w->dir, name);
     w->shards = xrealloc(w->shards, (size_t)(w->n_shards + 1) * sizeof *w->shards);
     w->shard_names = xrealloc(w->shard_names, (size_t)(w->n_shards + 1) * sizeof *w->shard_names);
+    w->used = xrealloc(w->used, (size_t)(w->n_shards + 1) * sizeof *w->used);
     int rc = st_open(&w->shards[w->n_shards], p);
     free(p);
     if (rc != 0) return -1;
+    w->used[w->n_shards] = xcalloc((size_t)w->shards[w->n_shards].n_tensors + 1, 1);
     w->shard_names[w->n_shards++] = xstrdup(name);
     return 0;
 }
@@ -123,6 +128,7 @@ static int get(Weights *w, const char *name, bool required, Tensor *out) {
         t = st_find(&w->shards[0], name);
     }
     if (!t) return required ? err_set("%s: missing tensor %s", w->what, name) : 0;
+    w->used[shard][t - w->shards[shard].tensors] = 1;
     const char *file = w->shards[shard].file.path;
     if (!t->supported)
         return err_set("%s: tensor %s has dtype %s (carve reads F32, F16 and BF16 weights)", file, name,
@@ -137,6 +143,21 @@ static int get(Weights *w, const char *name, bool required, Tensor *out) {
         memcpy(copy, t->data, n);
         out->data = copy;
     }
+    return 0;
+}
+
+/* Every stored tensor must be one the model config.json describes takes (a config with fewer
+ * layers than the weights, a misspelt name): the first other one is an error. RoPE inverse-frequency
+ * buffers (rotary_emb.inv_freq, in older checkpoints) are recomputed, not read, and allowed. */
+static int check_all_used(const Weights *w, const char *cfg_path) {
+    for (int s = 0; s < w->n_shards; s++)
+        for (int i = 0; i < w->shards[s].n_tensors; i++) {
+            const char *n = w->shards[s].tensors[i].name;
+            size_t len = strlen(n), k = strlen("rotary_emb.inv_freq");
+            if (w->used[s][i] || (len >= k && !strcmp(n + len - k, "rotary_emb.inv_freq"))) continue;
+            return err_set("%s: tensor %s is not part of the model %s describes (%d layers)",
+                           w->shards[s].file.path, n, cfg_path, w->m->cfg.n_layers);
+        }
     return 0;
 }
 
@@ -375,7 +396,7 @@ int model_open_hf(const char *dir, Model *m) {
         goto out;
     m->cfg.tied_embeddings = tie == 1 || (tie == -1 && !m->classifier.data);
     if (m->cfg.tied_embeddings) m->classifier = m->tok_embedding;
-    if (model_validate(m, w.what) != 0) goto out;
+    if (model_validate(m, w.what) != 0 || check_all_used(&w, cpath) != 0) goto out;
     for (int i = 0; i < w.n_shards; i++) {
         MappedFile f;
         st_take_file(&w.shards[i], &f);

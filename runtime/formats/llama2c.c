@@ -41,7 +41,8 @@ int model_open_llama2c(const char *path, Model *m) {
     memcpy(h, f.data, sizeof h);
     int dim = h[0], hidden = h[1], n_layers = h[2], n_heads = h[3], n_kv = h[4], vocab = h[5], seq = h[6];
     bool shared = vocab > 0;
-    if (vocab < 0) vocab = -vocab;
+    /* every field is range-checked before any arithmetic: -INT32_MIN is not an int */
+    if (vocab < 0) vocab = vocab == INT32_MIN ? 0 : -vocab;
     if (dim <= 0 || hidden <= 0 || n_layers <= 0 || n_layers > 4096 || n_heads <= 0 || n_kv <= 0 || vocab <= 0 ||
         seq <= 0 || dim % n_heads != 0 || n_heads % n_kv != 0 || dim > 65536 || hidden > 1 << 20) {
         mapped_close(&f);

@@ -498,9 +498,23 @@ const Model *forward_model(const Forward *f) { return f->m; }
 
 /* ---- the pass ------------------------------------------------------------------------ */
 
+/* Non-finite values (exponent all ones) by their bits, so no compiler flag can fold the test away. */
+static bool all_finite(const float *x, size_t n) {
+    uint32_t bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, x + i, sizeof u); /* (no aliasing of the floats) */
+        bad |= (u & 0x7f800000u) == 0x7f800000u;
+    }
+    return !bad;
+}
+
+static const char *model_name(const Forward *f) { return f->m->path ? f->m->path : "model"; }
+
 static int check_shape(const Forward *f, const int32_t *tokens, int B, int T) {
     if (B <= 0 || T <= 0) return err_set("forward: empty batch (B=%d, T=%d)", B, T);
     if ((int64_t)B * T > (1 << 30)) return err_set("forward: batch of %d x %d tokens is too large", B, T);
+    if (model_check_window(f->m, T, f->m->path ? f->m->path : "forward", "window of")) return -1;
     if (tokens) {
         int V = f->m->cfg.vocab_size;
         for (int64_t i = 0; i < (int64_t)B * T; i++)
@@ -517,6 +531,9 @@ int forward_embed(Forward *f, const int32_t *tokens, int B, int T, float *x) {
     int D = f->m->cfg.dim, n = B * T;
 #pragma omp parallel for schedule(static) if (n > 64)
     for (int i = 0; i < n; i++) convert_to_f32(x + (size_t)i * D, row_ptr(e, tokens[i]), e->dtype, (size_t)D);
+    for (int i = 0; i < n; i++)
+        if (!all_finite(x + (size_t)i * D, (size_t)D))
+            return err_set("%s: row %d of the token embedding holds a non-finite value", model_name(f), tokens[i]);
     return 0;
 }
 
@@ -587,6 +604,15 @@ static void proj(const float *x, int n, int in, const float *W, int out, float *
 #define BLAS_SOLO_BEGIN int blas_saved_ = openblas_get_num_threads(); openblas_set_num_threads(1)
 #define BLAS_SOLO_END openblas_set_num_threads(blas_saved_)
 
+
+/* Every layer's output is checked: a NaN or Inf weight (or an overflow) stops the pass at the
+ * first layer it reaches, naming it, instead of giving ppl=nan. */
+static int check_finite_layer(const Forward *f, int l, const float *x, int n) {
+    if (all_finite(x, (size_t)n * f->m->cfg.dim)) return 0;
+    return err_set("%s: non-finite activation leaving layer %d (a NaN or Inf weight of that layer, or an overflow)",
+                   model_name(f), l);
+}
+
 static int layer_impl(Forward *f, int l, float *x, int B, int T, const ForwardHooks *hooks) {
     if (check_shape(f, NULL, B, T)) return -1;
     if (l < 0 || l >= f->m->cfg.n_layers) return err_set("forward: layer %d out of range", l);
@@ -600,6 +626,7 @@ static int layer_impl(Forward *f, int l, float *x, int B, int T, const ForwardHo
     if (p->is_replace) { /* hooks: points 0 and 2 only (no sublayers, no point 1) */
         proj(x, n, D, c.rep, D, f->xn, D, 0.0f);
         memcpy(x, f->xn, (size_t)n * D * sizeof(float));
+        if (check_finite_layer(f, l, x, n)) return -1;
         if (hooks && hooks->hidden) hooks->hidden(hooks->ud, l, 2, x, n, D);
         return 0;
     }
@@ -626,6 +653,7 @@ static int layer_impl(Forward *f, int l, float *x, int B, int T, const ForwardHo
         if (hooks && hooks->mlp_act) hooks->mlp_act(hooks->ud, l, f->act, n, nc);
         proj(f->act, n, nc, c.wdown, D, x, D, 1.0f); /* residual: x += act . wdown^T */
     }
+    if (check_finite_layer(f, l, x, n)) return -1;
     if (hooks && hooks->hidden) hooks->hidden(hooks->ud, l, 2, x, n, D);
     return 0;
 }
@@ -668,15 +696,18 @@ static int head_impl(Forward *f, const float *x, const int32_t *tokens, int B, i
             f->chunk_tgt[k] = tokens[(size_t)b * T + t];
             if (++k == f->chunk) {
                 total += head_chunk(f, x, k, lp);
+                if (!isfinite(total)) break;
                 count += k;
                 k = 0;
             }
         }
     }
-    if (k) {
+    if (k && isfinite(total)) {
         total += head_chunk(f, x, k, lp);
         count += k;
     }
+    if (!isfinite(total))
+        return err_set("%s: non-finite logits (a NaN or Inf in the classifier or the final norm)", model_name(f));
     *nll_sum += total;
     *n_scored += count;
     return 0;

@@ -1,6 +1,7 @@
 /* model — ownership and shape validation shared by all loaders (opening: runtime/formats/model_open.c). */
 #include "runtime/model/model.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,32 @@ void model_free(Model *m) {
     free(m);
 }
 
+/* Tensors of at most this many elements (norms, biases, the weights of small models) are checked
+ * for NaN/Inf at load; larger ones are caught by the forward pass at the first non-finite
+ * activation (runtime/forward/forward.c), which names the layer. */
+#define FINITE_CHECK_MAX ((int64_t)1 << 18)
+
+static int check_finite(const Tensor *t, const char *what, const char *name, int layer) {
+    if (t->rows * t->cols > FINITE_CHECK_MAX || t->cols <= 0) return 0;
+    float *row = xmalloc((size_t)t->cols * sizeof *row);
+    int rc = 0;
+    for (int64_t r = 0; r < t->rows && !rc; r++) {
+        tensor_row_f32(t, r, row);
+        for (int64_t c = 0; c < t->cols; c++)
+            if (!isfinite(row[c])) {
+                if (layer >= 0)
+                    rc = err_set("%s: tensor %s of layer %d holds a non-finite value (%g at [%lld, %lld])", what, name,
+                                 layer, (double)row[c], (long long)r, (long long)c);
+                else
+                    rc = err_set("%s: tensor %s holds a non-finite value (%g at [%lld, %lld])", what, name,
+                                 (double)row[c], (long long)r, (long long)c);
+                break;
+            }
+    }
+    free(row);
+    return rc;
+}
+
 static int check_shape(const Tensor *t, int64_t rows, int64_t cols, const char *what, const char *name,
                        int layer) {
     if (!t->data) {
@@ -62,7 +89,7 @@ static int check_shape(const Tensor *t, int64_t rows, int64_t cols, const char *
         return err_set("%s: tensor %s has shape [%lld, %lld], config says [%lld, %lld]", what, name,
                        (long long)t->rows, (long long)t->cols, (long long)rows, (long long)cols);
     }
-    return 0;
+    return check_finite(t, what, name, layer);
 }
 
 int model_validate(Model *m, const char *what) {
@@ -78,6 +105,9 @@ int model_validate(Model *m, const char *what) {
     if (check_shape(&m->tok_embedding, c->vocab_size, c->dim, what, "token embedding", -1)) return -1;
     if (check_shape(&m->final_norm, 1, c->dim, what, "final norm", -1)) return -1;
     if (check_shape(&m->classifier, c->vocab_size, c->dim, what, "classifier (lm_head)", -1)) return -1;
+    if (m->rope_freqs.data && m->rope_freqs.dtype == DT_F32 &&
+        check_finite(&m->rope_freqs, what, "rope_freqs", -1))
+        return -1;
     c->heterogeneous = false;
     for (int l = 0; l < c->n_layers; l++) {
         LayerWeights *L = &m->layers[l];
@@ -109,6 +139,12 @@ int model_validate(Model *m, const char *what) {
             if (check_shape(&L->w_down, c->dim, L->hidden_dim, what, "down_proj", l)) return -1;
         }
     }
+    return 0;
+}
+
+int model_check_window(const Model *m, int len, const char *what, const char *name) {
+    if (len > m->cfg.max_seq_len)
+        return err_set("%s: %s %d exceeds the model's context of %d tokens", what, name, len, m->cfg.max_seq_len);
     return 0;
 }
 

@@ -109,6 +109,10 @@ void   model_uniform_layers(Model *m);
 /* Validate every tensor's shape against cfg and the per-layer counts; sets
  * cfg.heterogeneous. Returns -1 with a message naming `what` (the file). */
 int    model_validate(Model *m, const char *what);
+/* The one window-length rule (eval --seq-len, calibration --len / calibration.len, eval.seq_len,
+ * statistics, the forward pass): a window may not exceed the trained context cfg.max_seq_len.
+ * Returns -1 with "<what>: <name> <len> exceeds the model's context of <n> tokens". */
+int    model_check_window(const Model *m, int len, const char *what, const char *name);
 Tensor tensor_make(DType t, int64_t rows, int64_t cols, const void *data);
 /* Copy row r of t into dst as f32 (cols floats). */
 void   tensor_row_f32(const Tensor *t, int64_t r, float *dst);

@@ -232,10 +232,14 @@ int subnet_from_json(const char *json, const Model *m, const char *what, Subnet 
         goto done;
     }
     const json_t *mi = json_object_get(root, "model");
-    if (mi) {
-        const char *keys[] = {"dim", "n_heads", "n_kv_heads", "hidden_dim"};
-        int want[] = {m->cfg.dim, m->cfg.n_heads, m->cfg.n_kv_heads, m->cfg.hidden_dim};
-        for (int k = 0; k < 4; k++) {
+    if (!json_is_object(mi)) {
+        err_set("%s: no \"model\" object (the shape of the model the subnet is for)", what);
+        goto done;
+    }
+    {
+        const char *keys[] = {"n_layers", "dim", "n_heads", "n_kv_heads", "hidden_dim"};
+        int want[] = {m->cfg.n_layers, m->cfg.dim, m->cfg.n_heads, m->cfg.n_kv_heads, m->cfg.hidden_dim};
+        for (int k = 0; k < 5; k++) {
             const json_t *v = json_object_get(mi, keys[k]);
             if (v && (!json_is_integer(v) || json_integer_value(v) != want[k])) {
                 err_set("%s: subnet is for a model with %s=%lld, this model has %d", what, keys[k],
@@ -271,6 +275,18 @@ int subnet_from_json(const char *json, const Model *m, const char *what, Subnet 
             goto done;
         }
         const json_t *heads = json_object_get(o, "heads"), *chans = json_object_get(o, "channels");
+        if ((heads && !l->attn_on) || (chans && !l->mlp_on)) {
+            err_set("%s: layer %d: \"%s\" is given but \"%s\" is false", what, i, heads && !l->attn_on ? "heads" : "channels",
+                    heads && !l->attn_on ? "attn" : "mlp");
+            goto done;
+        }
+        if ((heads && json_is_array(heads) && !json_array_size(heads)) ||
+            (chans && json_is_array(chans) && !json_array_size(chans))) {
+            err_set("%s: layer %d: \"%s\" is empty (a skipped sublayer is \"%s\": false)", what, i,
+                    heads && json_is_array(heads) && !json_array_size(heads) ? "heads" : "channels",
+                    heads && json_is_array(heads) && !json_array_size(heads) ? "attn" : "mlp");
+            goto done;
+        }
         if (heads && parse_indices(heads, l->head_keep, l->n_heads, what, i, "heads")) goto done;
         if (chans && parse_indices(chans, l->chan_keep, l->hidden_dim, what, i, "channels")) goto done;
     }
