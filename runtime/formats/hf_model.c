@@ -300,13 +300,15 @@ static int load_layer(Weights *w, int l, bool replace, bool need_bias) {
             Tensor t;
             if (replace) continue;
             if (get(w, n, false, &t) != 0) return -1;
-            if (t.data)
-                return err_set("%s: tensor %s is not supported (carve models have q/k/v biases only)", w->what, n);
+            if (t.data && !((d->flags & LT_ZERO) && tensor_all_zero(&t)))
+                return err_set("%s: tensor %s is not supported (carve models have q/k/v and o/down biases only)%s",
+                               w->what, n, d->flags & LT_ZERO ? "; an all-zero one is accepted" : "");
             continue;
         }
         bool on = replace ? d->part == LT_REPLACE
                           : d->part == LT_ATTN ? L->n_heads > 0 : d->part == LT_MLP && L->hidden_dim > 0;
-        if (on && get(w, n, !(d->flags & LT_BIAS) || need_bias, layer_tensor(L, d)) != 0) return -1;
+        bool required = !(d->flags & LT_BIAS) || (need_bias && !(d->flags & LT_OUT)); /* qwen2: q/k/v biases */
+        if (on && get(w, n, required, layer_tensor(L, d)) != 0) return -1;
     }
     if (replace) L->n_heads = L->n_kv_heads = L->hidden_dim = 0;
     return 0;
