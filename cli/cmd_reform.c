@@ -20,7 +20,7 @@ static void help(const CliOpt *opts) {
            "       carve reform --model PATH --replace-span FIRST:N --calib FILE [options] --out DIR\n\n"
            "Extracts the subnet's weights and refits every o_proj / down_proj that lost input columns:\n"
            "min ||W_S X_S - W X||^2 over the kept columns. exact = one ridge solve (Cholesky);\n"
-           "admm = the paper's ADMM. --fit weights+bias (the default with exact) also fits an output bias\n"
+           "admm = the paper's ADMM. --fit weights+bias (the default of one-shot exact) also fits an output bias\n"
            "(a constant input); --fit bias fits the bias alone (FLAP's compensation).\n"
            "one-shot (the default) uses the dense model's statistics;\n"
            "sequential fits each layer on the inputs the reformed upstream layers actually produce\n"
@@ -55,8 +55,10 @@ int cmd_reform(int argc, char **argv) {
         {"method", 0, OT_STR, &method, 0, 0, "exact|admm", "least-squares solver (default exact)"},
         {"mode", 0, OT_STR, &mode, 0, 0, "one-shot|sequential", "statistics of the fit (default one-shot)"},
         {"fit", 0, OT_STR, &fit_s, 0, 0, "weights|weights+bias|bias",
-         "what is fitted: the kept weights, the weights and an o/down output bias (intercept; the default "
-         "with exact), or the bias alone with the weights inherited (FLAP's bias compensation)"},
+         "weights: the kept weights (default of admm, sequential);\n"
+         "weights+bias: and an o/down output bias (the intercept;\n"
+         "default of one-shot exact); bias: the bias alone, weights\n"
+         "inherited (FLAP's bias compensation)"},
         {"lambda", 0, OT_NUM, &ro.lambda_frac, 0, 1e6, "F", "ridge as a fraction of the mean Gram diagonal (default 1e-3)"},
         {"rho", 0, OT_NUM, &ro.rho, 1e-12, 1e12, "R", "ADMM penalty (default 1)"},
         {"iters", 0, OT_INT, &ro.iters, 1, 100000, "K", "ADMM iterations (default 30)"},
@@ -87,6 +89,7 @@ int cmd_reform(int argc, char **argv) {
     if (!strcmp(mode, "one-shot")) ro.sequential = false;
     else if (!strcmp(mode, "sequential")) ro.sequential = true;
     else return cli_usage_error("reform", "--mode expects one-shot or sequential, got '%s'", mode);
+    if (ro.sequential && !fit_s) ro.fit = REFORM_FIT_SEQUENTIAL_DEFAULT;
     if (span && (sscanf(span, "%d:%d", &span_first, &span_n) != 2 || span_first < 0 || span_n < 1))
         return cli_usage_error("reform", "--replace-span expects FIRST:N (e.g. 2:2), got '%s'", span);
     if (!model_path || !co.calib) return cli_usage_error("reform", "--model and --calib are required");
