@@ -17,10 +17,11 @@
  * with one entry per layer (exactly num_hidden_layers entries):
  *   - h > 0: the layer has an attention sublayer with h query heads and kv KV heads
  *     (h % kv == 0): tensors input_layernorm, self_attn.{q,k,v,o}_proj (+ optional
- *     q/k/v biases) with q rows h*head_dim and k/v rows kv*head_dim;
+ *     q/k/v/o biases) with q rows h*head_dim and k/v rows kv*head_dim;
  *   - h == 0: no attention sublayer; its input_layernorm and q/k/v/o tensors are absent;
  *   - f > 0: the layer has an MLP with f channels: post_attention_layernorm and
- *     mlp.{gate,up,down}_proj with gate/up (f, hidden) and down (hidden, f);
+ *     mlp.{gate,up,down}_proj with gate/up (f, hidden) and down (hidden, f) (+ an optional
+ *     down_proj bias; all-zero gate/up biases are accepted and dropped);
  *   - f == 0: no MLP sublayer; post_attention_layernorm and gate/up/down are absent;
  *   - "replace": true: the whole layer is one fitted linear map h <- W h stored as
  *     model.layers.N.replace.weight of shape (hidden_size, hidden_size) and nothing else
