@@ -20,7 +20,9 @@ static void help(const CliOpt *opts) {
            "       carve reform --model PATH --replace-span FIRST:N --calib FILE [options] --out DIR\n\n"
            "Extracts the subnet's weights and refits every o_proj / down_proj that lost input columns:\n"
            "min ||W_S X_S - W X||^2 over the kept columns. exact = one ridge solve (Cholesky);\n"
-           "admm = the paper's ADMM. one-shot (the default) uses the dense model's statistics;\n"
+           "admm = the paper's ADMM. --fit weights+bias (the default of one-shot exact) also fits an output bias\n"
+           "(a constant input); --fit bias fits the bias alone (FLAP's compensation).\n"
+           "one-shot (the default) uses the dense model's statistics;\n"
            "sequential fits each layer on the inputs the reformed upstream layers actually produce\n"
            "(it measured worse held-out perplexity on stories260K at every budget, see README).\n"
            "--replace-span removes layers [FIRST, FIRST+N) and fits one dim x dim linear map in their\n"
@@ -41,7 +43,7 @@ static int eval_windows(const Model *m, const char *path, int T, Windows *w) {
 
 int cmd_reform(int argc, char **argv) {
     const char *model_path = NULL, *tok_path = NULL, *subnet_path = NULL, *eval_path = NULL, *out = NULL;
-    const char *method = "exact", *mode = "one-shot", *span = NULL;
+    const char *method = "exact", *mode = "one-shot", *span = NULL, *fit_s = NULL;
     ReformOptions ro;
     reform_defaults(&ro);
     bool no_fit = false, force = false;
@@ -53,6 +55,11 @@ int cmd_reform(int argc, char **argv) {
         CLI_SUBNET_OPT(&subnet_path),
         {"method", 0, OT_STR, &method, 0, 0, "exact|admm", "least-squares solver (default exact)"},
         {"mode", 0, OT_STR, &mode, 0, 0, "one-shot|sequential", "statistics of the fit (default one-shot)"},
+        {"fit", 0, OT_STR, &fit_s, 0, 0, "weights|weights+bias|bias",
+         "weights: the kept weights (default of admm, sequential);\n"
+         "weights+bias: and an o/down output bias (the intercept;\n"
+         "default of one-shot exact); bias: the bias alone, weights\n"
+         "inherited (FLAP's bias compensation)"},
         {"lambda", 0, OT_NUM, &ro.lambda_frac, 0, 1e6, "F", "ridge as a fraction of the mean Gram diagonal (default 1e-3)"},
         {"rho", 0, OT_NUM, &ro.rho, 1e-12, 1e12, "R", "ADMM penalty (default 1)"},
         {"iters", 0, OT_INT, &ro.iters, 1, 100000, "K", "ADMM iterations (default 30)"},
@@ -73,9 +80,17 @@ int cmd_reform(int argc, char **argv) {
     if (!strcmp(method, "exact")) ro.method = REFORM_EXACT;
     else if (!strcmp(method, "admm")) ro.method = REFORM_ADMM;
     else return cli_usage_error("reform", "--method expects exact or admm, got '%s'", method);
+    if (fit_s && reform_fit_parse(fit_s, &ro.fit) != 0)
+        return cli_usage_error("reform", "--fit expects weights, weights+bias or bias, got '%s'", fit_s);
+    if (ro.method == REFORM_ADMM) {
+        if (fit_s && ro.fit != REFORM_FIT_WEIGHTS)
+            return cli_usage_error("reform", "--method admm fits the weights only (--fit weights)");
+        ro.fit = REFORM_FIT_WEIGHTS;
+    }
     if (!strcmp(mode, "one-shot")) ro.sequential = false;
     else if (!strcmp(mode, "sequential")) ro.sequential = true;
     else return cli_usage_error("reform", "--mode expects one-shot or sequential, got '%s'", mode);
+    if (ro.sequential && !fit_s) ro.fit = REFORM_FIT_SEQUENTIAL_DEFAULT;
     if (span && (sscanf(span, "%d:%d", &span_first, &span_n) != 2 || span_first < 0 || span_n < 1))
         return cli_usage_error("reform", "--replace-span expects FIRST:N (e.g. 2:2), got '%s'", span);
     if (!model_path || !co.calib) return cli_usage_error("reform", "--model and --calib are required");
@@ -113,10 +128,11 @@ int cmd_reform(int argc, char **argv) {
                   evaluator_ppl_model(ev, R, NULL, &after) != 0;
         evaluator_free(ev);
         if (bad) goto done;
-        printf("%s ppl_before=%.4f ppl_after=%.4f windows=%d len=%d fit_s=%.2f (%s)\n",
+        printf("%s ppl_before=%.4f ppl_after=%.4f windows=%d len=%d fit_s=%.2f fit=%s (%s)\n",
                subnet_path ? (ro.sequential ? "sequential" : ro.method == REFORM_ADMM ? "one-shot-admm" : "one-shot")
                            : (fit ? "replace" : "remove"),
-               before, after, ew.n, ew.len, t_fit, subnet_path ? "before = subnet without reformation" : "before = span removed");
+               before, after, ew.n, ew.len, t_fit, subnet_path ? reform_fit_name(ro.fit) : "map",
+               subnet_path ? "before = subnet without reformation" : "before = span removed");
     }
     if (out) {
         HFWriteOptions wo = {.dtype = DT_F32, .tokenizer_of = m, .force = force};

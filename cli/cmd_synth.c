@@ -35,6 +35,7 @@ int cmd_synth(int argc, char **argv) {
         {"kv-heads", 0, OT_INT, &o.kv_heads, 1, 4096, "K", "override the number of KV heads (must divide the query heads)"},
         {"tied", 0, OT_INT, &o.tied, 0, 1, "0|1", "tie the classifier to the token embedding"},
         {"bias", 0, OT_INT, &o.bias, 0, 1, "0|1", "q/k/v projection biases"},
+        {"out-bias", 0, OT_FLAG, &o.out_bias, 0, 0, NULL, "o_proj / down_proj biases (Llama shapes; test fixtures)"},
         {"rope-scaling", 0, OT_STR, &o.rope_scaling, 0, 0, "T",
          "none | linear | llama3 (RoPE frequency scaling written as config.json\n"
          "rope_scaling; default: the shape's, llama-1b has Llama-3.2's llama3)"},

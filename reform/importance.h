@@ -15,9 +15,9 @@
  *   gate row + up row + down column.
  * flap (FLAP's fluctuation): Σ over the unit's o/down input columns j of
  *   var(x_j) × ‖W[:, j]‖². Its bias compensation — b = W[:, removed] · mean(x_removed), the
- *   mean output the removed channels contributed — is computed by importance_flap_bias; carve's
- *   models have no o/down bias, so it is reported, not applied (reformation with the
- *   uncentred H already refits the kept columns to the mean).
+ *   mean output the removed channels contributed — is computed by importance_flap_bias and
+ *   applied as the o/down output bias by `carve reform --fit bias` (reform/reform.h; the
+ *   intercept fit is its generalisation with the kept weights refitted too).
  * layer level: block influence 1 − mean cos(h_in, h_out) (ShortGPT); attention / MLP sublayer
  *   alone 1 − mean cos(sublayer input, output); boundary cosines for LLM-Streamline spans. */
 #ifndef CARVE_REFORM_IMPORTANCE_H

@@ -24,32 +24,39 @@ void lsq_wc(const double *W, int m, int n, const double *C, int k, double *WC) {
 }
 
 int lsq_ridge_solve(double *WC, int m, int k, const double *G, double lambda_frac, const LsqPrior *prior) {
-    if (k == 0 || m == 0) return 0;
+    return lsq_ridge_solve_free(WC, m, k, 0, G, lambda_frac, prior);
+}
+
+int lsq_ridge_solve_free(double *WC, int m, int k, int nfree, const double *G, double lambda_frac,
+                         const LsqPrior *prior) {
+    int kt = k + nfree; /* unknowns per row; the last nfree are unpenalised */
+    if (kt == 0 || m == 0) return 0;
     double mean = 0;
-    for (int64_t i = 0; i < k; i++) mean += G[i * k + i];
-    mean /= k;
+    for (int64_t i = 0; i < k; i++) mean += G[i * kt + i];
+    mean = k > 0 ? mean / k : 0;
     if (!(mean > 0)) mean = 1.0; /* all kept inputs dead: Ŵ = μ/(λ+μ) P, or 0 without a prior */
     double lambda = lambda_frac * mean, mu = 0;
     if (!(lambda > 0)) lambda = 1e-12 * mean;
     if (prior && prior->P && prior->n_tok > 0) mu = k * mean / prior->n_tok; /* the prior weighs as k tokens */
-    double *F = xmalloc_aligned((size_t)k * k * sizeof *F);
+    double *F = xmalloc_aligned((size_t)kt * kt * sizeof *F);
     for (int attempt = 0;; attempt++) {
-        memcpy(F, G, (size_t)k * k * sizeof *F);
-        for (int64_t i = 0; i < k; i++) F[i * k + i] += lambda + mu;
+        memcpy(F, G, (size_t)kt * kt * sizeof *F);
+        for (int64_t i = 0; i < k; i++) F[i * kt + i] += lambda + mu;
         /* G is symmetric, so row- and column-major agree; the lower triangle is factored. */
-        lapack_int info = LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', k, F, k);
+        lapack_int info = LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', kt, F, kt);
         if (info == 0) break;
         if (info < 0 || attempt == 6) {
             free(F);
             return err_set("reformation: Gram matrix (%d x %d) is not positive definite even with ridge %g "
-                           "(dpotrf info %d)", k, k, lambda, (int)info);
+                           "(dpotrf info %d)", kt, kt, lambda, (int)info);
         }
         lambda *= 10;
     }
     if (mu > 0)
-        for (int64_t i = 0; i < (int64_t)m * k; i++) WC[i] += mu * prior->P[i];
-    /* WC row-major (m, k) is (WC)ᵀ column-major (k, m): solve (G + (λ+μ)I) Ŵᵀ = (WC)ᵀ in place. */
-    lapack_int info = LAPACKE_dpotrs(LAPACK_COL_MAJOR, 'L', k, m, F, k, WC, k);
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t j = 0; j < k; j++) WC[i * kt + j] += mu * prior->P[i * k + j];
+    /* WC row-major (m, kt) is (WC)ᵀ column-major (kt, m): solve (G + (λ+μ)I) Ŵᵀ = (WC)ᵀ in place. */
+    lapack_int info = LAPACKE_dpotrs(LAPACK_COL_MAJOR, 'L', kt, m, F, kt, WC, kt);
     free(F);
     if (info != 0) return err_set("reformation: dpotrs failed (info %d)", (int)info);
     return 0;

@@ -18,6 +18,15 @@
  * μ = k × mean(diag G) / N: the prior weighs as much as k average calibration tokens (no tuned
  * constant; it fades as N grows).
  *
+ * Intercept. A fit with a bias b (m) beside Ŵ appends a constant input 1 to every token:
+ *     ‖Ŵ X̃ + b 1ᵀ − W X‖² + λ‖Ŵ‖² + μ‖Ŵ − P‖²   (λ and μ on Ŵ only: the bias has no prior and no
+ * ridge — its natural prior, 0, is plain pruning's bias, and the mean output it estimates is
+ * the best-determined quantity of the fit). With s = X 1 (n), s̃ = X̃ 1 (k), N tokens:
+ *     [Ŵ | b] [G + (λ+μ)I  s̃; s̃ᵀ  N] = [W C + μP | W s]
+ * i.e. the same solve with one more, unpenalised, unknown (lsq_ridge_solve_free, nfree = 1).
+ * Fixing Ŵ = W_S and solving for b alone gives b = W (s − [s̃ at S]) / N = W_removed · mean of the
+ * removed inputs (one-shot): FLAP's bias compensation (reform/importance.h).
+ *
  * The alternative solver, ADMM (reform/admm.h), solves the one-shot problem iteratively (λ, no prior).
  * All matrices are row-major double. */
 #ifndef CARVE_LSQ_H
@@ -47,6 +56,13 @@ typedef struct {
  * definite λ is raised tenfold (at most 6 times). Returns -1 (err_set) when that fails.
  * prior may be NULL (μ = 0). */
 int lsq_ridge_solve(double *WC, int m, int k, const double *G, double lambda_frac, const LsqPrior *prior);
+
+/* The same with nfree further unknowns per row that get neither ridge nor prior (an intercept):
+ * WC (m, k + nfree), G (k + nfree, k + nfree); P (m, k) covers the first k columns; λ and μ use
+ * the mean of G's first k diagonal entries (raising λ also lifts the Schur complement of the
+ * unpenalised block, N − s̃ᵀ(G + λI)⁻¹s̃ > 0). */
+int lsq_ridge_solve_free(double *WC, int m, int k, int nfree, const double *G, double lambda_frac,
+                         const LsqPrior *prior);
 
 /* Exact reformation: out (m, k) <- (W C + μP)(G + (λ+μ)I)⁻¹. */
 int lsq_ridge(const double *W, int m, int n, const double *C, const double *G, int k, double lambda_frac,

@@ -13,7 +13,61 @@
 #include "runtime/forward/forward.h"
 
 void reform_defaults(ReformOptions *o) {
-    *o = (ReformOptions){.method = REFORM_EXACT, .lambda_frac = REFORM_LAMBDA_FRAC, .rho = ADMM_RHO, .iters = ADMM_ITERS};
+    *o = (ReformOptions){.method = REFORM_EXACT, .fit = REFORM_FIT_DEFAULT, .lambda_frac = REFORM_LAMBDA_FRAC,
+                         .rho = ADMM_RHO, .iters = ADMM_ITERS};
+}
+
+static const char *fit_names[] = {"weights", "weights+bias", "bias"};
+
+int reform_fit_parse(const char *s, ReformFit *out) {
+    for (int i = 0; i < 3; i++)
+        if (!strcmp(s, fit_names[i])) {
+            *out = (ReformFit)i;
+            return 0;
+        }
+    return err_set("unknown reformation fit '%s' (known: weights, weights+bias, bias)", s);
+}
+
+const char *reform_fit_name(ReformFit f) { return fit_names[f]; }
+
+/* Add delta (D) to the output bias *b of the extracted model E (created, f32 and owned, when absent;
+ * an existing one is E's own f32 copy, extract.h). */
+static void add_bias(Model *E, Tensor *b, const double *delta, int64_t D) {
+    if (!b->data) {
+        float *d = model_own(E, xcalloc((size_t)D, sizeof *d));
+        *b = tensor_make(DT_F32, 1, D, d);
+    }
+    float *d = (float *)b->data;
+    for (int64_t i = 0; i < D; i++) d[i] = (float)(d[i] + delta[i]);
+}
+
+/* FLAP's compensation with the kept weights as inherited: delta (D) = (W s − W_S s̃) / N, s (n) the
+ * dense inputs' sums, st (k) the kept inputs' sums as the pruned model sees them (one-shot: s[idx]). */
+static void bias_only(const double *W, int D, int n, const int *idx, int k, const double *s, const double *st,
+                      double n_tok, double *delta) {
+    for (int64_t i = 0; i < D; i++) {
+        double v = 0;
+        for (int j = 0; j < n; j++) v += W[i * n + j] * s[j];
+        for (int j = 0; j < k; j++) v -= W[i * n + idx[j]] * st[j];
+        delta[i] = v / n_tok;
+    }
+}
+
+/* Ŵ (D, k) and, with an intercept, delta (D) from the solve of [Ŵ | δ] on C (n, k + ic) and
+ * G (k + ic)² (ic = 0 or 1; lsq.h); W (D, n) the dense weights, P (D, k) the prior. */
+static int solve_fit(const double *W, int D, int n, const double *C, const double *G, int k, int ic,
+                     double lambda_frac, const LsqPrior *prior, double *What, double *delta) {
+    int kt = k + ic;
+    double *WC = xmalloc_aligned((size_t)D * kt * sizeof *WC + 8);
+    lsq_wc(W, D, n, C, kt, WC);
+    int rc = lsq_ridge_solve_free(WC, D, k, ic, G, lambda_frac, prior);
+    if (rc == 0)
+        for (int64_t i = 0; i < D; i++) {
+            memcpy(What + i * k, WC + i * kt, (size_t)k * sizeof *What);
+            if (ic) delta[i] = WC[i * kt + k];
+        }
+    free(WC);
+    return rc;
 }
 
 /* Store Ŵ (rows, k) into the extracted model's owned f32 tensor t. */
@@ -51,22 +105,43 @@ static double *kept_columns(const double *W, int D, int n, const int *idx, int k
     return P;
 }
 
-/* One-shot fit of W (D, n) on kept idx (k) from H over n_tok calibration tokens; writes into t. */
-static int fit_oneshot(const Tensor *src, Tensor *dst, const double *H, double n_tok, const int *idx, int k,
-                       const ReformOptions *o) {
-    int D = (int)src->rows, n = (int)src->cols;
-    double *W = lsq_tensor_double(src), *out = xmalloc_aligned((size_t)D * k * sizeof *out);
-    int rc;
-    if (o->method == REFORM_ADMM) rc = admm_solve(W, D, n, H, idx, k, o->rho, o->iters, out, 0, NULL, NULL);
-    else {
-        double *C = xmalloc_aligned((size_t)n * k * sizeof *C), *G = xmalloc_aligned((size_t)k * k * sizeof *G);
-        lsq_gather(H, n, idx, k, C, G);
+/* One-shot fit of W (D, n) on kept idx (k) from H and the input sums s over n_tok calibration
+ * tokens; writes into t and, with an intercept or bias-only, adds to the output bias *b of E. */
+static int fit_oneshot(Model *E, const Tensor *src, Tensor *dst, Tensor *b, const double *H, const double *s,
+                       double n_tok, const int *idx, int k, const ReformOptions *o) {
+    int D = (int)src->rows, n = (int)src->cols, ic = o->fit == REFORM_FIT_WEIGHTS_BIAS;
+    double *W = lsq_tensor_double(src), *out = xmalloc_aligned((size_t)D * k * sizeof *out),
+           *delta = xcalloc((size_t)D, sizeof *delta);
+    int rc = 0;
+    if (o->fit == REFORM_FIT_BIAS) {
+        double *st = xmalloc((size_t)k * sizeof *st + 8);
+        for (int j = 0; j < k; j++) st[j] = s[idx[j]];
+        bias_only(W, D, n, idx, k, s, st, n_tok, delta);
+        free(st);
+    } else if (o->method == REFORM_ADMM) {
+        rc = admm_solve(W, D, n, H, idx, k, o->rho, o->iters, out, 0, NULL, NULL);
+    } else {
+        int kt = k + ic;
+        double *C = xmalloc_aligned((size_t)n * kt * sizeof *C), *G = xmalloc_aligned((size_t)kt * kt * sizeof *G);
+        double *Ck = xmalloc_aligned((size_t)n * k * sizeof *Ck), *Gk = xmalloc_aligned((size_t)k * k * sizeof *Gk);
+        lsq_gather(H, n, idx, k, Ck, Gk);
+        /* C = [H[:,S] | s], G = [H[S,S] s_S; s_Sᵀ N] (without an intercept: H[:,S], H[S,S]) */
+        for (int64_t i = 0; i < n; i++) {
+            memcpy(C + i * kt, Ck + i * k, (size_t)k * sizeof *C);
+            if (ic) C[i * kt + k] = s[i];
+        }
+        for (int64_t i = 0; i < k; i++) {
+            memcpy(G + i * kt, Gk + i * k, (size_t)k * sizeof *G);
+            if (ic) G[i * kt + k] = G[(int64_t)k * kt + i] = s[idx[i]];
+        }
+        if (ic) G[(int64_t)k * kt + k] = n_tok;
         LsqPrior prior = {.P = kept_columns(W, D, n, idx, k), .n_tok = n_tok};
-        rc = lsq_ridge(W, D, n, C, G, k, o->lambda_frac, &prior, out);
-        free(C), free(G), free((double *)prior.P);
+        rc = solve_fit(W, D, n, C, G, k, ic, o->lambda_frac, &prior, out, delta);
+        free(C), free(G), free(Ck), free(Gk), free((double *)prior.P);
     }
-    if (rc == 0) rc = store(dst, out, D, k);
-    free(W), free(out);
+    if (rc == 0 && o->fit != REFORM_FIT_BIAS) rc = store(dst, out, D, k);
+    if (rc == 0 && o->fit != REFORM_FIT_WEIGHTS) add_bias(E, b, delta, D);
+    free(W), free(out), free(delta);
     return rc;
 }
 
@@ -75,6 +150,8 @@ int reform_oneshot(const Model *m, const Subnet *s, const StatsFile *sf, const R
     if (subnet_check(s, m, "subnet") != 0) return -1;
     if (sf->n_layers != m->cfg.n_layers || sf->dim != m->cfg.dim || sf->model_id != m->identity)
         return err_set("%s: statistics are of another model", sf->path);
+    if (o->method == REFORM_ADMM && o->fit != REFORM_FIT_WEIGHTS)
+        return err_set("reformation: ADMM fits the weights only (fit '%s' needs the exact method)", reform_fit_name(o->fit));
     Model *E = NULL;
     if (model_extract(m, s, &E) != 0) return -1;
     int hd = m->cfg.head_dim, rc = 0;
@@ -87,8 +164,10 @@ int reform_oneshot(const Model *m, const Subnet *s, const StatsFile *sf, const R
         if (fit_o || fit_d) {
             LayerStats st;
             rc = stats_layer(sf, l, &st);
-            if (rc == 0 && fit_o) rc = fit_oneshot(&L->wo, &E->layers[l].wo, st.H_o, st.n_tok, io, ko, o);
-            if (rc == 0 && fit_d) rc = fit_oneshot(&L->w_down, &E->layers[l].w_down, st.H_d, st.n_tok, id, kd, o);
+            LayerWeights *EL = &E->layers[l];
+            if (rc == 0 && fit_o) rc = fit_oneshot(E, &L->wo, &EL->wo, &EL->bo, st.H_o, st.sum_o, st.n_tok, io, ko, o);
+            if (rc == 0 && fit_d)
+                rc = fit_oneshot(E, &L->w_down, &EL->w_down, &EL->b_down, st.H_d, st.sum_d, st.n_tok, id, kd, o);
             if (rc == 0) layer_stats_free(&st);
         }
         free(io), free(id);
@@ -132,24 +211,41 @@ static int run_layer(Forward *f, int l, float *x, const Windows *w, int per_call
 }
 
 /* Ŵ (D, k) = (W C + μ W_S)(G + (λ+μ)I)⁻¹ with C = Xᵀ X̃ (n, k), G = X̃ᵀ X̃ from token-major X (ntok, n),
- * X̃ (ntok, k); idx (k): the kept columns S of W, whose weights W_S are the prior (lsq.h) */
-static int fit_cross(const Tensor *src, Tensor *dst, const int *idx, const float *X, const float *Xt, size_t ntok,
-                     double lambda_frac) {
-    int D = (int)src->rows, n = (int)src->cols, k = (int)dst->cols;
-    double *Xd = xmalloc_aligned(ntok * n * sizeof *Xd + 8), *Xtd = xmalloc_aligned(ntok * k * sizeof *Xtd + 8);
+ * X̃ (ntok, k); idx (k): the kept columns S of W, whose weights W_S are the prior (lsq.h). With an
+ * intercept C and G gain the sums of X and X̃ (lsq.h); bias-only keeps W_S. The bias goes to *b of E. */
+static int fit_cross(Model *E, const Tensor *src, Tensor *dst, Tensor *b, const int *idx, const float *X,
+                     const float *Xt, size_t ntok, const ReformOptions *o) {
+    int D = (int)src->rows, n = (int)src->cols, k = (int)dst->cols, ic = o->fit == REFORM_FIT_WEIGHTS_BIAS, kt = k + ic;
+    double *Xd = xmalloc_aligned(ntok * n * sizeof *Xd + 8), *Xtd = xmalloc_aligned(ntok * kt * sizeof *Xtd + 8);
     for (size_t i = 0; i < ntok * n; i++) Xd[i] = X[i];
-    for (size_t i = 0; i < ntok * k; i++) Xtd[i] = Xt[i];
-    double *C = xmalloc_aligned((size_t)n * k * sizeof *C), *G = xmalloc_aligned((size_t)k * k * sizeof *G);
-    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, k, (int)ntok, 1.0, Xd, n, Xtd, k, 0.0, C, k);
-    cblas_dsyrk(CblasRowMajor, CblasLower, CblasTrans, k, (int)ntok, 1.0, Xtd, k, 0.0, G, k);
-    for (int64_t i = 0; i < k; i++)
-        for (int64_t j = i + 1; j < k; j++) G[i * k + j] = G[j * k + i];
-    free(Xd), free(Xtd);
-    double *W = lsq_tensor_double(src), *out = xmalloc_aligned((size_t)D * k * sizeof *out);
-    LsqPrior prior = {.P = kept_columns(W, D, n, idx, k), .n_tok = (double)ntok};
-    int rc = lsq_ridge(W, D, n, C, G, k, lambda_frac, &prior, out);
-    if (rc == 0) rc = store(dst, out, D, k);
-    free(W), free(out), free(C), free(G), free((double *)prior.P);
+    for (size_t t = 0; t < ntok; t++) { /* X̃ with a column of ones appended for the intercept */
+        for (int j = 0; j < k; j++) Xtd[t * kt + j] = Xt[t * k + j];
+        if (ic) Xtd[t * kt + k] = 1.0;
+    }
+    double *sx = xcalloc((size_t)n + 1, sizeof *sx), *sxt = xcalloc((size_t)k + 1, sizeof *sxt);
+    for (size_t t = 0; t < ntok; t++) {
+        for (int j = 0; j < n; j++) sx[j] += Xd[t * n + j];
+        for (int j = 0; j < k; j++) sxt[j] += Xtd[t * kt + j];
+    }
+    double *W = lsq_tensor_double(src), *out = xmalloc_aligned((size_t)D * k * sizeof *out),
+           *delta = xcalloc((size_t)D, sizeof *delta);
+    int rc = 0;
+    if (o->fit == REFORM_FIT_BIAS) {
+        bias_only(W, D, n, idx, k, sx, sxt, (double)ntok, delta);
+    } else {
+        double *C = xmalloc_aligned((size_t)n * kt * sizeof *C), *G = xmalloc_aligned((size_t)kt * kt * sizeof *G);
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, kt, (int)ntok, 1.0, Xd, n, Xtd, kt, 0.0, C, kt);
+        cblas_dsyrk(CblasRowMajor, CblasLower, CblasTrans, kt, (int)ntok, 1.0, Xtd, kt, 0.0, G, kt);
+        for (int64_t i = 0; i < kt; i++)
+            for (int64_t j = i + 1; j < kt; j++) G[i * kt + j] = G[j * kt + i];
+        LsqPrior prior = {.P = kept_columns(W, D, n, idx, k), .n_tok = (double)ntok};
+        rc = solve_fit(W, D, n, C, G, k, ic, o->lambda_frac, &prior, out, delta);
+        free(C), free(G), free((double *)prior.P);
+    }
+    free(Xd), free(Xtd), free(sx), free(sxt);
+    if (rc == 0 && o->fit != REFORM_FIT_BIAS) rc = store(dst, out, D, k);
+    if (rc == 0 && o->fit != REFORM_FIT_WEIGHTS) add_bias(E, b, delta, D);
+    free(W), free(out), free(delta);
     return rc;
 }
 
@@ -209,8 +305,8 @@ int reform_sequential(const Model *m, const Subnet *s, const Windows *w, const R
             if (rc == 0) memcpy(tmp, xs, ntok * D * sizeof *tmp);
             if (rc == 0) rc = run_layer(fs, l, tmp, w, per_call, D, &sub);
             if (rc == 0)
-                rc = pass == 0 ? fit_cross(&L->wo, &EL->wo, io, dense.concat, buf, ntok, o->lambda_frac)
-                               : fit_cross(&L->w_down, &EL->w_down, id, dense.act, buf, ntok, o->lambda_frac);
+                rc = pass == 0 ? fit_cross(E, &L->wo, &EL->wo, &EL->bo, io, dense.concat, buf, ntok, o)
+                               : fit_cross(E, &L->w_down, &EL->w_down, &EL->b_down, id, dense.act, buf, ntok, o);
             free(buf);
         }
         free(dense.concat), free(dense.act), free(io), free(id);

@@ -111,8 +111,9 @@ int method_flap(const MethodInput *in, MethodResult *out) {
         h += subnet_kept_heads(&s->layers[l]), H += s->layers[l].n_heads;
         c += subnet_kept_channels(&s->layers[l]), C += s->layers[l].hidden_dim;
     }
-    snprintf(out->note, sizeof out->note, "kept %d/%d heads and %d/%d channels (global threshold, no bias)", h, H, c,
-             C);
+    snprintf(out->note, sizeof out->note,
+             "kept %d/%d heads and %d/%d channels (global threshold; bias compensation: carve reform --fit bias)", h,
+             H, c, C);
     return 0;
 }
 

@@ -62,8 +62,9 @@ def load_hf(d):
         layers.append(dict(attn_norm=g("input_layernorm.weight"), wq=g("self_attn.q_proj.weight"),
                            wk=g("self_attn.k_proj.weight"), wv=g("self_attn.v_proj.weight"),
                            bq=g("self_attn.q_proj.bias"), bk=g("self_attn.k_proj.bias"), bv=g("self_attn.v_proj.bias"),
-                           wo=g("self_attn.o_proj.weight"), ffn_norm=g("post_attention_layernorm.weight"),
-                           w_gate=g("mlp.gate_proj.weight"), w_up=g("mlp.up_proj.weight"), w_down=g("mlp.down_proj.weight")))
+                           wo=g("self_attn.o_proj.weight"), bo=g("self_attn.o_proj.bias"),
+                           ffn_norm=g("post_attention_layernorm.weight"), w_gate=g("mlp.gate_proj.weight"),
+                           w_up=g("mlp.up_proj.weight"), w_down=g("mlp.down_proj.weight"), b_down=g("mlp.down_proj.bias")))
     emb = t["model.embed_tokens.weight"]
     cls = t.get("lm_head.weight", emb)
     cfg = dict(dim=dim, n_heads=nh, n_kv=c.get("num_key_value_heads", nh), hd=hd, vocab=c["vocab_size"],
@@ -129,12 +130,14 @@ def forward(model, tokens, sub=None):
                 a = np.exp(a - a.max(-1, keepdims=True)); a /= a.sum(-1, keepdims=True)
                 o[:, i] = (a @ v[:, j]) * keep[i]
             x = x + o.reshape(T, H * hd) @ L["wo"].T
+            if L.get("bo") is not None: x = x + L["bo"]
         if S.get("mlp", True):
             F = L["w_gate"].shape[0]
             keep = np.zeros(F); keep[S.get("channels", range(F))] = 1.0
             h = rmsnorm(x, L["ffn_norm"], cfg["eps"])
             g = h @ L["w_gate"].T
             x = x + (g / (1 + np.exp(-g)) * (h @ L["w_up"].T) * keep) @ L["w_down"].T
+            if L.get("b_down") is not None: x = x + L["b_down"]
     return rmsnorm(x, final, cfg["eps"]) @ cls.T
 
 

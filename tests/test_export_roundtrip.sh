@@ -7,6 +7,8 @@
 # With reformation (the default) the exported weights are exactly what `carve reform --out`
 # writes, HF and GGUF evaluate alike, and the perplexity differs from the inherited weights'.
 # RoPE-scaled models (llama3, linear) keep their ppl through HF, GGUF and GGUF->GGUF export.
+# o_proj / down_proj output biases (reformation's intercept, FLAP's compensation) survive HF, GGUF
+# and GGUF->HF.
 set -eu
 cd "$(dirname "$0")/.."
 . tests/export_fixtures.inc
@@ -54,6 +56,35 @@ hf=$(ppl "$T/ref.hf"); gg=$(ppl "$T/ref.gguf"); inherited=$(ppl "$T/hetero.hf")
 echo "hetero reformed: ppl HF $hf, GGUF $gg (inherited weights $inherited)"
 close "$hf" "$gg" || { echo "reformed: GGUF ppl $gg != HF $hf"; exit 1; }
 close "$hf" "$inherited" && { echo "reformed export has the inherited weights' ppl"; exit 1; }
+
+# Output biases (the default intercept fit, and FLAP's bias-only compensation) survive every format:
+# the HF directory declares attention_bias/mlp_bias and holds the whole Llama bias sets (zeros where
+# the model has none), the GGUF file holds attn_output.bias / ffn_down.bias, and HF -> GGUF -> HF
+# (--no-reform) keeps the perplexity.
+"$PYTHON" - "$T/ref.hf" <<'PY' || exit 1
+import json, struct, sys
+d = sys.argv[1]; c = json.load(open(d + "/config.json"))
+raw = open(d + "/model.safetensors", "rb").read(); n = struct.unpack("<Q", raw[:8])[0]
+names = set(json.loads(raw[8:8 + n])) - {"__metadata__"}
+want = {"model.layers.0.self_attn.o_proj.bias", "model.layers.0.mlp.down_proj.bias", "model.layers.0.mlp.gate_proj.bias",
+        "model.layers.0.self_attn.q_proj.bias", "model.layers.3.mlp.down_proj.bias", "model.layers.2.self_attn.o_proj.bias"}
+bad = [] if c.get("attention_bias") and c.get("mlp_bias") else ["config: attention_bias/mlp_bias not set"]
+bad += sorted(want - names) + sorted(x for x in names if x.startswith(("model.layers.1.self_attn", "model.layers.2.mlp", "model.layers.4.")))
+print("reformed HF export biases:", "ok" if not bad else bad); sys.exit(1 if bad else 0)
+PY
+TOK=${CARVE_SHARED:-../shared}/models/stories260K/tok512.bin
+"$CARVE" reform --model "$M" --subnet "$S" $RO --fit bias --out "$T/flap.hf" >/dev/null 2>&1
+for src in ref flap; do
+    "$CARVE" export --model "$T/$src.hf" --no-reform --format gguf --manifest "$T/$src.manifest" --out "$T/$src.2.gguf" >/dev/null
+    "$CARVE" export --model "$T/$src.2.gguf" --no-reform --format hf --out "$T/$src.3.hf" >/dev/null 2>&1
+    a=$(ppl "$T/$src.hf"); b=$(ppl "$T/$src.2.gguf"); c=$(ppl "$T/$src.3.hf" --tokenizer "$TOK")
+    echo "$src biases: ppl HF $a, HF->GGUF $b, GGUF->HF $c"
+    close "$a" "$b" && close "$a" "$c" || { echo "$src: output biases changed the ppl across formats"; exit 1; }
+    for t in blk.0.attn_output.bias blk.0.ffn_down.bias blk.3.ffn_down.bias; do
+        grep -q "\"$t\"" "$T/$src.manifest" || { echo "$src: GGUF lacks $t"; exit 1; }
+    done
+done
+fl=$(ppl "$T/flap.hf"); close "$fl" "$inherited" && { echo "FLAP compensation changed nothing"; exit 1; }
 
 # RoPE scaling survives export: a qwen-tiny model (byte-level tokenizer, so GGUF can embed it) with
 # llama3 scaling (original context 64, so windows of 128 reach the scaled pairs) and one with linear

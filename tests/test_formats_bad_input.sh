@@ -86,7 +86,7 @@ case_ config_missing_key 'del cfg["num_attention_heads"]'                       
 case_ config_bad_type    'cfg["num_hidden_layers"] = "four"'                      '"num_hidden_layers" is not an integer' config.json
 case_ config_bad_heads   'cfg["num_key_value_heads"] = 3'                         'num_attention_heads 4 is not a multiple of num_key_value_heads 3' config.json
 case_ config_act         'cfg["hidden_act"] = "gelu"'                              "hidden_act 'gelu' is not supported" config.json
-case_ mlp_bias           'hdr["model.layers.1.mlp.up_proj.bias"] = {"dtype": "BF16", "shape": [4], "data_offsets": [len(data), len(data) + 8]}; data += bytes(8)' \
+case_ mlp_bias           'hdr["model.layers.1.mlp.up_proj.bias"] = {"dtype": "BF16", "shape": [4], "data_offsets": [len(data), len(data) + 8]}; data += bytes([0, 0x3f] * 4)' \
                          'tensor model.layers.1.mlp.up_proj.bias is not supported'
 case_ config_arch        'cfg["architectures"] = ["BertModel"]'                   "unsupported architecture 'BertModel'" config.json
 

@@ -4,8 +4,8 @@
 
 Covers random llama2.c checkpoints written here (MHA and GQA, tied and untied, interleaved
 RoPE) dense and under random subnets (pruned heads and channels, skipped sublayers); random
-Hugging Face models from `carve synth` (F32/F16/BF16, q/k/v biases, rotate-half RoPE, tied and
-untied; plain, llama3- and linear-scaled RoPE) when carve has that subcommand; and stories260K perplexity on the reference's own
+Hugging Face models from `carve synth` (F32/F16/BF16, q/k/v biases, o/down output biases,
+rotate-half RoPE, tied and untied; plain, llama3- and linear-scaled RoPE) when carve has that subcommand; and stories260K perplexity on the reference's own
 tokenization of ../shared/data/tinystories/valid.txt (first 40 windows of 256; `--full` runs
 all windows, the acceptance figure), plus token-for-token agreement with `carve tokenize`
 when it is available. Logits come out of carve through `carve eval --token-file --dump-logits`."""
@@ -105,7 +105,8 @@ def main():
         for i, (shape, dtype, extra) in enumerate([("tiny", "f32", ["--tied", "0"]),
                                                    ("tiny-mha", "f16", ["--bias", "1"]),
                                                    ("qwen-tiny", "bf16", ["--tied", "0"]),
-                                                   ("tiny", "bf16", ["--tied", "1", "--kv-heads", "1"])]):
+                                                   ("tiny", "bf16", ["--tied", "1", "--kv-heads", "1"]),
+                                                   ("tiny", "f32", ["--out-bias"])]):
             d = os.path.join(TMP, f"synth{i}")
             run(["synth", "--shape", shape, "--dtype", dtype, "--seed", str(i + 1), "--out", d, "--quiet"] + extra)
             name = f"hf-{shape}-{dtype}{''.join(extra).replace('--', '+').replace(' ', '')}"

@@ -242,9 +242,9 @@ START_TEST(test_errors) {
     free(p);
     /* weights carve cannot evaluate are refused, not ignored */
     w = llama_writer(GGML_TYPE_F32, true);
-    add_tensor(w, "blk.1.attn_output.bias", GGML_TYPE_F32, 1, 32, 5);
-    p = write_gguf(w, "obias.gguf");
-    open_fails(p, "tensor blk.1.attn_output.bias is not supported");
+    add_tensor(w, "blk.1.ffn_up.bias", GGML_TYPE_F32, 1, 32, 5);
+    p = write_gguf(w, "upbias.gguf");
+    open_fails(p, "tensor blk.1.ffn_up.bias is not supported");
     free(p);
 }
 END_TEST

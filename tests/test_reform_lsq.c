@@ -2,7 +2,6 @@
  * numpy.linalg.lstsq reference (tests/ref_reform.py), one-shot and cross-covariance
  * (sequential) forms, and ADMM's gap to the exact solution after 10/30/100 iterations. */
 #include <math.h>
-#include <sys/wait.h>
 
 #include "reform/admm.h"
 #include "reform/lsq.h"
@@ -44,53 +43,15 @@ static void gram(const double *P, int r, const double *Q, int c, double *A) {
         }
 }
 
-static void write_bin(const char *dir, const char *name, const double *x, size_t n) {
-    char *p = path_join(dir, name);
-    ck_assert_int_eq(write_file_atomic(p, x, n * sizeof *x), 0);
-    free(p);
-}
-
 /* Runs the numpy reference; returns 0 and fills ref (M, K), or 77 when it is unavailable. */
 static int numpy_ref(const double *X, const double *Xt, const double *W, const int *idx, double lam, double *ref) {
     char *dir = test_tmpdir("reform-lsq");
-    write_bin(dir, "X.f64", X, (size_t)N * T);
-    write_bin(dir, "Xt.f64", Xt, (size_t)K * T);
-    write_bin(dir, "W.f64", W, (size_t)M * N);
-    char buf[512], *p;
-    int len = snprintf(buf, sizeof buf, "%d %d %d %d %.17g\n", M, N, K, T, lam);
-    p = path_join(dir, "meta.txt");
-    ck_assert_int_eq(write_file_atomic(p, buf, (size_t)len), 0);
-    free(p);
-    len = 0;
-    for (int j = 0; j < K; j++) len += snprintf(buf + len, sizeof buf - (size_t)len, "%d ", idx[j]);
-    p = path_join(dir, "idx.txt");
-    ck_assert_int_eq(write_file_atomic(p, buf, (size_t)len), 0);
-    free(p);
-    const char *py = getenv("PYTHON") ? getenv("PYTHON") : "/usr/bin/python3";
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "'%s' tests/ref_reform.py '%s'", py, dir);
-    int rc = system(cmd);
-    int status = (rc != -1 && WIFEXITED(rc)) ? WEXITSTATUS(rc) : -1;
-    if (status == 0) {
-        p = path_join(dir, "ref.f64");
-        size_t n = 0;
-        char *data = read_file(p, &n);
-        ck_assert_msg(data && n == (size_t)M * K * sizeof(double), "bad ref.f64");
-        memcpy(ref, data, n);
-        free(data);
-        free(p);
-    }
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    ck_assert_int_eq(system(cmd), 0);
+    test_write_lsq_case(dir, M, N, K, T, lam, X, Xt, W, idx);
+    int status = test_run_python("tests/ref_reform.py", dir);
+    if (status == 0) test_read_f64(dir, "ref.f64", ref, (size_t)M * K);
+    test_rmtree(dir);
     free(dir);
-    ck_assert_msg(status == 0 || status == 77, "tests/ref_reform.py failed (status %d)", status);
     return status;
-}
-
-static double rel_diff(const double *a, const double *b, int n) {
-    double num = 0, den = 0;
-    for (int i = 0; i < n; i++) num += (a[i] - b[i]) * (a[i] - b[i]), den += b[i] * b[i];
-    return sqrt(num / den);
 }
 
 static void setup(double *X, double *W, int *idx) {
@@ -109,7 +70,7 @@ START_TEST(test_exact_one_shot_matches_numpy) {
     lsq_gather(H, N, idx, K, C, G);
     ck_assert_int_eq(lsq_ridge(W, M, N, C, G, K, REFORM_LAMBDA_FRAC, NULL, out), 0);
     if (numpy_ref(X, Xt, W, idx, REFORM_LAMBDA_FRAC, ref) == 77) return;
-    double d = rel_diff(out, ref, M * K);
+    double d = test_rel_diff(out, ref, M * K);
     printf("one-shot exact vs numpy lstsq: relative difference %.3e\n", d);
     ck_assert_msg(d < 1e-4, "one-shot: %g", d);
     /* and the residual from statistics equals the direct ‖Ŵ X_S − W X‖² */
@@ -139,7 +100,7 @@ START_TEST(test_exact_cross_covariance_matches_numpy) {
     gram(Xt, K, Xt, K, G);
     ck_assert_int_eq(lsq_ridge(W, M, N, C, G, K, 0.05, NULL, out), 0);
     if (numpy_ref(X, Xt, W, idx, 0.05, ref) == 77) return;
-    double d = rel_diff(out, ref, M * K);
+    double d = test_rel_diff(out, ref, M * K);
     printf("cross-covariance exact vs numpy lstsq: relative difference %.3e\n", d);
     ck_assert_msg(d < 1e-4, "cross-covariance: %g", d);
 }
@@ -156,7 +117,7 @@ static void on_iter(void *ud, int iter, const double *What) {
     double res = lsq_residual(What, M, K, g->WC, g->G, g->energy);
     double gap = (res - g->exact_res) / g->energy;
     printf("ADMM rho=1 after %3d iterations: relative error %.6e (exact %.6e), gap %.3e, weight diff %.3e\n", iter,
-           res / g->energy, g->exact_res / g->energy, gap, rel_diff(What, g->exact, M * K));
+           res / g->energy, g->exact_res / g->energy, gap, test_rel_diff(What, g->exact, M * K));
     if (g->n < 4) g->gap[g->n++] = gap;
 }
 
@@ -239,7 +200,7 @@ START_TEST(test_prior_when_calibration_is_short) {
     /* the prior fades as the tokens grow: the same G claimed to sum 1e18 tokens gives the plain ridge */
     prior.n_tok = 1e18;
     ck_assert_int_eq(lsq_ridge(W, M, N, C, G, K, lam_frac, &prior, out), 0);
-    double d = rel_diff(out, plain, M * K);
+    double d = test_rel_diff(out, plain, M * K);
     printf("prior with N = 1e18: relative difference to the plain ridge %.3e\n", d);
     ck_assert_msg(d < 1e-6, "prior does not fade: %g", d);
 }

@@ -4,9 +4,11 @@
 #define CARVE_TESTUTIL_H
 
 #include <check.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "runtime/model/model.h"
@@ -38,6 +40,61 @@ static inline void test_rmtree(const char *dir) {
     char cmd[4200];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     ck_assert_int_eq(system(cmd), 0);
+}
+
+/* dir/name <- n doubles (raw little-endian f64, what the numpy references read with np.fromfile). */
+static inline void test_write_f64(const char *dir, const char *name, const double *x, size_t n) {
+    char *p = path_join(dir, name);
+    ck_assert_int_eq(write_file_atomic(p, x, n * sizeof *x), 0);
+    free(p);
+}
+
+/* x <- the n doubles of dir/name (the file must hold exactly that many). */
+static inline void test_read_f64(const char *dir, const char *name, double *x, size_t n) {
+    char *p = path_join(dir, name);
+    size_t len = 0;
+    char *data = read_file(p, &len);
+    ck_assert_msg(data && len == n * sizeof *x, "%s: not %zu doubles", p, n);
+    memcpy(x, data, len);
+    free(data);
+    free(p);
+}
+
+/* Run `$PYTHON script dir` (default /usr/bin/python3); its exit status (77: numpy missing, skip),
+ * asserting it is 0 or 77. */
+static inline int test_run_python(const char *script, const char *dir) {
+    const char *py = getenv("PYTHON") ? getenv("PYTHON") : "/usr/bin/python3";
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "'%s' '%s' '%s'", py, script, dir);
+    int rc = system(cmd), status = (rc != -1 && WIFEXITED(rc)) ? WEXITSTATUS(rc) : -1;
+    ck_assert_msg(status == 0 || status == 77, "%s failed (status %d)", script, status);
+    return status;
+}
+
+/* The files the least-squares references (tests/ref_reform.py, tests/ref_intercept.py) read from
+ * dir: meta.txt "m n k T lambda_frac", X.f64 (n, T), Xt.f64 (k, T), W.f64 (m, n), idx.txt (k). */
+static inline void test_write_lsq_case(const char *dir, int m, int n, int k, int T, double lambda_frac,
+                                       const double *X, const double *Xt, const double *W, const int *idx) {
+    test_write_f64(dir, "X.f64", X, (size_t)n * T);
+    test_write_f64(dir, "Xt.f64", Xt, (size_t)k * T);
+    test_write_f64(dir, "W.f64", W, (size_t)m * n);
+    char buf[8192], *p;
+    int len = snprintf(buf, sizeof buf, "%d %d %d %d %.17g\n", m, n, k, T, lambda_frac);
+    p = path_join(dir, "meta.txt");
+    ck_assert_int_eq(write_file_atomic(p, buf, (size_t)len), 0);
+    free(p);
+    len = 0;
+    for (int j = 0; j < k && len < (int)sizeof buf - 16; j++) len += snprintf(buf + len, sizeof buf - (size_t)len, "%d ", idx[j]);
+    p = path_join(dir, "idx.txt");
+    ck_assert_int_eq(write_file_atomic(p, buf, (size_t)len), 0);
+    free(p);
+}
+
+/* ‖a − b‖ / ‖b‖ over n entries. */
+static inline double test_rel_diff(const double *a, const double *b, int n) {
+    double num = 0, den = 0;
+    for (int i = 0; i < n; i++) num += (a[i] - b[i]) * (a[i] - b[i]), den += b[i] * b[i];
+    return sqrt(num / den);
 }
 
 /* Leave a test (it passes, saying it was skipped) when its fixture found no stories260K in

@@ -11,7 +11,8 @@
  *   GGUF source's table) as the F32 tensor rope_freqs.weight of head_dim/2 per-pair divisors
  *   of the inverse frequency, which llama.cpp applies as its freq factors.
  *   Tensors token_embd, blk.N.{attn_norm, attn_q, attn_k, attn_v, attn_output, ffn_norm,
- *   ffn_gate, ffn_up, ffn_down}.weight (+ attn_q/k/v.bias), output_norm, output (absent when
+ *   ffn_gate, ffn_up, ffn_down}.weight (+ attn_q/k/v.bias, attn_output.bias, ffn_down.bias
+ *   when the model has them), output_norm, output (absent when
  *   tied). 2-D tensors in the chosen dtype, norms and biases always F32.
  *
  * Q/K rows are written in llama.cpp's interleaved RoPE order (a ROPE_HALF model, i.e. from

@@ -169,10 +169,11 @@ static int load_layer(const GGUFFile *g, LayerWeights *L, int l) {
         if (!d->gguf) continue; /* (replace layers have no GGUF form) */
         snprintf(n, sizeof n, "blk.%d.%s", l, d->gguf);
         if (d->flags & LT_REFUSED) {
-            if (gguf_find_tensor(g, n))
-                return err_set("%s: tensor %s is not supported (carve models have q/k/v biases only)", g->file.path,
-                               n);
-            continue;
+            Tensor t = {0};
+            if (!gguf_find_tensor(g, n)) continue;
+            if ((d->flags & LT_ZERO) && get(g, n, false, &t) == 0 && t.data && tensor_all_zero(&t)) continue;
+            return err_set("%s: tensor %s is not supported (carve models have q/k/v and o/down biases only)%s",
+                           g->file.path, n, d->flags & LT_ZERO ? "; an all-zero one is accepted" : "");
         }
         bool on = d->part == LT_ATTN ? L->n_heads > 0 : d->part == LT_MLP && L->hidden_dim > 0;
         if (on && get(g, n, !(d->flags & LT_BIAS), layer_tensor(L, d)) != 0) return -1;

@@ -17,10 +17,11 @@
  * with one entry per layer (exactly num_hidden_layers entries):
  *   - h > 0: the layer has an attention sublayer with h query heads and kv KV heads
  *     (h % kv == 0): tensors input_layernorm, self_attn.{q,k,v,o}_proj (+ optional
- *     q/k/v biases) with q rows h*head_dim and k/v rows kv*head_dim;
+ *     q/k/v/o biases) with q rows h*head_dim and k/v rows kv*head_dim;
  *   - h == 0: no attention sublayer; its input_layernorm and q/k/v/o tensors are absent;
  *   - f > 0: the layer has an MLP with f channels: post_attention_layernorm and
- *     mlp.{gate,up,down}_proj with gate/up (f, hidden) and down (hidden, f);
+ *     mlp.{gate,up,down}_proj with gate/up (f, hidden) and down (hidden, f) (+ an optional
+ *     down_proj bias; all-zero gate/up biases are accepted and dropped);
  *   - f == 0: no MLP sublayer; post_attention_layernorm and gate/up/down are absent;
  *   - "replace": true: the whole layer is one fitted linear map h <- W h stored as
  *     model.layers.N.replace.weight of shape (hidden_size, hidden_size) and nothing else
@@ -321,13 +322,15 @@ static int load_layer(Weights *w, int l, bool replace, bool need_bias) {
             Tensor t;
             if (replace) continue;
             if (get(w, n, false, &t) != 0) return -1;
-            if (t.data)
-                return err_set("%s: tensor %s is not supported (carve models have q/k/v biases only)", w->what, n);
+            if (t.data && !((d->flags & LT_ZERO) && tensor_all_zero(&t)))
+                return err_set("%s: tensor %s is not supported (carve models have q/k/v and o/down biases only)%s",
+                               w->what, n, d->flags & LT_ZERO ? "; an all-zero one is accepted" : "");
             continue;
         }
         bool on = replace ? d->part == LT_REPLACE
                           : d->part == LT_ATTN ? L->n_heads > 0 : d->part == LT_MLP && L->hidden_dim > 0;
-        if (on && get(w, n, !(d->flags & LT_BIAS) || need_bias, layer_tensor(L, d)) != 0) return -1;
+        bool required = !(d->flags & LT_BIAS) || (need_bias && !(d->flags & LT_OUT)); /* qwen2: q/k/v biases */
+        if (on && get(w, n, required, layer_tensor(L, d)) != 0) return -1;
     }
     if (replace) L->n_heads = L->n_kv_heads = L->hidden_dim = 0;
     return 0;

@@ -29,12 +29,21 @@ bool model_is_uniform(const Model *m) {
 
 static const char *torch_dtype(DType d) { return d == DT_F32 ? "float32" : d == DT_F16 ? "float16" : "bfloat16"; }
 
+/* Whether any layer has an o_proj (which 0) / down_proj (1) bias. */
+static bool has_out_bias(const Model *m, int which) {
+    for (int l = 0; l < m->cfg.n_layers; l++)
+        if ((which ? m->layers[l].b_down.data : m->layers[l].bo.data) != NULL) return true;
+    return false;
+}
+
 static json_t *make_config(const Model *m, DType d) {
     const ModelConfig *c = &m->cfg;
-    bool uniform = model_is_uniform(m);
+    bool uniform = model_is_uniform(m), ob = has_out_bias(m, 0), db = has_out_bias(m, 1);
     const LayerWeights *L0 = &m->layers[0];
-    const char *arch = uniform ? (c->qkv_bias ? "Qwen2ForCausalLM" : "LlamaForCausalLM") : "CarveLlamaForCausalLM";
-    const char *type = uniform ? (c->qkv_bias ? "qwen2" : "llama") : "carve-llama";
+    /* Qwen2 has q/k/v biases and no o_proj bias: output biases make it a Llama with attention_bias */
+    bool qwen2 = c->qkv_bias && !ob && !db;
+    const char *arch = uniform ? (qwen2 ? "Qwen2ForCausalLM" : "LlamaForCausalLM") : "CarveLlamaForCausalLM";
+    const char *type = uniform ? (qwen2 ? "qwen2" : "llama") : "carve-llama";
     json_t *o = json_pack("{s:[s],s:s,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:f,s:f,s:b,s:s,s:s,s:b}", "architectures",
                           arch, "model_type", type, "hidden_size", c->dim, "num_hidden_layers", c->n_layers,
                           "num_attention_heads", uniform ? L0->n_heads : c->n_heads, "num_key_value_heads",
@@ -43,7 +52,8 @@ static json_t *make_config(const Model *m, DType d) {
                           c->vocab_size, "max_position_embeddings", c->max_seq_len, "rope_theta",
                           (double)c->rope_theta, "rms_norm_eps", (double)c->norm_eps, "tie_word_embeddings",
                           c->tied_embeddings, "hidden_act", "silu", "torch_dtype", torch_dtype(d),
-                          "attention_bias", c->qkv_bias);
+                          "attention_bias", c->qkv_bias || ob);
+    if (db) json_object_set_new(o, "mlp_bias", json_true());
     json_t *rope = rope_scaling_json(&c->rope_scaling);
     if (rope) json_object_set_new(o, "rope_scaling", rope);
     if (!uniform) {
@@ -65,11 +75,21 @@ typedef struct {
     char name[96];
     const Tensor *t;
     int head_dim;
+    Tensor zero;        /* an all-zero bias this item writes (t == &zero) */
 } Item;
 
-static int collect(const Model *m, Item **out) {
+/* transformers' Llama has all of q/k/v/o biases (attention_bias) or none, and all of gate/up/down
+ * (mlp_bias) or none: with an output bias somewhere, every attention (MLP) sublayer writes the
+ * whole set, all-zero where the model has none. *zeros: the shared zero buffer (free()). */
+static int collect(const Model *m, Item **out, float **zeros) {
     int cap = 4 + m->cfg.n_layers * N_LAYER_TENSORS, n = 0;
     Item *it = xcalloc((size_t)cap, sizeof *it);
+    const ModelConfig *c = &m->cfg;
+    bool ob = has_out_bias(m, 0), db = has_out_bias(m, 1);
+    int64_t widest = c->dim > (int64_t)c->n_heads * c->head_dim ? c->dim : (int64_t)c->n_heads * c->head_dim;
+    for (int l = 0; l < c->n_layers; l++)
+        if (m->layers[l].hidden_dim > widest) widest = m->layers[l].hidden_dim;
+    *zeros = xcalloc((size_t)widest, sizeof **zeros);
 #define ADD(tensor, hd, ...)                                              \
     do {                                                                  \
         snprintf(it[n].name, sizeof it[n].name, __VA_ARGS__);             \
@@ -81,8 +101,18 @@ static int collect(const Model *m, Item **out) {
     for (int l = 0; l < m->cfg.n_layers; l++) /* the layer tensor table's rows, in its order */
         for (int i = 0; i < N_LAYER_TENSORS; i++) {
             const LayerTensor *d = &LAYER_TENSORS[i];
-            if (layer_tensor_stored(&m->layers[l], d))
-                ADD(layer_tensor_c(&m->layers[l], d), d->flags & LT_ROPE ? hd : 0, "model.layers.%d.%s", l, d->hf);
+            const LayerWeights *L = &m->layers[l];
+            if (layer_tensor_stored(L, d)) {
+                ADD(layer_tensor_c(L, d), d->flags & LT_ROPE ? hd : 0, "model.layers.%d.%s", l, d->hf);
+                continue;
+            }
+            bool on = !L->replace.data && (d->part == LT_ATTN ? L->n_heads > 0 : d->part == LT_MLP && L->hidden_dim > 0);
+            bool complete = d->part == LT_ATTN ? ob && (d->flags & LT_BIAS) : db && (d->flags & (LT_BIAS | LT_ZERO));
+            if (on && complete) {
+                it[n].zero = tensor_make(DT_F32, 1, layer_dim(d->cols, c->dim, hd, L->n_heads, L->n_kv_heads,
+                                                              L->hidden_dim), *zeros);
+                ADD(&it[n].zero, 0, "model.layers.%d.%s", l, d->hf);
+            }
         }
     ADD(&m->final_norm, 0, "model.norm.weight");
     if (!m->cfg.tied_embeddings && m->classifier.data != m->tok_embedding.data) ADD(&m->classifier, 0, "lm_head.weight");
@@ -93,7 +123,8 @@ static int collect(const Model *m, Item **out) {
 
 static int write_weights(const Model *m, const char *path, DType d) {
     Item *it = NULL;
-    int n = collect(m, &it);
+    float *zeros = NULL;
+    int n = collect(m, &it, &zeros);
     STWriter *w = st_writer_new();
     st_writer_meta(w, "format", "pt");
     int64_t most = 0;
@@ -115,6 +146,7 @@ static int write_weights(const Model *m, const char *path, DType d) {
     st_writer_free(w);
     free(buf);
     free(it);
+    free(zeros);
     return rc;
 }
 

@@ -1,11 +1,13 @@
 /* model_write — write any Model (typically an in-memory extracted / reformed subnet) as a
  * Hugging Face directory that carve's HF loader (runtime/formats/hf_model.c) and transformers read:
- *   config.json        a plain LlamaForCausalLM (Qwen2ForCausalLM with q/k/v biases) config
+ *   config.json        a plain LlamaForCausalLM (Qwen2ForCausalLM with q/k/v biases only) config
  *                      when every layer has the same head/KV-head/channel counts and both
  *                      sublayers; otherwise carve's heterogeneous CarveLlamaForCausalLM config
  *                      with per-layer "carve_layers" (format documented in hf_model.c);
  *                      head_dim is always written (pruned heads make hidden_size/heads wrong);
- *                      rope_scaling ("linear" / "llama3") as the source declared it
+ *                      rope_scaling ("linear" / "llama3") as the source declared it;
+ *                      with o/down output biases attention_bias / mlp_bias are set and the
+ *                      other members of transformers' Llama bias sets written as zeros
  *   model.safetensors  the weights under the Llama names, in the chosen dtype, Q/K rows
  *                      permuted to HF's rotate-half RoPE layout when the model uses the
  *                      interleaved one (llama2.c, GGUF)

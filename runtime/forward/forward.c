@@ -43,8 +43,10 @@ typedef struct {
     const float *wqkv;   /* ((nh+2nkv)*hd, dim) */
     const float *bqkv;   /* (nh+2nkv)*hd or NULL */
     const float *wo;     /* (dim, nh*hd) */
+    const float *bo;     /* dim or NULL: o_proj bias */
     const float *wg, *wu;/* (nc, dim) each; adjacent rows of one (2nc, dim) matrix unless in place */
     const float *wdown;  /* (dim, nc) */
+    const float *bdown;  /* dim or NULL: down_proj bias */
     const float *rep;    /* (dim, dim) */
 } Compact;
 
@@ -93,7 +95,8 @@ static void plan_clear(Plan *p) {
 
 /* The one description of a layer's compact storage (p->floats floats, in this order): replace
  * (D, D); or wqkv ((nh+2nkv)*hd, D), bqkv ((nh+2nkv)*hd, when the layer has q/k/v biases),
- * wo (D, nh*hd), gate|up (2nc, D) as one matrix, wdown (D, nc) — each piece left out when it is
+ * wo (D, nh*hd), bo (D, when the layer has an o_proj bias), gate|up (2nc, D) as one matrix,
+ * wdown (D, nc), bdown (D, when it has a down_proj bias) — each piece left out when it is
  * used in place from the model (f32, nothing pruned). Points c (may be NULL) at buf, or at the
  * model for in-place pieces, and returns the floats the layout takes; buf == NULL: count only. */
 static size_t compact_layout(const Plan *p, const LayerWeights *L, int D, int hd, float *buf, Compact *c) {
@@ -108,11 +111,13 @@ static size_t compact_layout(const Plan *p, const LayerWeights *L, int D, int hd
             k.wqkv = TAKE(rows * D);
             if (L->bq.data || L->bk.data || L->bv.data) k.bqkv = TAKE(rows);
             k.wo = p->wo_inplace ? L->wo.data : TAKE((size_t)D * p->nh * hd);
+            if (L->bo.data) k.bo = TAKE(D);
         }
         if (p->nc > 0) {
             if (p->gu_inplace) k.wg = L->w_gate.data, k.wu = L->w_up.data;
             else k.wg = TAKE((size_t)2 * p->nc * D), k.wu = k.wg ? k.wg + (size_t)p->nc * D : NULL;
             k.wdown = p->down_inplace ? L->w_down.data : TAKE((size_t)D * p->nc);
+            if (L->b_down.data) k.bdown = TAKE(D);
         }
     }
 #undef TAKE
@@ -233,6 +238,7 @@ static void build_layer(Forward *f, int l, const Plan *p, float *buf, Compact *c
         }
         // wo: (D, nq*hd) <- kept column blocks of (D, H*hd)
         if (!p->wo_inplace) gather_columns((float *)c->wo, &L->wo, nq == L->n_heads ? NULL : p->ocols, nq * hd);
+        if (c->bo) convert_to_f32((float *)c->bo, L->bo.data, L->bo.dtype, (size_t)D);
         release_source(m, &L->wq);
         release_source(m, &L->wk);
         release_source(m, &L->wv);
@@ -251,6 +257,7 @@ static void build_layer(Forward *f, int l, const Plan *p, float *buf, Compact *c
         }
         // wd: (D, nc) <- kept columns of (D, F)
         if (!p->down_inplace) gather_columns((float *)c->wdown, &L->w_down, nc == L->hidden_dim ? NULL : p->chan, nc);
+        if (c->bdown) convert_to_f32((float *)c->bdown, L->b_down.data, L->b_down.dtype, (size_t)D);
         release_source(m, &L->w_gate);
         release_source(m, &L->w_up);
         release_source(m, &L->w_down);
@@ -639,6 +646,7 @@ static int layer_impl(Forward *f, int l, float *x, int B, int T, const ForwardHo
         attention(f, p, f->qkv, f->att, B, T);
         if (hooks && hooks->attn_concat) hooks->attn_concat(hooks->ud, l, f->att, n, p->nh * hd);
         proj(f->att, n, p->nh * hd, c.wo, D, x, D, 1.0f); /* residual: x += att . wo^T */
+        if (c.bo) k_add_bias(x, D, c.bo, n, D);
     }
     if (hooks && hooks->hidden) hooks->hidden(hooks->ud, l, 1, x, n, D); /* also when attention is off */
     if (p->nc > 0) {
@@ -652,6 +660,7 @@ static int layer_impl(Forward *f, int l, float *x, int B, int T, const ForwardHo
         k_silu_mul(f->act, f->gu, n, nc);
         if (hooks && hooks->mlp_act) hooks->mlp_act(hooks->ud, l, f->act, n, nc);
         proj(f->act, n, nc, c.wdown, D, x, D, 1.0f); /* residual: x += act . wdown^T */
+        if (c.bdown) k_add_bias(x, D, c.bdown, n, D);
     }
     if (check_finite_layer(f, l, x, n)) return -1;
     if (hooks && hooks->hidden) hooks->hidden(hooks->ud, l, 2, x, n, D);

@@ -1,8 +1,8 @@
 /* forward — the batched full-sequence transformer forward pass over a subnet.
  *
  * For B sequences x T tokens (no KV cache) it runs RMSNorm, Q/K/V projections (+bias),
- * RoPE (either layout), causal GQA attention, output projection, residual, RMSNorm,
- * SwiGLU MLP, final norm, logits and NLL. Every projection is one OpenBLAS sgemm over
+ * RoPE (either layout), causal GQA attention, output projection (+bias), residual, RMSNorm,
+ * SwiGLU MLP (down projection +bias), final norm, logits and NLL. Every projection is one OpenBLAS sgemm over
  * all B*T tokens on *compact* f32 weights: the kept rows/columns gathered (and converted
  * from the stored dtype) once per subnet, so a 50% subnet costs about half the FLOPs.
  * When the compact weights of all layers do not fit the cache budget they are rebuilt

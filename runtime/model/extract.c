@@ -95,6 +95,7 @@ int model_extract(const Model *m, const Subnet *s, Model **result) {
                 if (L->bk.data) O->bk = take(out, &L->bk, NULL, 1, kvrows, (int64_t)nkv * hd);
                 if (L->bv.data) O->bv = take(out, &L->bv, NULL, 1, kvrows, (int64_t)nkv * hd);
                 O->wo = take(out, &L->wo, NULL, D, qrows, (int64_t)nh * hd);
+                O->bo = take_all(out, &L->bo);
             }
             free(count);
             free(qh);
@@ -109,6 +110,7 @@ int model_extract(const Model *m, const Subnet *s, Model **result) {
                 O->w_gate = take(out, &L->w_gate, ch, nc, NULL, D);
                 O->w_up = take(out, &L->w_up, ch, nc, NULL, D);
                 O->w_down = take(out, &L->w_down, NULL, D, ch, nc);
+                O->b_down = take_all(out, &L->b_down);
             }
             free(ch);
         }

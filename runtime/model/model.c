@@ -131,12 +131,14 @@ int model_validate(Model *m, const char *what) {
             if (L->bq.data && check_shape(&L->bq, 1, q, what, "q_proj bias", l)) return -1;
             if (L->bk.data && check_shape(&L->bk, 1, kv, what, "k_proj bias", l)) return -1;
             if (L->bv.data && check_shape(&L->bv, 1, kv, what, "v_proj bias", l)) return -1;
+            if (L->bo.data && check_shape(&L->bo, 1, c->dim, what, "o_proj bias", l)) return -1;
         }
         if (L->hidden_dim > 0) {
             if (check_shape(&L->ffn_norm, 1, c->dim, what, "MLP norm", l)) return -1;
             if (check_shape(&L->w_gate, L->hidden_dim, c->dim, what, "gate_proj", l)) return -1;
             if (check_shape(&L->w_up, L->hidden_dim, c->dim, what, "up_proj", l)) return -1;
             if (check_shape(&L->w_down, c->dim, L->hidden_dim, what, "down_proj", l)) return -1;
+            if (L->b_down.data && check_shape(&L->b_down, 1, c->dim, what, "down_proj bias", l)) return -1;
         }
     }
     return 0;
@@ -164,7 +166,7 @@ ParamCount model_param_count(const Model *m) {
     for (int l = 0; l < m->cfg.n_layers; l++) {
         const LayerWeights *L = &m->layers[l];
         const Tensor *ts[] = {&L->attn_norm, &L->wq, &L->wk, &L->wv, &L->bq, &L->bk, &L->bv, &L->wo,
-                              &L->ffn_norm, &L->w_gate, &L->w_up, &L->w_down, &L->replace};
+                              &L->bo, &L->ffn_norm, &L->w_gate, &L->w_up, &L->w_down, &L->b_down, &L->replace};
         for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++)
             if (ts[i]->data) p.layers += ts[i]->rows * ts[i]->cols;
     }

@@ -51,10 +51,12 @@ typedef struct {
     Tensor wk, wv;    /* (n_kv_heads*head_dim, dim) */
     Tensor bq, bk, bv;/* (1, rows of wq/wk/wv) or absent */
     Tensor wo;        /* (dim, n_heads*head_dim) */
+    Tensor bo;        /* (1, dim) o_proj bias or absent (reformation's intercept, FLAP's compensation) */
     Tensor ffn_norm;  /* (1, dim) */
     Tensor w_gate;    /* (hidden_dim, dim)  "w1" */
     Tensor w_up;      /* (hidden_dim, dim)  "w3" */
     Tensor w_down;    /* (dim, hidden_dim)  "w2" */
+    Tensor b_down;    /* (1, dim) down_proj bias or absent (as bo) */
     Tensor replace;   /* (dim, dim): when present the layer is a fitted linear map h <- replace · h
                          (LLM-Streamline) and every other field of the layer is unused */
 } LayerWeights;

@@ -1,6 +1,8 @@
 /* tensors — the layer tensor table (see tensors.h). */
 #include "runtime/model/tensors.h"
 
+#include <stdlib.h>
+
 #define F(field) offsetof(LayerWeights, field)
 
 const LayerTensor LAYER_TENSORS[] = {
@@ -13,15 +15,15 @@ const LayerTensor LAYER_TENSORS[] = {
     {F(bk),        "self_attn.k_proj.bias",           "attn_k.bias",        LT_ATTN,    LT_BIAS | LT_ROPE, LD_ONE, LD_KV},
     {F(bv),        "self_attn.v_proj.bias",           "attn_v.bias",        LT_ATTN,    LT_BIAS,           LD_ONE, LD_KV},
     {F(wo),        "self_attn.o_proj.weight",         "attn_output.weight", LT_ATTN,    0,                 LD_DIM, LD_Q},
+    {F(bo),        "self_attn.o_proj.bias",           "attn_output.bias",   LT_ATTN,    LT_BIAS | LT_OUT,  LD_ONE, LD_DIM},
     {F(ffn_norm),  "post_attention_layernorm.weight", "ffn_norm.weight",    LT_MLP,     LT_NORM,           LD_ONE, LD_DIM},
     {F(w_gate),    "mlp.gate_proj.weight",            "ffn_gate.weight",    LT_MLP,     0,                 LD_FF,  LD_DIM},
     {F(w_up),      "mlp.up_proj.weight",              "ffn_up.weight",      LT_MLP,     0,                 LD_FF,  LD_DIM},
     {F(w_down),    "mlp.down_proj.weight",            "ffn_down.weight",    LT_MLP,     0,                 LD_DIM, LD_FF},
+    {F(b_down),    "mlp.down_proj.bias",              "ffn_down.bias",      LT_MLP,     LT_BIAS | LT_OUT,  LD_ONE, LD_DIM},
     {F(replace),   "replace.weight",                  NULL,                 LT_REPLACE, 0,                 LD_DIM, LD_DIM},
-    {0,            "self_attn.o_proj.bias",           "attn_output.bias",   LT_ATTN,    LT_REFUSED,        LD_ONE, LD_DIM},
-    {0,            "mlp.gate_proj.bias",              "ffn_gate.bias",      LT_MLP,     LT_REFUSED,        LD_ONE, LD_FF},
-    {0,            "mlp.up_proj.bias",                "ffn_up.bias",        LT_MLP,     LT_REFUSED,        LD_ONE, LD_FF},
-    {0,            "mlp.down_proj.bias",              "ffn_down.bias",      LT_MLP,     LT_REFUSED,        LD_ONE, LD_DIM},
+    {0,            "mlp.gate_proj.bias",              "ffn_gate.bias",      LT_MLP,     LT_REFUSED | LT_ZERO, LD_ONE, LD_FF},
+    {0,            "mlp.up_proj.bias",                "ffn_up.bias",        LT_MLP,     LT_REFUSED | LT_ZERO, LD_ONE, LD_FF},
 };
 const int N_LAYER_TENSORS = (int)(sizeof LAYER_TENSORS / sizeof LAYER_TENSORS[0]);
 
@@ -42,4 +44,16 @@ int64_t layer_dim(LayerDim e, int64_t dim, int64_t head_dim, int64_t n_heads, in
     case LD_FF: return hidden;
     }
     return 0;
+}
+
+int tensor_all_zero(const Tensor *t) {
+    float *row = xmalloc((size_t)(t->cols > 0 ? t->cols : 1) * sizeof *row);
+    int zero = 1;
+    for (int64_t r = 0; zero && r < t->rows; r++) {
+        tensor_row_f32(t, r, row);
+        for (int64_t c = 0; c < t->cols; c++)
+            if (row[c] != 0.0f) zero = 0;
+    }
+    free(row);
+    return zero;
 }

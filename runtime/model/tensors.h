@@ -5,7 +5,13 @@
  * and synth all walk this table, in its order; a new tensor is one new row.
  *
  * Rows marked LT_REFUSED name tensors carve does not model: a checkpoint that holds one is
- * refused with a message naming it (rather than evaluated without it). */
+ * refused with a message naming it (rather than evaluated without it) — unless the row is also
+ * LT_ZERO and the tensor is all zeros (the gate/up biases the HF writer completes Llama's
+ * `mlp_bias` set with: transformers' LlamaMLP has all three biases or none).
+ *
+ * Output biases (LT_OUT: o_proj, down_proj) are what reformation's intercept and FLAP's bias
+ * compensation produce; every format stores them as optional tensors (llama.cpp reads
+ * attn_output.bias / ffn_down.bias for both the llama and the deci architecture). */
 #ifndef CARVE_TENSORS_H
 #define CARVE_TENSORS_H
 
@@ -27,7 +33,9 @@ enum {
     LT_BIAS = 1,    /* a bias: optional (HF: required when config.json declares q/k/v biases) */
     LT_ROPE = 2,    /* rows are RoPE pairs (Q, K and their biases): permuted between layouts */
     LT_NORM = 4,    /* an RMSNorm weight */
-    LT_REFUSED = 8  /* not modelled: refused when present (offset unused) */
+    LT_REFUSED = 8, /* not modelled: refused when present (offset unused) */
+    LT_OUT = 16,    /* with LT_BIAS: an output bias (o/down), optional in every format */
+    LT_ZERO = 32    /* with LT_REFUSED: accepted (and dropped) when all zero */
 };
 
 typedef struct {
@@ -51,6 +59,9 @@ static inline const Tensor *layer_tensor_c(const LayerWeights *L, const LayerTen
 
 /* Whether row d is stored for layer L (by its counts; a bias also needs data). */
 int layer_tensor_stored(const LayerWeights *L, const LayerTensor *d);
+
+/* Whether every element of t is 0 (LT_ZERO rows). */
+int tensor_all_zero(const Tensor *t);
 
 /* The extent e for a layer of these counts. */
 int64_t layer_dim(LayerDim e, int64_t dim, int64_t head_dim, int64_t n_heads, int64_t n_kv_heads, int64_t hidden);

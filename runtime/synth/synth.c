@@ -26,14 +26,14 @@
 #define NO_SCALING {ROPE_SCALING_NONE, 0, 0, 0, 0}
 #define LLAMA32_SCALING {ROPE_SCALING_LLAMA3, 32, 1, 4, 8192}
 static const SynthShape shapes[] = {
-    /* name           arch              dim  L   H  KV hidden vocab  max_pos theta   tied   bias  tokenizer rope */
-    {"tiny", "LlamaForCausalLM", 64, 4, 4, 2, 176, 512, 512, 10000, true, false, 0, NO_SCALING},
-    {"tiny-mha", "LlamaForCausalLM", 64, 4, 4, 4, 176, 512, 512, 10000, true, false, 0, NO_SCALING},
-    {"qwen-tiny", "Qwen2ForCausalLM", 64, 4, 4, 2, 176, 512, 512, 10000, false, true, 1, NO_SCALING},
-    {"smollm-135m", "LlamaForCausalLM", 576, 30, 9, 3, 1536, 49152, 2048, 10000, true, false, 1, NO_SCALING},
-    {"llama-1b", "LlamaForCausalLM", 2048, 16, 32, 8, 8192, 128256, 131072, 500000, true, false, 1, LLAMA32_SCALING},
-    {"llama2-7b", "LlamaForCausalLM", 4096, 32, 32, 32, 11008, 32000, 4096, 10000, false, false, 0, NO_SCALING},
-    {NULL, NULL, 0, 0, 0, 0, 0, 0, 0, 0, false, false, 0, NO_SCALING},
+    /* name           arch              dim  L   H  KV hidden vocab  max_pos theta   tied   bias  tokenizer rope  out_bias */
+    {"tiny", "LlamaForCausalLM", 64, 4, 4, 2, 176, 512, 512, 10000, true, false, 0, NO_SCALING, false},
+    {"tiny-mha", "LlamaForCausalLM", 64, 4, 4, 4, 176, 512, 512, 10000, true, false, 0, NO_SCALING, false},
+    {"qwen-tiny", "Qwen2ForCausalLM", 64, 4, 4, 2, 176, 512, 512, 10000, false, true, 1, NO_SCALING, false},
+    {"smollm-135m", "LlamaForCausalLM", 576, 30, 9, 3, 1536, 49152, 2048, 10000, true, false, 1, NO_SCALING, false},
+    {"llama-1b", "LlamaForCausalLM", 2048, 16, 32, 8, 8192, 128256, 131072, 500000, true, false, 1, LLAMA32_SCALING, false},
+    {"llama2-7b", "LlamaForCausalLM", 4096, 32, 32, 32, 11008, 32000, 4096, 10000, false, false, 0, NO_SCALING, false},
+    {NULL, NULL, 0, 0, 0, 0, 0, 0, 0, 0, false, false, 0, NO_SCALING, false},
 };
 
 const SynthShape *synth_shape_find(const char *name) {
@@ -68,7 +68,9 @@ static int plan_tensors(const SynthShape *s, Plan **out) {
     for (int l = 0; l < s->n_layers; l++) /* the layer tensor table's rows of a dense layer, in its order */
         for (int i = 0; i < N_LAYER_TENSORS; i++) {
             const LayerTensor *d = &LAYER_TENSORS[i];
-            if (d->part == LT_REPLACE || (d->flags & LT_REFUSED) || ((d->flags & LT_BIAS) && !s->bias)) continue;
+            if (d->part == LT_REPLACE || (d->flags & LT_REFUSED) ||
+                ((d->flags & LT_BIAS) && !((d->flags & LT_OUT) ? s->out_bias : s->bias)))
+                continue;
             int64_t r = d->rows == LD_ONE ? 0 : layer_dim(d->rows, D, hd, s->n_heads, s->n_kv_heads, F);
             ADD(r, layer_dim(d->cols, D, hd, s->n_heads, s->n_kv_heads, F),
                 d->flags & LT_NORM ? FILL_NORM : d->flags & LT_BIAS ? FILL_BIAS : FILL_MATRIX, "model.layers.%d.%s", l,
@@ -170,7 +172,9 @@ static int write_config(const SynthShape *s, const SynthOptions *o, const char *
     json_object_set_new(c, "rms_norm_eps", json_real(1e-5));
     json_object_set_new(c, "hidden_act", json_string("silu"));
     json_object_set_new(c, "tie_word_embeddings", json_boolean(s->tied));
-    if (strcmp(s->hf_arch, "Qwen2ForCausalLM")) json_object_set_new(c, "attention_bias", json_boolean(s->bias));
+    if (strcmp(s->hf_arch, "Qwen2ForCausalLM"))
+        json_object_set_new(c, "attention_bias", json_boolean(s->bias || s->out_bias));
+    if (s->out_bias) json_object_set_new(c, "mlp_bias", json_true()); /* (carve reads without gate/up biases) */
     json_object_set_new(c, "torch_dtype", json_string(torch));
     json_object_set_new(c, "carve_synth", json_pack("{s:s, s:I}", "shape", o->shape, "seed", (json_int_t)o->seed));
     char *txt = json_dumps(c, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -206,6 +210,12 @@ int synth_model(const SynthOptions *o, const char *out_dir) {
     if (o->kv_heads > 0) s.n_kv_heads = o->kv_heads;
     if (o->tied >= 0) s.tied = o->tied;
     if (o->bias >= 0) s.bias = o->bias;
+    if (o->out_bias) {
+        if (!strcmp(s.hf_arch, "Qwen2ForCausalLM"))
+            return err_set("%s: shape %s is Qwen2, which has no o_proj bias (output biases need a Llama shape)", out_dir,
+                           s.name);
+        s.out_bias = true;
+    }
     if (o->rope_theta > 0) s.rope_theta = o->rope_theta;
     if (o->rope_scaling) {
         RopeScaling none = NO_SCALING, llama32 = LLAMA32_SCALING;

@@ -19,6 +19,7 @@ typedef struct {
     bool tied, bias;
     int tok_family;          /* tokenizer_synth_json family: 0 sentencepiece-style, 1 byte-level */
     RopeScaling rope;        /* written as config.json rope_scaling (type NONE: none) */
+    bool out_bias;           /* o_proj / down_proj biases (Llama only; no shape has them) */
 } SynthShape;
 
 typedef struct {
@@ -30,6 +31,7 @@ typedef struct {
     int kv_heads;            /* 0 = the shape's */
     int tied;                /* -1 = the shape's, else 0/1 */
     int bias;                /* -1 = the shape's, else 0/1 */
+    bool out_bias;           /* o_proj / down_proj biases, as reformation's intercept writes them */
     const char *rope_scaling; /* NULL = the shape's, else "none", "linear" or "llama3" */
     double rope_factor;      /* 0 = the shape's, or 32 for llama3 on a shape without it */
     int rope_orig;           /* llama3 original_max_position_embeddings; 0 = the shape's or 8192 */
