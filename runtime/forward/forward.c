@@ -8,6 +8,7 @@
  * private state (plans, buffers, classifier); a split would publish that state in a header. */
 #include "runtime/forward/forward.h"
 
+#include <assert.h>
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>
@@ -549,31 +550,35 @@ static void attention(Forward *f, const Plan *p, const float *qkv, float *out, i
     }
 }
 
-/* y (n, out) = x (n, in) . W (out, in)^T + beta * y, split over the OpenMP threads: each runs a
- * single-threaded sgemm on its share of the larger of the two output dimensions. The OpenMP
- * threads are then the only busy threads (no OpenBLAS pool spinning against them on 2 cores). */
+/* y (n, out) = x (n, in) . W (out, in)^T + beta * y, as single-threaded sgemms on slices of the
+ * larger of the two output dimensions, shared out among the OpenMP threads. The slices depend on
+ * the shape alone, never on the thread count: OpenBLAS's value for an output element depends on
+ * the shape of the call that computes it (its Haswell/Zen kernels), so a split by thread count
+ * would make every figure depend on the threads (and MPI ranks) a run had. The OpenMP threads are
+ * the only busy threads (no OpenBLAS pool spinning against them on 2 cores). */
+#define PROJ_SERIAL_FLOP 2e6 /* below this n*in*out: one call */
+#define PROJ_SLICES 16       /* at most this many slices, each a multiple of 16 and >= 64 wide */
 static void proj(const float *x, int n, int in, const float *W, int out, float *y, int ldy, float beta) {
-    int nt = omp_get_max_threads();
-    if (nt < 2 || (double)n * in * out < 2e6) {
+    if ((double)n * in * out < PROJ_SERIAL_FLOP) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1.0f, x, in, W, in, beta, y, ldy);
         return;
     }
     int split_rows = n > out;
     int total = split_rows ? n : out;
-#pragma omp parallel num_threads(nt)
-    {
-        int t = omp_get_thread_num(), k = omp_get_num_threads();
-        int per = (total + k - 1) / k;
-        per = (per + 15) & ~15; /* keep slices a multiple of 16 for the kernels */
-        int a = t * per, b = a + per < total ? a + per : total;
-        if (a < b) {
-            if (split_rows)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b - a, out, in, 1.0f, x + (size_t)a * in, in, W,
-                            in, beta, y + (size_t)a * ldy, ldy);
-            else
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, b - a, in, 1.0f, x, in, W + (size_t)a * in, in,
-                            beta, y + a, ldy);
-        }
+    int per = (total + PROJ_SLICES - 1) / PROJ_SLICES;
+    per = (per + 15) & ~15; /* keep slices a multiple of 16 for the kernels */
+    if (per < 64) per = 64;
+    int n_slices = (total + per - 1) / per;
+    assert(n_slices >= 1 && n_slices <= PROJ_SLICES);
+#pragma omp parallel for schedule(dynamic, 1) if (n_slices > 1)
+    for (int s = 0; s < n_slices; s++) {
+        int a = s * per, b = a + per < total ? a + per : total;
+        if (split_rows)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b - a, out, in, 1.0f, x + (size_t)a * in, in, W, in,
+                        beta, y + (size_t)a * ldy, ldy);
+        else
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, b - a, in, 1.0f, x, in, W + (size_t)a * in, in,
+                        beta, y + a, ldy);
     }
 }
 
