@@ -22,10 +22,10 @@
  * 1.0 or NaN. An empty range [w, w) scores nothing and returns zero sums (a share of windows
  * that happens to be empty).
  *
- * For what comes next (KL to the dense model, task log-likelihoods, scoring spread over MPI
- * ranks): evaluator_sums() returns the raw sums of a window range, separate from the exp();
- * evaluator_bind() hands out the bound forward pass for passes of another kind (logits, task
- * continuations) under the same (model, subnet) switching rules. */
+ * For scores of other kinds (KL to the dense model: eval/kl.h; task log-likelihoods; scoring
+ * spread over MPI ranks): evaluator_sums() returns the raw sums of a window range, separate from
+ * the exp(); evaluator_bind() hands out the bound forward pass for passes of another kind
+ * (logits, classifier tiles, task continuations) under the same (model, subnet) switching rules. */
 #ifndef CARVE_EVALUATOR_H
 #define CARVE_EVALUATOR_H
 
