@@ -5,7 +5,9 @@
  * Two options exist for tests and are documented in --help as such: --token-file reads the
  * token stream as raw little-endian int32 ids instead of tokenizing --text (so a reference can
  * feed carve exactly its own ids), and --dump-logits writes the logits of every evaluated
- * position as raw f32, (windows*seq_len, vocab) row-major, for comparison with a reference. */
+ * position as raw f32, (windows*seq_len, vocab) row-major, for comparison with a reference.
+ * --kl K adds the mean KL divergence of the subnet from the dense model (eval/kl.h: the dense
+ * distribution kept as its K most probable tokens + the rest of the mass), kl= in the output. */
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
@@ -18,6 +20,7 @@
 #include "cli/opts.h"
 #include "eval/calib.h"
 #include "eval/evaluator.h"
+#include "eval/kl.h"
 #include "runtime/base/blas.h"
 #include "runtime/forward/forward.h"
 #include "runtime/formats/model_open.h"
@@ -89,7 +92,7 @@ static int setup(const Model *m, const char *model_path, const char *sub_path, c
 int cmd_eval(int argc, char **argv) {
     const char *model_path = NULL, *tok_path = NULL, *text_path = NULL, *sub_path = NULL, *tokfile = NULL,
                *dump = NULL;
-    int seq_len = CLI_SEQ_LEN_DEFAULT, max_windows = 0, batch = 0, cache_mb = 0;
+    int seq_len = CLI_SEQ_LEN_DEFAULT, max_windows = 0, batch = 0, cache_mb = 0, kl_k = 0;
     bool json = false;
     const CliOpt opts[] = {
         CLI_MODEL_OPTS(&model_path, &tok_path),
@@ -100,6 +103,9 @@ int cmd_eval(int argc, char **argv) {
         CLI_BATCH_OPT(&batch),
         CLI_CACHE_MB_OPT(&cache_mb),
         CLI_JSON_OPT(&json),
+        {"kl", 0, OT_INT, &kl_k, 1, 1 << 30, "K",
+         "also the mean KL divergence of --subnet from the dense model on the same windows, the\n"
+         "dense distribution kept as its K most probable tokens + the rest (fitness: kind: kl)"},
         {"token-file", 0, OT_STR, &tokfile, 0, 0, "FILE",
          "(test) take the token stream from FILE (raw little-endian int32 ids, BOS\n"
          "included by the writer) instead of tokenizing --text"},
@@ -121,12 +127,18 @@ int cmd_eval(int argc, char **argv) {
     int32_t *ids = NULL;
     size_t n_ids = 0;
     Windows win = {0};
+    DenseRef *ref = NULL;
+    double kl = NAN;
     float *logits = NULL;
     FILE *dfp = NULL;
     int ranks = cli_ranks();
     bool root = cli_rank() == 0;
     if (dump && ranks > 1) {
         err_set("eval: --dump-logits writes one file from one process: run it without mpirun");
+        goto done;
+    }
+    if (kl_k && ranks > 1) { /* the KL's dense reference and sums are not split over ranks (yet) */
+        err_set("eval: --kl is not shared out across MPI ranks: run it without mpirun (or with -np 1)");
         goto done;
     }
     if (cli_agree(model_open_tok(model_path, tok_path, &m)) != 0) goto done;
@@ -181,6 +193,12 @@ int cmd_eval(int argc, char **argv) {
         }
     }
     double secs = now_seconds() - t0;
+    if (kl_k) {
+        KlSums ks;
+        if (dense_ref_build(ev, kl_k, &ref) != 0 || evaluator_kl_sums(ev, ref, NULL, sub, 0, win.n, &ks) != 0 ||
+            eval_kl_of(&ks, what, &kl) != 0)
+            goto done;
+    }
     if (dfp) {
         int bad = fclose(dfp);
         dfp = NULL;
@@ -207,6 +225,7 @@ int cmd_eval(int argc, char **argv) {
             goto done;
         }
         if (sub_path) json_object_set_new(o, "subnet", json_string(sub_path));
+        if (kl_k) json_object_set_new(o, "kl", json_real(kl));
         char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10));
         json_decref(o);
         if (!s) {
@@ -217,14 +236,17 @@ int cmd_eval(int argc, char **argv) {
         free(s);
     } else if (root) {
         printf("ppl=%.6f nll=%.8f scored_tokens=%lld windows=%d seq_len=%d tokens_per_s=%.1f gflops_per_s=%.1f "
-               "seconds=%.3f peak_rss_mb=%.0f\n",
+               "seconds=%.3f peak_rss_mb=%.0f",
                ppl, mean, (long long)scored, win.n, T, tps, gflops, secs, (double)peak_rss_bytes() / 1048576.0);
+        if (kl_k) printf(" kl=%.10g", kl);
+        printf("\n");
     }
     rc = 0;
 done:
     if (rc) cli_fail();
     if (dfp) fclose(dfp);
     free(logits);
+    dense_ref_free(ref);
     evaluator_free(ev);
     windows_free(&win);
     free(ids);

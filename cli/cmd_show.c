@@ -90,8 +90,22 @@ int cmd_show(int argc, char **argv) {
     printf("%-18s %.0f\n", "flops/token", r.flops);
     printf("%-18s %.4f\n", "params ratio", r.params_ratio);
     printf("%-18s %.4f\n", "budget cost ratio", r.cost_ratio);
-    print_metric("calibration ppl", r.fitness);
-    print_metric("reformed calib ppl", r.reformed_fitness);
+    /* the run's fitness kind and stages (fitness.kind, selection.stages: in its settings only when set) */
+    char *mp = NULL, *settings = NULL;
+    if (store_run_model(st, r.run_id, &mp, &settings)) {
+        cand_row_free(&r);
+        store_close(st);
+        return cli_fail();
+    }
+    json_t *set = json_loads(settings, 0, NULL);
+    const char *kind = json_string_value(json_object_get(json_object_get(set, "fitness"), "kind"));
+    bool kl = kind && !strcmp(kind, "kl"), staged = json_object_get(set, "selection") != NULL;
+    json_decref(set);
+    free(mp);
+    free(settings);
+    print_metric(kl ? "calibration KL" : "calibration ppl", r.fitness);
+    print_metric(kl ? "reformed calib KL" : "reformed calib ppl", r.reformed_fitness);
+    if (staged && r.fit_stage > 0) printf("%-18s %d (%d calibration windows spent)\n", "fitness stage", r.fit_stage, r.fit_windows);
     print_metric("held-out ppl", r.eval_ppl);
     printf("%-18s %s\n", "reformed", r.reformed ? "yes" : "no");
     StoreTaskScore *ts;

@@ -30,10 +30,10 @@
  * (each entry is its one owner's value: no rounding), which are added in window order as
  * above, so a split call returns exactly the sums of an unsplit one.
  *
- * For what comes next (KL to the dense model, task log-likelihoods): evaluator_sums() returns
- * the raw sums of a window range, separate from the exp();
- * evaluator_bind() hands out the bound forward pass for passes of another kind (logits, task
- * continuations) under the same (model, subnet) switching rules. */
+ * For scores of other kinds (KL to the dense model: eval/kl.h; task log-likelihoods):
+ * evaluator_sums() returns the raw sums of a window range, separate from the exp();
+ * evaluator_bind() hands out the bound forward pass for passes of another kind (logits,
+ * classifier tiles, task continuations) under the same (model, subnet) switching rules. */
 #ifndef CARVE_EVALUATOR_H
 #define CARVE_EVALUATOR_H
 

@@ -32,6 +32,12 @@
     "  PRIMARY KEY (candidate_id, task)\n"                                                                      \
     ");\n"
 
+/* Columns of staged selection (config selection.stages); a database of an older carve gains them
+ * (ALTER TABLE) when it is first written to, and reads as NULL until then. */
+#define STAGE_COL_STAGE "fit_stage INTEGER /* selection stage (1 = first) whose windows fitness was measured on */"
+#define STAGE_COL_WINDOWS "fit_windows INTEGER /* calibration windows of forward passes spent on the fitness, all stages */"
+#define STAGE_COLS "  " STAGE_COL_STAGE ",\n  " STAGE_COL_WINDOWS ",\n"
+
 static const char SCHEMA[] =
     "\n"
     "-- Identifies a carve database (application_id 0x63727665 = 'crve' is also set).\n"
@@ -70,11 +76,12 @@ static const char SCHEMA[] =
     "  flops         REAL NOT NULL,     -- FLOPs per token at the calibration length\n"
     "  params_ratio  REAL NOT NULL,     -- kept share of the dense non-embedding parameters\n"
     "  cost_ratio    REAL NOT NULL,     -- kept share in the run's budget kind (params or FLOPs)\n"
-    "  fitness       REAL NOT NULL,     -- calibration perplexity (lower is better)\n"
+    "  fitness       REAL NOT NULL,     -- calibration perplexity, or mean KL from the dense model (fitness.kind); lower is better\n"
     "  reformed      INTEGER NOT NULL DEFAULT 0, -- 1 when eval_ppl/reformed_fitness were measured after reformation\n"
-    "  reformed_fitness REAL,           -- calibration perplexity after reformation (final step)\n"
+    "  reformed_fitness REAL,           -- the fitness on all calibration windows after reformation (final step)\n"
     "  eval_ppl      REAL,              -- held-out perplexity (final step), NULL = not evaluated\n"
     "  eval_seconds  REAL NOT NULL,     -- time to compute fitness\n"
+    STAGE_COLS
     "  UNIQUE (run_id, hash)\n"
     ");\n"
     "\n"
@@ -141,6 +148,7 @@ static const char SCHEMA[] =
 struct Store {
     sqlite3 *db;
     char *path;
+    bool stage_cols;  /* candidates has fit_stage / fit_windows */
 };
 
 static int db_fail(Store *st, const char *what) {
@@ -232,7 +240,23 @@ int store_open(const char *path, bool create, Store **out) {
             return -1;
         }
     }
+    int64_t have = 0;
+    if (scalar_int(st, "SELECT count(*) FROM pragma_table_info('candidates') WHERE name = 'fit_stage'", &have)) {
+        store_close(st);
+        return -1;
+    }
+    st->stage_cols = have > 0;
     *out = st;
+    return 0;
+}
+
+/* Before the first write of the stage columns to an older database: add them. */
+static int ensure_stage_cols(Store *st) {
+    if (st->stage_cols) return 0;
+    if (exec(st, "ALTER TABLE candidates ADD COLUMN " STAGE_COL_STAGE) ||
+        exec(st, "ALTER TABLE candidates ADD COLUMN " STAGE_COL_WINDOWS))
+        return -1;
+    st->stage_cols = true;
     return 0;
 }
 
@@ -356,7 +380,15 @@ int store_run_names(Store *st, char ***names, int *n) {
 
 #define CAND_COLS                                                                                             \
     "id, run_id, generation, hash, params, flops, params_ratio, cost_ratio, fitness, reformed, "            \
-    "reformed_fitness, eval_ppl, eval_seconds, subnet, summary"
+    "reformed_fitness, eval_ppl, eval_seconds, subnet, summary, "
+
+/* A candidate query: sql holds one %s where the column list goes (the stage columns, or NULLs in
+ * an older database that has none yet). */
+static sqlite3_stmt *prep_cand(Store *st, const char *sql) {
+    char buf[1024];
+    snprintf(buf, sizeof buf, sql, st->stage_cols ? CAND_COLS "fit_stage, fit_windows" : CAND_COLS "NULL, NULL");
+    return prep(st, buf);
+}
 
 void cand_row_free(CandRow *r) {
     free(r->subnet);
@@ -417,6 +449,8 @@ static void read_cand(sqlite3_stmt *s, bool with_text, CandRow *r) {
         r->subnet = xstrdup((const char *)sqlite3_column_text(s, 13));
         r->summary = xstrdup((const char *)sqlite3_column_text(s, 14));
     }
+    r->fit_stage = sqlite3_column_int(s, 15); /* NULL reads as 0 */
+    r->fit_windows = sqlite3_column_int(s, 16);
 }
 
 static void bind_real_or_null(sqlite3_stmt *s, int i, double v) {
@@ -425,9 +459,10 @@ static void bind_real_or_null(sqlite3_stmt *s, int i, double v) {
 }
 
 int store_cand_insert(Store *st, CandRow *r) {
+    if (ensure_stage_cols(st)) return -1;
     sqlite3_stmt *s = prep(st, "INSERT INTO candidates (run_id, generation, hash, subnet, summary, params, flops, "
                                "params_ratio, cost_ratio, fitness, reformed, reformed_fitness, eval_ppl, "
-                               "eval_seconds) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+                               "eval_seconds, fit_stage, fit_windows) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
     if (!s) return -1;
     char hex[17];
     hex64(r->hash, hex);
@@ -445,6 +480,8 @@ int store_cand_insert(Store *st, CandRow *r) {
     bind_real_or_null(s, 12, r->reformed_fitness);
     bind_real_or_null(s, 13, r->eval_ppl);
     sqlite3_bind_double(s, 14, r->eval_seconds);
+    sqlite3_bind_int(s, 15, r->fit_stage);
+    sqlite3_bind_int(s, 16, r->fit_windows);
     if (step_done(st, s, "insert candidate")) return -1;
     r->id = sqlite3_last_insert_rowid(st->db);
     return 0;
@@ -466,14 +503,14 @@ static int cand_query_one(Store *st, sqlite3_stmt *s, bool with_text, CandRow *o
 }
 
 int store_cand_get(Store *st, int64_t id, bool with_text, CandRow *out, bool *found) {
-    sqlite3_stmt *s = prep(st, "SELECT " CAND_COLS " FROM candidates WHERE id = ?");
+    sqlite3_stmt *s = prep_cand(st, "SELECT %s FROM candidates WHERE id = ?");
     if (!s) return -1;
     sqlite3_bind_int64(s, 1, id);
     return cand_query_one(st, s, with_text, out, found);
 }
 
 int store_cand_by_hash(Store *st, int64_t run, uint64_t hash, CandRow *out, bool *found) {
-    sqlite3_stmt *s = prep(st, "SELECT " CAND_COLS " FROM candidates WHERE run_id = ? AND hash = ?");
+    sqlite3_stmt *s = prep_cand(st, "SELECT %s FROM candidates WHERE run_id = ? AND hash = ?");
     if (!s) return -1;
     char hex[17];
     hex64(hash, hex);
@@ -503,10 +540,23 @@ static int cand_query_all(Store *st, sqlite3_stmt *s, CandRow **rows, int *n) {
 }
 
 int store_cand_list(Store *st, int64_t run, CandRow **rows, int *n) {
-    sqlite3_stmt *s = prep(st, "SELECT " CAND_COLS " FROM candidates WHERE run_id = ? ORDER BY id");
+    sqlite3_stmt *s = prep_cand(st, "SELECT %s FROM candidates WHERE run_id = ? ORDER BY id");
     if (!s) return -1;
     sqlite3_bind_int64(s, 1, run);
     return cand_query_all(st, s, rows, n);
+}
+
+int store_cand_set_stage(Store *st, int64_t id, double fitness, int fit_stage, int fit_windows, double seconds) {
+    if (ensure_stage_cols(st)) return -1;
+    sqlite3_stmt *s = prep(st, "UPDATE candidates SET fitness = ?, fit_stage = ?, fit_windows = ?, "
+                               "eval_seconds = eval_seconds + ? WHERE id = ?");
+    if (!s) return -1;
+    sqlite3_bind_double(s, 1, fitness);
+    sqlite3_bind_int(s, 2, fit_stage);
+    sqlite3_bind_int(s, 3, fit_windows);
+    sqlite3_bind_double(s, 4, seconds);
+    sqlite3_bind_int64(s, 5, id);
+    return step_done(st, s, "update candidate");
 }
 
 int store_cand_set_final(Store *st, int64_t id, bool reformed, double reformed_fitness, double eval_ppl) {
@@ -520,10 +570,10 @@ int store_cand_set_final(Store *st, int64_t id, bool reformed, double reformed_f
 }
 
 int store_front(Store *st, int64_t run, bool by_eval, CandRow **rows, int *n) {
-    sqlite3_stmt *s = prep(st, by_eval ? "SELECT " CAND_COLS " FROM pareto_front_eval WHERE run_id = ? "
-                                         "ORDER BY cost_ratio DESC, id"
-                                       : "SELECT " CAND_COLS " FROM pareto_front WHERE run_id = ? "
-                                         "ORDER BY cost_ratio DESC, id");
+    sqlite3_stmt *s = prep_cand(st, by_eval ? "SELECT %s FROM pareto_front_eval WHERE run_id = ? "
+                                              "ORDER BY cost_ratio DESC, id"
+                                            : "SELECT %s FROM pareto_front WHERE run_id = ? "
+                                              "ORDER BY cost_ratio DESC, id");
     if (!s) return -1;
     sqlite3_bind_int64(s, 1, run);
     return cand_query_all(st, s, rows, n);
@@ -755,7 +805,7 @@ int store_front_task(Store *st, int64_t run, const char *task, CandRow **rows, i
     *rows = NULL;
     *n = 0;
     if (ensure_task_table(st)) return -1;
-    sqlite3_stmt *s = prep(st, "SELECT " CAND_COLS " FROM candidates WHERE id IN ("
+    sqlite3_stmt *s = prep_cand(st, "SELECT %s FROM candidates WHERE id IN ("
                                " SELECT c.id FROM candidates c JOIN task_scores t ON t.candidate_id = c.id"
                                " WHERE c.run_id = ?1 AND t.task = ?2 AND NOT EXISTS ("
                                "  SELECT 1 FROM candidates d JOIN task_scores u ON u.candidate_id = d.id"

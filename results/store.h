@@ -62,6 +62,8 @@ typedef struct {
     bool reformed;
     double reformed_fitness, eval_ppl; /* NAN = NULL */
     double eval_seconds;
+    int fit_stage;    /* selection stage (1-based) the fitness is of; 0 = NULL (an older database) */
+    int fit_windows;  /* calibration windows spent on the fitness, over all stages; 0 = NULL */
 } CandRow;
 
 void cand_row_free(CandRow *r);   /* frees subnet and summary */
@@ -74,6 +76,9 @@ int  store_cand_require(Store *st, const char *id_str, CandRow *out);
 int  store_cand_by_hash(Store *st, int64_t run, uint64_t hash, CandRow *out, bool *found);
 /* Every candidate of a run (without texts), in id order; *rows malloc'ed. */
 int  store_cand_list(Store *st, int64_t run, CandRow **rows, int *n);
+/* A candidate scored again at a later selection stage: its fitness, stage and windows spent now;
+ * seconds are added to its eval_seconds. */
+int  store_cand_set_stage(Store *st, int64_t id, double fitness, int fit_stage, int fit_windows, double seconds);
 int  store_cand_set_final(Store *st, int64_t id, bool reformed, double reformed_fitness, double eval_ppl);
 
 int store_population_put(Store *st, int64_t run, int budget, int generation, int slot, int64_t cand);

@@ -177,10 +177,13 @@ typedef enum {
     K_RANGE,    /* double[2]: [min, max], 0 <= min <= max <= 1 */
     K_TARGETS,  /* targets[] / n_targets: a number in (0, 1] or a list of distinct ones */
     K_RANDOM,   /* int: 'same' (-1) or a count >= 0 */
-    K_TASKS     /* final_tasks: a task name or a list of them (eval/tasks.h), each once */
+    K_TASKS,    /* final_tasks: a task name or a list of them (eval/tasks.h), each once */
+    K_STAGES    /* selection stages: a list of {windows, keep} mappings */
 } KeyType;
 
-enum { AT_TOP = 1, AT_RUN = 2, NO_JSON = 4, HAS_MARK = 8 };
+/* JSON_IF_SET: in the settings JSON only when the value differs from the default, so that runs
+ * which leave a newer key at its default keep the settings (and resume) of before the key. */
+enum { AT_TOP = 1, AT_RUN = 2, NO_JSON = 4, HAS_MARK = 8, JSON_IF_SET = 16 };
 
 /* One configuration key: where it sits, where its value goes, its type, range and default.
  * Parsing, defaults, messages and config_to_json all walk this table; its order is the order
@@ -205,6 +208,7 @@ typedef struct {
 #define BOTH (AT_TOP | AT_RUN)
 static const char *const BUDGET_KINDS[] = {"params", "flops", NULL};
 static const char *const ALGO_KINDS[] = {"ga", "nsga2", NULL};
+static const char *const FITNESS_KINDS[] = {"ppl", "kl", NULL};
 
 static const ConfigKey KEYS[] = {
     /* section       key               type       where                   lo   hi       open  default */
@@ -241,6 +245,9 @@ static const ConfigKey KEYS[] = {
     {"algorithm",   "overlap",         K_DOUBLE,  AL(overlap),            0, 1, false, "0.8", NULL, 0, 0},
     {"algorithm",   "seed",            K_U64,     AL(seed),               0, 0, false, "1", NULL, 0, 0},
     {"fitness",     "reform",          K_BOOL,    C(fitness_reform),      0, 0, false, "false", NULL, 0, 0},
+    {"fitness",     "kind",            K_ENUM,    C(fitness_kind),        0, 0, false, "ppl", FITNESS_KINDS, JSON_IF_SET, 0},
+    {"fitness",     "top_k",           K_INT,     C(fitness_top_k),       1, 1 << 20, false, "256", NULL, JSON_IF_SET, 0},
+    {"selection",   "stages",          K_STAGES,  C(n_stages),            1, 1 << 20, false, NULL, NULL, JSON_IF_SET | HAS_MARK, offsetof(SearchConfig, stages_at)},
     {"final",       "reform",          K_BOOL,    C(final_reform),        0, 0, false, "true", NULL, 0, 0},
     {"final",       "eval",            K_BOOL,    C(final_eval),          0, 0, false, "true", NULL, 0, 0},
     {"final",       "rerank",          K_INT,     C(final_rerank),        0, 100000, false, "0", NULL, 0, 0},
@@ -310,6 +317,40 @@ static int read_tasks(const Parser *p, const yaml_node_t *v, SearchConfig *c) {
     return 0;
 }
 
+/* selection.stages: a list of 1..CFG_MAX_STAGES mappings {windows: W, keep: K}; every stage but
+ * the last needs keep (how many advance), the last has none; windows grow from stage to stage
+ * (they are checked against calibration.n in validate). */
+static int read_stages(const Parser *p, const yaml_node_t *v, const ConfigKey *k, SearchConfig *c) {
+    int n = v->type == YAML_SEQUENCE_NODE ? (int)(v->data.sequence.items.top - v->data.sequence.items.start) : -1;
+    if (n < 1 || n > CFG_MAX_STAGES)
+        return fail_at(p, v, "'stages' in 'selection' must be a list of 1 to %d mappings {windows, keep}",
+                       CFG_MAX_STAGES);
+    for (int i = 0; i < n; i++) {
+        const yaml_node_t *e = yaml_document_get_node(p->doc, v->data.sequence.items.start[i]);
+        char sec[32];
+        snprintf(sec, sizeof sec, "stage %d", i + 1);
+        if (need_mapping(p, e, sec)) return -1;
+        int windows = 0, keep = 0;
+        for (yaml_node_pair_t *pr = e->data.mapping.pairs.start; pr < e->data.mapping.pairs.top; pr++) {
+            const yaml_node_t *kn = yaml_document_get_node(p->doc, pr->key), *vn = yaml_document_get_node(p->doc, pr->value);
+            const char *key = kn->type == YAML_SCALAR_NODE ? scalar(kn) : "";
+            int *dst = !strcmp(key, "windows") ? &windows : !strcmp(key, "keep") ? &keep : NULL;
+            if (!dst) return fail_at(p, kn, "unknown key '%s' in '%s' of 'selection' (keys: windows, keep)", key, sec);
+            if (*dst) return fail_at(p, kn, "key '%s' appears twice in '%s'", key, sec);
+            if (read_int(p, vn, key, sec, (long)k->lo, (long)k->hi, dst)) return -1;
+        }
+        if (!windows) return fail_at(p, e, "'%s' of 'selection' needs 'windows'", sec);
+        if (i + 1 < n && !keep) return fail_at(p, e, "'%s' of 'selection' needs 'keep' (how many advance)", sec);
+        if (i + 1 == n && keep) return fail_at(p, e, "'keep' in the last stage: no stage follows it");
+        if (i && windows <= c->stage_windows[i - 1])
+            return fail_at(p, e, "'%s' of 'selection' must have more windows than the stage before (%d <= %d)", sec,
+                           windows, c->stage_windows[i - 1]);
+        c->stage_windows[i] = windows, c->stage_keep[i] = keep;
+    }
+    c->n_stages = n;
+    return 0;
+}
+
 /* Read the value v of key k into c; sec names where it stands in messages. */
 static int read_key(const Parser *p, const ConfigKey *k, const char *sec, const yaml_node_t *v, SearchConfig *c) {
     if (k->flags & HAS_MARK) *(CfgMark *)((char *)c + k->mark) = mark_of(v);
@@ -326,6 +367,7 @@ static int read_key(const Parser *p, const ConfigKey *k, const char *sec, const 
     case K_TARGETS: return read_targets(p, v, c);
     case K_RANDOM: return read_random(p, v, k, f);
     case K_TASKS: return read_tasks(p, v, c);
+    case K_STAGES: return read_stages(p, v, k, c);
     }
     return -1;
 }
@@ -402,6 +444,7 @@ static void set_default(SearchConfig *c, const ConfigKey *k) {
         break;
     }
     case K_TASKS: break; /* (no default: none) */
+    case K_STAGES: break; /* (none: one stage) */
     case K_TARGETS: {
         const char *s = k->def;
         c->n_targets = 0;
@@ -438,6 +481,12 @@ static int validate(const char *what, const SearchConfig *c) {
     if (c->method[0] && strcmp(c->method, a->kind == ALGO_GA ? "carve-ga" : "carve-nsga2"))
         return err_set("%s: method '%s' does not match algorithm kind '%s'", what, c->method,
                        a->kind == ALGO_GA ? "ga" : "nsga2");
+    if (c->n_stages && a->kind != ALGO_GA)
+        return err_set("%s:%d:%d: run '%s': selection stages apply to algorithm kind ga only", what, c->stages_at.line,
+                       c->stages_at.col, c->name);
+    if (c->n_stages && c->stage_windows[c->n_stages - 1] > c->calib_n)
+        return err_set("%s:%d:%d: run '%s': the last selection stage has %d windows, calibration n only %d", what,
+                       c->stages_at.line, c->stages_at.col, c->name, c->stage_windows[c->n_stages - 1], c->calib_n);
     if (!c->space.heads && !c->space.channels && !c->space.sublayers && !c->space.layers)
         return err_set("%s: run '%s': the search space is empty (heads, channels, sublayers and layers all false)",
                        what, c->name);
@@ -593,6 +642,14 @@ static json_t *key_json(const SearchConfig *c, const ConfigKey *k) {
     case K_PAIR:
     case K_RANGE: return json_pack("[f,f]", ((const double *)f)[0], ((const double *)f)[1]);
     case K_TASKS: return json_string(f);
+    case K_STAGES: {
+        json_t *t = json_array();
+        for (int i = 0; i < c->n_stages; i++)
+            json_array_append_new(t, c->stage_keep[i] ? json_pack("{s:i,s:i}", "windows", c->stage_windows[i], "keep",
+                                                                  c->stage_keep[i])
+                                                      : json_pack("{s:i}", "windows", c->stage_windows[i]));
+        return t;
+    }
     case K_TARGETS: {
         json_t *t = json_array();
         for (int i = 0; i < c->n_targets; i++) json_array_append_new(t, json_real(c->targets[i]));
@@ -604,9 +661,17 @@ static json_t *key_json(const SearchConfig *c, const ConfigKey *k) {
 
 char *config_to_json(const SearchConfig *c) {
     json_t *o = json_object();
+    SearchConfig d;
+    config_defaults(&d);
     for (size_t i = 0; i < N_KEYS; i++) { /* the table's order (sections stay together in it) */
         const ConfigKey *k = &KEYS[i];
         if (k->flags & NO_JSON) continue;
+        if (k->flags & JSON_IF_SET) {
+            json_t *v = key_json(c, k), *dv = key_json(&d, k);
+            bool same = json_equal(v, dv);
+            json_decref(v), json_decref(dv);
+            if (same) continue;
+        }
         json_t *parent = o;
         if (k->section) {
             parent = json_object_get(o, k->section);

@@ -15,6 +15,9 @@
 #define CFG_PATH_MAX 1024
 #define CFG_MAX_TARGETS 16
 #define CFG_NAME_MAX 64
+#define CFG_MAX_STAGES 8
+
+typedef enum { FIT_PPL = 0, FIT_KL = 1 } FitnessKind;
 
 typedef enum { ALGO_GA = 0, ALGO_NSGA2 = 1 } AlgoKind;
 
@@ -67,6 +70,16 @@ typedef struct {
     double tolerance;               /* feasible: target - tolerance <= cost ratio <= target */
     AlgoConfig algo;
     bool fitness_reform;            /* reform each candidate before scoring it */
+    int fitness_kind;               /* FitnessKind: calibration perplexity, or the mean KL divergence
+                                       from the dense model's next-token distribution (eval/kl.h) */
+    int fitness_top_k;              /* kl: dense entries kept per position (+ the rest of the mass) */
+    /* Staged selection (ga; selection.stages): offspring are scored on stage 0's windows, the best
+     * stage_keep[s] of a population at stage s are scored again on stage s + 1's; the windows of
+     * stage s are the first stage_windows[s] of the calibration sample in a fixed shuffled order
+     * (search/job.c). n_stages 0 = one stage on all calibration windows, in sample order. */
+    int n_stages;
+    int stage_windows[CFG_MAX_STAGES];
+    int stage_keep[CFG_MAX_STAGES]; /* the last stage's is 0 */
     bool final_reform;
     bool final_eval;
     int final_rerank;               /* ga: re-rank the top K distinct members of each budget's
@@ -83,7 +96,7 @@ typedef struct {
     int baseline_random;            /* random subnets per budget for the baseline; -1 = as many
                                        as the search evaluated for that budget; 0 = none */
     char output[CFG_PATH_MAX];
-    CfgMark model_at, tokenizer_at, calib_text_at, eval_text_at, final_tasks_data_at;
+    CfgMark model_at, tokenizer_at, calib_text_at, eval_text_at, final_tasks_data_at, stages_at;
 } SearchConfig;
 
 typedef struct {

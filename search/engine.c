@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "runtime/base/util.h"
+#include "search/stages.h"
 
 #define MAX_TRIES 50
 
@@ -19,6 +20,7 @@ typedef struct {
     uint64_t hash;
     int64_t id;
     double fit, cost;
+    int stage;        /* selection stage the fitness is of (0 = the first) */
     int rank;
     double crowd;
 } Indiv;
@@ -29,6 +31,7 @@ typedef struct {
     uint64_t hash;
     int64_t id;
     double fit, cost;
+    int stage, windows;   /* stage of fit; calibration windows spent on it */
 } CacheEntry;
 
 typedef struct {
@@ -61,6 +64,7 @@ typedef struct {
     Cache cache;
     int64_t n_new, n_hits;        /* evaluations / cache hits in this process */
     int64_t gen_new;              /* evaluations in the current generation */
+    int64_t tokens;               /* forward tokens of the fitness spent in the run (all processes) */
     double t0;
     bool reformed_any;            /* the final step reformed something */
 } Ctx;
@@ -69,13 +73,13 @@ static void indiv_free(Indiv *v, int n) {
     for (int i = 0; i < n; i++) subnet_free(v[i].s), v[i].s = NULL;
 }
 
-int engine_task(void *engine, TaskKind kind, bool reform, const Subnet *s, TaskResult *out) {
+int engine_task(void *engine, TaskKind kind, bool reform, int stage, const Subnet *s, TaskResult *out) {
     const Engine *e = engine;
     double t = now_seconds();
     int rc;
     memset(out, 0, sizeof *out);
     if (kind == TASK_FITNESS) {
-        rc = e->fitness(e->ud, s, &out->v[0]);
+        rc = e->fitness(e->ud, s, stage, &out->v[0]);
     } else if (kind == TASK_RESCORE) {
         rc = e->rescore(e->ud, s, reform, &out->v[0]);
     } else {
@@ -89,12 +93,12 @@ int engine_task(void *engine, TaskKind kind, bool reform, const Subnet *s, TaskR
 }
 
 /* Score s[0..n) through the batch seam (or one after another here). */
-static int run_batch(Ctx *c, TaskKind kind, bool reform, const Subnet *const *s, int n, TaskResult *out) {
+static int run_batch(Ctx *c, TaskKind kind, bool reform, int stage, const Subnet *const *s, int n, TaskResult *out) {
     Engine *e = c->e;
     if (n == 0) return 0;
-    if (e->batch) return e->batch(e->batch_ud, kind, reform, s, n, out);
+    if (e->batch) return e->batch(e->batch_ud, kind, reform, stage, s, n, out);
     for (int i = 0; i < n; i++)
-        if (engine_task(e, kind, reform, s[i], &out[i])) return -1;
+        if (engine_task(e, kind, reform, stage, s[i], &out[i])) return -1;
     return 0;
 }
 
@@ -118,13 +122,14 @@ static int evaluate_batch(Ctx *c, Indiv *v, int n, int generation) {
         if (slot[i] >= 0) todo[k++] = v[i].s;
     }
     TaskResult *res = xcalloc((size_t)(k ? k : 1), sizeof *res);
-    int rc = run_batch(c, TASK_FITNESS, false, todo, k, res);
+    int rc = run_batch(c, TASK_FITNESS, false, 0, todo, k, res);
     const Model *m = e->gs->m;
+    int w0 = stage_windows_of(c->cfg, 0);
     for (int i = 0; i < n && !rc; i++) {
         if (slot[i] < 0) { /* cached (by now also every repeat) */
             CacheEntry *hit = cache_find(&c->cache, v[i].hash);
             assert(hit->id);
-            v[i].id = hit->id, v[i].fit = hit->fit, v[i].cost = hit->cost;
+            v[i].id = hit->id, v[i].fit = hit->fit, v[i].cost = hit->cost, v[i].stage = hit->stage;
             c->n_hits++;
             continue;
         }
@@ -142,17 +147,60 @@ static int evaluate_batch(Ctx *c, Indiv *v, int n, int generation) {
         row.fitness = res[slot[i]].v[0];
         row.reformed_fitness = row.eval_ppl = NAN;
         row.eval_seconds = res[slot[i]].seconds;
+        row.fit_stage = 1, row.fit_windows = w0;
         rc = store_cand_insert(e->st, &row);
         cand_row_free(&row);
         if (rc) break;
-        v[i].id = row.id, v[i].fit = row.fitness, v[i].cost = row.cost_ratio;
-        cache_put(&c->cache, (CacheEntry){v[i].hash, v[i].id, v[i].fit, v[i].cost});
+        v[i].id = row.id, v[i].fit = row.fitness, v[i].cost = row.cost_ratio, v[i].stage = 0;
+        cache_put(&c->cache, (CacheEntry){v[i].hash, v[i].id, v[i].fit, v[i].cost, 0, w0});
+        c->tokens += (int64_t)w0 * c->cfg->calib_len;
         c->n_new++;
         c->gen_new++;
     }
     free(res);
     free(slot);
     free(todo);
+    return rc ? -1 : 0;
+}
+
+/* Staged selection over v[0..n) (already scored; groups of sizes gn[0..ng) — the populations):
+ * for each later stage, the members of each group that advance (stages.h) are scored on it as one
+ * batch (a subnet named in several groups once) and their rows, cache entries and every copy in v
+ * take the new fitness and stage. */
+static int stage_up(Ctx *c, Indiv *v, int n, const int *gn, int ng) {
+    const SearchConfig *cfg = c->cfg;
+    int S = stage_count(cfg), rc = 0;
+    if (S < 2 || n == 0) return 0;
+    double *fit = xmalloc((size_t)n * sizeof *fit);
+    uint64_t *hash = xmalloc((size_t)n * sizeof *hash);
+    int *stage = xmalloc((size_t)n * sizeof *stage), *pick = xmalloc((size_t)n * sizeof *pick);
+    const Subnet **todo = xmalloc((size_t)n * sizeof *todo);
+    int *who = xmalloc((size_t)n * sizeof *who);
+    TaskResult *res = xcalloc((size_t)n, sizeof *res);
+    for (int s = 1; s < S && !rc; s++) {
+        for (int i = 0; i < n; i++) fit[i] = v[i].fit, hash[i] = v[i].hash, stage[i] = v[i].stage;
+        int k = 0;
+        for (int g = 0, at = 0; g < ng; at += gn[g], g++) {
+            int np = stage_pick(fit + at, hash + at, stage + at, gn[g], s, stage_keep_of(cfg, s - 1), pick);
+            for (int q = 0; q < np; q++) {
+                int i = at + pick[q], dup = 0;
+                for (int j = 0; j < k && !dup; j++) dup = v[who[j]].hash == v[i].hash;
+                if (!dup) who[k] = i, todo[k++] = v[i].s;
+            }
+        }
+        rc = run_batch(c, TASK_FITNESS, false, s, todo, k, res);
+        int ws = stage_windows_of(cfg, s);
+        for (int q = 0; q < k && !rc; q++) {
+            CacheEntry *h = cache_find(&c->cache, v[who[q]].hash);
+            assert(h->id);
+            h->fit = res[q].v[0], h->stage = s, h->windows += ws;
+            c->tokens += (int64_t)ws * cfg->calib_len;
+            rc = store_cand_set_stage(c->e->st, h->id, h->fit, s + 1, h->windows, res[q].seconds);
+            for (int i = 0; i < n; i++)
+                if (v[i].hash == h->hash) v[i].fit = h->fit, v[i].stage = s;
+        }
+    }
+    free(fit), free(hash), free(stage), free(pick), free(todo), free(who), free(res);
     return rc ? -1 : 0;
 }
 
@@ -165,6 +213,7 @@ static int load_indiv(Ctx *c, int64_t id, Indiv *v) {
     int rc = subnet_from_json(row.subnet, c->e->gs->m, "database", &v->s);
     if (rc == 0) {
         v->hash = row.hash, v->id = row.id, v->fit = row.fitness, v->cost = row.cost_ratio;
+        v->stage = row.fit_stage > 0 ? row.fit_stage - 1 : 0;
         v->rank = 0, v->crowd = 0;
     }
     cand_row_free(&row);
@@ -256,8 +305,10 @@ static void make_offspring(Ctx *c, Pcg32 *r, OffKind kind, double mprob, double 
     dst->hash = subnet_hash(dst->s);
 }
 
+/* ga's ranking: a later selection stage first (stages.h), then fitness, then hash */
 static int cmp_fit(const void *pa, const void *pb) {
     const Indiv *a = pa, *b = pb;
+    if (a->stage != b->stage) return a->stage > b->stage ? -1 : 1;
     if (a->fit != b->fit) return a->fit < b->fit ? -1 : 1;
     return a->hash < b->hash ? -1 : a->hash > b->hash;
 }
@@ -358,9 +409,10 @@ static void progress(Ctx *c, int g, int g_start, Indiv **pops, int n_pops, int n
         double v = n_pops > 1 ? pops[b][0].fit : best_under(pops[0], n, cfg->targets[b]);
         len += (size_t)snprintf(best + len, sizeof best - len, " %.2f:%.3f", cfg->targets[b], v);
     }
-    fprintf(stderr, "[%s] generation %d/%d: %lld evaluated (%lld in all, %lld cached) | best%s | elapsed %s, ETA %s\n",
+    fprintf(stderr, "[%s] generation %d/%d: %lld evaluated (%lld in all, %lld cached) | best%s | %.4gM fitness "
+                    "tokens | elapsed %s, ETA %s\n",
             cfg->name, g + 1, cfg->algo.generations, (long long)c->gen_new, (long long)c->n_new,
-            (long long)c->n_hits, best, e1, e2);
+            (long long)c->n_hits, best, (double)c->tokens / 1e6, e1, e2);
 }
 
 /* ---- generations ---- */
@@ -494,6 +546,7 @@ static int search(Ctx *c, int last_gen, Indiv **pops, int *n_pops_out) {
         }
         if (!rc) {
             rc = evaluate_batch(c, flat, total, g);
+            if (!rc && ga) rc = stage_up(c, flat, total, ns, n_pops);
             for (int b = 0, at = 0; b < n_pops; at += ns[b], b++) /* the scored copies back */
                 memcpy(next + (size_t)b * cap, flat + at, (size_t)ns[b] * sizeof *flat);
         }
@@ -580,6 +633,7 @@ static int random_baseline(Ctx *c) {
             v[i].hash = subnet_hash(v[i].s);
         }
         if (!rc) rc = evaluate_batch(c, v, K, -1);
+        if (!rc && ga) rc = stage_up(c, v, K, &K, 1);
         for (int i = 0; i < K && !rc; i++) {
             rc = store_baseline_put(e->st, e->run_id, b, i, v[i].id);
             if (!rc && v[i].fit < best) best = v[i].fit;
@@ -636,7 +690,7 @@ static int final_many(Ctx *c, int b, double target, const char *const *role, con
         cand_row_free(&row);
     }
     TaskResult *res = xcalloc((size_t)(k ? k : 1), sizeof *res);
-    if (!rc) rc = run_batch(c, TASK_FINAL, cfg->final_reform, todo, k, res);
+    if (!rc) rc = run_batch(c, TASK_FINAL, cfg->final_reform, 0, todo, k, res);
     for (int i = 0; i < n && !rc; i++) {
         if (slot[i] < 0) continue;
         const TaskResult *r = &res[slot[i]];
@@ -673,7 +727,7 @@ static int rerank_best(Ctx *c, const Indiv *pop, int P, double target, int *best
         if (!dup) which[k] = i, sub[k++] = pop[i].s;
     }
     TaskResult *res = xcalloc((size_t)K, sizeof *res);
-    int rc = run_batch(c, TASK_RESCORE, cfg->final_reform, sub, k, res);
+    int rc = run_batch(c, TASK_RESCORE, cfg->final_reform, 0, sub, k, res);
     for (int q = 0; q < k && !rc; q++) {
         int i = which[q];
         double sc = res[q].v[0];
@@ -778,7 +832,12 @@ int engine_run(Engine *e) {
     CandRow *rows;
     int n;
     if (store_cand_list(e->st, e->run_id, &rows, &n)) return -1;
-    for (int i = 0; i < n; i++) cache_put(&c.cache, (CacheEntry){rows[i].hash, rows[i].id, rows[i].fitness, rows[i].cost_ratio});
+    for (int i = 0; i < n; i++) {
+        int st = rows[i].fit_stage > 0 ? rows[i].fit_stage - 1 : 0;
+        cache_put(&c.cache, (CacheEntry){rows[i].hash, rows[i].id, rows[i].fitness, rows[i].cost_ratio, st,
+                                         rows[i].fit_windows});
+        c.tokens += (int64_t)rows[i].fit_windows * e->cfg->calib_len;
+    }
     free(rows);
     StoreRun run;
     bool found;

@@ -20,6 +20,12 @@
  * population are scored again on a second, larger calibration sample and the best of those
  * is the budget's result — less overfitted to the fitness windows than the best fitness.
  * The scores are recomputed on resume (deterministic), not stored.
+ * Staged selection (ga, selection.stages; search/stages.h): after a generation's offspring are
+ * scored on stage 0, the best of each population at each stage are scored again on the next
+ * stage's windows, in the same transaction; the candidate row then holds the fitness of the last
+ * stage it reached (fit_stage) and the windows spent on it (fit_windows); the random baseline goes
+ * through the same stages. Fitness is always a function of (subnet, stage), so resume and any
+ * number of MPI ranks give the same rows.
  * Owns: the search loop, selection (ga) and non-dominated sorting + crowding (nsga2). */
 #ifndef CARVE_ENGINE_H
 #define CARVE_ENGINE_H
@@ -30,8 +36,10 @@
 #include "search/config.h"
 #include "search/genome.h"
 
-/* Fitness of subnet s (lower is better: calibration perplexity). 0 or -1 with err_set. */
-typedef int (*FitnessFn)(void *ud, const Subnet *s, double *fitness);
+/* Fitness of subnet s on the windows of selection stage `stage` (0 = the first; without stages
+ * the only one, all calibration windows); lower is better (calibration perplexity, or KL from the
+ * dense model). 0 or -1 with err_set. */
+typedef int (*FitnessFn)(void *ud, const Subnet *s, int stage, double *fitness);
 /* Final step: with reform, reform s then measure. Fills *reformed (whether reformation was
  * applied), reformed_fitness (calibration ppl after it; NAN when not measured) and eval_ppl
  * (held-out perplexity). */
@@ -58,12 +66,14 @@ typedef struct {
     double seconds;
 } TaskResult;
 
-/* One task on one subnet (ud: the Engine whose callbacks run it). 0 or -1 with err_set. */
-int engine_task(void *engine, TaskKind kind, bool reform, const Subnet *s, TaskResult *out);
+/* One task on one subnet (ud: the Engine whose callbacks run it); stage: the selection stage of a
+ * TASK_FITNESS (0 otherwise). 0 or -1 with err_set. */
+int engine_task(void *engine, TaskKind kind, bool reform, int stage, const Subnet *s, TaskResult *out);
 
-/* Score s[0..n) with task `kind`, out[i] for s[i]; 0, or -1 with err_set when any task failed
- * (every task has then finished or been dropped). */
-typedef int (*BatchFn)(void *batch_ud, TaskKind kind, bool reform, const Subnet *const *s, int n, TaskResult *out);
+/* Score s[0..n) with task `kind` (and stage), out[i] for s[i]; 0, or -1 with err_set when any task
+ * failed (every task has then finished or been dropped). */
+typedef int (*BatchFn)(void *batch_ud, TaskKind kind, bool reform, int stage, const Subnet *const *s, int n,
+                       TaskResult *out);
 
 typedef struct {
     const SearchConfig *cfg;

@@ -1,5 +1,6 @@
-/* job — `carve search` for one configured run (see job.h): the fitness is the calibration
- * perplexity exp(mean NLL) of the subnet over the config's N sampled windows of L tokens;
+/* job — `carve search` for one configured run (see job.h): the fitness (search/fitness.h) is the
+ * calibration perplexity exp(mean NLL) of the subnet, or its mean KL from the dense model, over
+ * the config's N sampled windows of L tokens (a prefix of them, shuffled, per selection stage);
  * the initial population's importance scores are the reform module's saliency from dense
  * calibration statistics on those windows; the final step reforms the subnet (one-shot
  * least squares from the same statistics) and measures held-out perplexity over consecutive
@@ -24,7 +25,9 @@
 #include "runtime/tokenizer/tokenizer.h"
 #include "runtime/base/util.h"
 #include "search/engine.h"
+#include "search/fitness.h"
 #include "search/init_scores.h"
+#include "search/stages.h"
 #ifdef CARVE_MPI
 #include "search/mpi/mpi_pool.h"
 #endif
@@ -35,11 +38,13 @@ typedef struct {
     Tokenizer *tok;       /* the model's, or the config's in its place (model_open_tok) */
     StatsFile *sf;        /* dense calibration statistics (saliency, one-shot reformation) */
     Windows calib;
-    Evaluator *calib_ev;  /* the fitness; its forward pass serves the two below as well */
+    Evaluator *calib_ev;  /* owns the forward pass that every evaluator below shares */
+    FitnessSet fit;       /* the fitness over the calibration windows (shuffled with stages) */
     Windows eval;         /* loaded on first use */
     Evaluator *eval_ev;
     Windows rerank;       /* second calibration sample (final re-ranking), loaded on first use */
-    Evaluator *rerank_ev;
+    FitnessSet rerank_fit;
+    bool rerank_open;
 } Job;
 
 /* Reformed extracted model of subnet s (one-shot, from the dense calibration statistics). */
@@ -49,20 +54,20 @@ static int reformed_model(Job *j, const Subnet *s, Model **out) {
     return reform_oneshot(j->m, s, j->sf, &ro, out);
 }
 
-/* Perplexity on ev of s, or of s's one-shot reformation when `reform`. */
-static int score(Job *j, Evaluator *ev, const Subnet *s, bool reform, double *ppl) {
-    if (!reform) return evaluator_ppl(ev, s, ppl);
+/* Fitness on the first n windows of fs (0: all) of s, or of s's one-shot reformation when `reform`. */
+static int score(Job *j, FitnessSet *fs, const Subnet *s, bool reform, int n, double *out) {
+    if (!reform) return fitness_score(fs, NULL, s, n, out);
     Model *rm;
     if (reformed_model(j, s, &rm)) return -1;
-    int rc = evaluator_ppl_model(ev, rm, NULL, ppl);
+    int rc = fitness_score(fs, rm, NULL, n, out);
     model_free(rm);
     return rc;
 }
 
-/* Fitness: calibration perplexity of s (after one-shot reformation when fitness.reform). */
-static int fitness_cb(void *ud, const Subnet *s, double *fitness) {
+/* Fitness at a selection stage (after one-shot reformation when fitness.reform). */
+static int fitness_cb(void *ud, const Subnet *s, int stage, double *fitness) {
     Job *j = ud;
-    return score(j, j->calib_ev, s, j->cfg->fitness_reform, fitness);
+    return score(j, &j->fit, s, j->cfg->fitness_reform, stage_windows_of(j->cfg, stage), fitness);
 }
 
 /* An evaluator over w sharing the fitness evaluator's forward pass. */
@@ -77,7 +82,8 @@ static int load_eval(Job *j) {
     return shared_evaluator(j, &j->eval, j->cfg->eval_text, &j->eval_ev);
 }
 
-/* Final step: reform (when asked), then calibration and held-out perplexity. */
+/* Final step: reform (when asked), then the fitness on all calibration windows and held-out
+ * perplexity. */
 static int final_cb(void *ud, const Subnet *s, bool reform, bool *reformed, double *reformed_fitness,
                     double *eval_ppl) {
     Job *j = ud;
@@ -87,17 +93,20 @@ static int final_cb(void *ud, const Subnet *s, bool reform, bool *reformed, doub
     if (!reform) return evaluator_ppl(j->eval_ev, s, eval_ppl);
     Model *rm;
     if (reformed_model(j, s, &rm)) return -1;
-    int rc = evaluator_ppl_model(j->calib_ev, rm, NULL, reformed_fitness);
+    int rc = fitness_score(&j->fit, rm, NULL, 0, reformed_fitness);
     if (!rc) rc = evaluator_ppl_model(j->eval_ev, rm, NULL, eval_ppl);
     model_free(rm);
     *reformed = rc == 0;
     return rc;
 }
 
-/* The re-ranking evaluator over the second calibration sample (on first use). */
+/* The re-ranking fitness over the second calibration sample (on first use; its windows are cut
+ * by prepare_windows; kind kl builds its dense reference here). */
 static int load_rerank(Job *j) {
-    if (j->rerank_ev) return 0;
-    return shared_evaluator(j, &j->rerank, j->cfg->calib_text, &j->rerank_ev);
+    if (j->rerank_open) return 0;
+    int rc = fitness_open(&j->rerank_fit, j->cfg, j->m, &j->rerank, false, 0, j->calib_ev, j->cfg->calib_text);
+    j->rerank_open = rc == 0;
+    return rc;
 }
 
 /* Every window set the run will score, cut before anything is evaluated, so a bad text or
@@ -134,11 +143,11 @@ static int prepare_windows(Job *j) {
     return rc;
 }
 
-/* Re-ranking score: calibration perplexity on the second sample (after one-shot reformation). */
+/* Re-ranking score: the fitness on the second sample (after one-shot reformation). */
 static int rescore_cb(void *ud, const Subnet *s, bool reform, double *out) {
     Job *j = ud;
     if (load_rerank(j)) return -1;
-    return score(j, j->rerank_ev, s, reform, out);
+    return score(j, &j->rerank_fit, s, reform, 0, out);
 }
 
 /* Zero-shot tasks of the final step (final.tasks): every candidate the final step reported
@@ -203,7 +212,8 @@ static int final_tasks(Job *j, Store *st, int64_t run, bool quiet) {
 
 static void job_free(Job *j) {
     evaluator_free(j->eval_ev); /* the sharers before the owner of the forward pass */
-    evaluator_free(j->rerank_ev);
+    fitness_close(&j->rerank_fit);
+    fitness_close(&j->fit);
     evaluator_free(j->calib_ev);
     windows_free(&j->calib);
     windows_free(&j->eval);
@@ -247,6 +257,15 @@ static void print_plan(const Job *j, const SearchConfig *cfg, FILE *out) {
                                                (a->kind == ALGO_GA ? a->population - a->parents
                                                                    : a->mutations + a->crossovers));
     fprintf(out, "  evaluations  at most %lld (identical subnets are evaluated once)\n", max_evals);
+    fprintf(out, "  fitness      %s", cfg->fitness_kind == FIT_KL ? "mean KL from the dense model" : "perplexity");
+    if (cfg->fitness_kind == FIT_KL) fprintf(out, " (top %d + the rest per position)", cfg->fitness_top_k);
+    fprintf(out, "%s\n", cfg->fitness_reform ? ", after one-shot reformation" : "");
+    if (cfg->n_stages) {
+        fprintf(out, "  selection    stages (windows, advancing):");
+        for (int s = 0; s < cfg->n_stages; s++)
+            fprintf(out, s + 1 < cfg->n_stages ? " %d -> best %d," : " %d", cfg->stage_windows[s], cfg->stage_keep[s]);
+        fprintf(out, "\n");
+    }
     fprintf(out, "  final step   %s%s", cfg->final_reform ? "reform, " : "",
             cfg->final_eval ? "held-out perplexity" : "none");
     if (cfg->final_rerank > 0)
@@ -365,7 +384,11 @@ int job_run(const SearchConfig *cfg, const char *config_text, const JobOptions *
     }
     if (!rc) {
         EvalOptions eo = {.what = cfg->calib_text};
-        rc = agree(evaluator_create(j.m, &j.calib, &eo, &j.calib_ev));
+        rc = evaluator_create(j.m, &j.calib, &eo, &j.calib_ev);
+        /* every rank computes the same dense reference (kind kl) */
+        if (!rc) rc = fitness_open(&j.fit, cfg, j.m, &j.calib, cfg->n_stages > 0, cfg->calib_seed, j.calib_ev,
+                                   cfg->calib_text);
+        rc = agree(rc);
     }
     /* dense calibration statistics on the same windows (cached by the reform module): built by
      * rank 0, then read from its cache file by the other ranks (CARVE_CACHE_DIR shared) */

@@ -96,7 +96,7 @@ int method_ppl_batch(const MethodInput *in, const Subnet *const *s, int n, doubl
     }
     if (n == 0) return 0;
     TaskResult *r = xcalloc((size_t)n, sizeof *r);
-    int rc = in->batch(in->batch_ud, TASK_FITNESS, false, s, n, r);
+    int rc = in->batch(in->batch_ud, TASK_FITNESS, false, 0, s, n, r);
     for (int i = 0; i < n && rc == 0; i++) ppl[i] = r[i].v[0];
     free(r);
     return rc;

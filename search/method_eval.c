@@ -39,9 +39,9 @@ int method_calib_ppl(void *ud, const Subnet *s, double *ppl) {
     return 0;
 }
 
-int method_calib_task(void *ud, TaskKind kind, bool reform, const Subnet *s, TaskResult *out) {
+int method_calib_task(void *ud, TaskKind kind, bool reform, int stage, const Subnet *s, TaskResult *out) {
     memset(out, 0, sizeof *out);
-    if (kind != TASK_FITNESS || reform) return err_set("method: task %d (reform %d) is not a calibration ppl", kind, reform);
+    if (kind != TASK_FITNESS || reform || stage) return err_set("method: task %d (reform %d) is not a calibration ppl", kind, reform);
     double t0 = now_seconds();
     if (method_calib_ppl(ud, s, &out->v[0]) != 0) return -1;
     out->seconds = now_seconds() - t0;

@@ -29,6 +29,6 @@ void method_calib_close(MethodCalib *c);
 int  method_calib_ppl(void *ud, const Subnet *s, double *ppl);
 /* The same as a task of the batch seam (engine.h; the task runner of an MPI pool, ud =
  * MethodCalib *): TASK_FITNESS without reform, the ppl in out->v[0]; other tasks are errors. */
-int  method_calib_task(void *ud, TaskKind kind, bool reform, const Subnet *s, TaskResult *out);
+int  method_calib_task(void *ud, TaskKind kind, bool reform, int stage, const Subnet *s, TaskResult *out);
 
 #endif

@@ -105,6 +105,58 @@ START_TEST(test_out_of_range) {
 }
 END_TEST
 
+/* fitness.kind / top_k and selection.stages: values, messages, and the settings JSON (the new keys
+ * appear only when set, so runs at their defaults resume databases of before). */
+START_TEST(test_fitness_and_stages) {
+    const char *y = "calibration: {n: 40}\n"
+                    "fitness: {kind: kl, top_k: 64}\n"
+                    "selection:\n"
+                    "  stages: [{windows: 8, keep: 5}, {windows: 16, keep: 2}, {windows: 40}]\n";
+    ConfigBatch b;
+    ck_assert_msg(config_parse(y, strlen(y), "t.yaml", &b) == 0, "%s", err_get());
+    const SearchConfig *c = &b.runs[0];
+    ck_assert_int_eq(c->fitness_kind, FIT_KL);
+    ck_assert_int_eq(c->fitness_top_k, 64);
+    ck_assert_int_eq(c->n_stages, 3);
+    ck_assert_int_eq(c->stage_windows[1], 16);
+    ck_assert_int_eq(c->stage_keep[0], 5);
+    ck_assert_int_eq(c->stage_keep[2], 0);
+    char *js = config_to_json(c);
+    ck_assert_ptr_nonnull(strstr(js, "\"fitness\":{\"reform\":false,\"kind\":\"kl\",\"top_k\":64}"));
+    ck_assert_ptr_nonnull(strstr(js, "\"selection\":{\"stages\":[{\"windows\":8,\"keep\":5},{\"windows\":16,\"keep\":2},"
+                                     "{\"windows\":40}]}"));
+    free(js);
+    config_batch_free(&b);
+    ck_assert_int_eq(config_parse("model: m.bin\n", 13, "t.yaml", &b), 0);
+    ck_assert_int_eq(b.runs[0].fitness_kind, FIT_PPL);
+    ck_assert_int_eq(b.runs[0].n_stages, 0);
+    js = config_to_json(&b.runs[0]);
+    ck_assert_ptr_null(strstr(js, "\"kind\":\"ppl\""));
+    ck_assert_ptr_null(strstr(js, "top_k"));
+    ck_assert_ptr_null(strstr(js, "selection"));
+    free(js);
+    config_batch_free(&b);
+    expect_error("fitness:\n  kind: nll\n", "configs/x.yaml:2:9: 'kind' in 'fitness' must be ppl or kl, got 'nll'");
+    expect_error("fitness:\n  top_k: 0\n", "configs/x.yaml:2:10: 'top_k' in 'fitness' must be in [1, 1048576], got 0");
+    expect_error("selection:\n  stages: 4\n",
+                 "configs/x.yaml:2:11: 'stages' in 'selection' must be a list of 1 to 8 mappings {windows, keep}");
+    expect_error("selection:\n  stages: [{windows: 4, keep: 2}, {windows: 8, kept: 1}]\n",
+                 "configs/x.yaml:2:48: unknown key 'kept' in 'stage 2' of 'selection' (keys: windows, keep)");
+    expect_error("selection:\n  stages: [{windows: 4}, {windows: 8}]\n",
+                 "configs/x.yaml:2:12: 'stage 1' of 'selection' needs 'keep' (how many advance)");
+    expect_error("selection:\n  stages: [{windows: 4, keep: 2}, {windows: 8, keep: 1}]\n",
+                 "configs/x.yaml:2:35: 'keep' in the last stage: no stage follows it");
+    expect_error("selection:\n  stages: [{windows: 8, keep: 2}, {windows: 8}]\n",
+                 "configs/x.yaml:2:35: 'stage 2' of 'selection' must have more windows than the stage before (8 <= 8)");
+    expect_error("selection:\n  stages: [{keep: 2}, {windows: 8}]\n",
+                 "configs/x.yaml:2:12: 'stage 1' of 'selection' needs 'windows'");
+    expect_error("calibration: {n: 16}\nselection:\n  stages: [{windows: 8, keep: 2}, {windows: 32}]\n",
+                 "configs/x.yaml:3:11: run 'x': the last selection stage has 32 windows, calibration n only 16");
+    expect_error("algorithm: {kind: nsga2}\nselection:\n  stages: [{windows: 8, keep: 2}, {windows: 16}]\n",
+                 "configs/x.yaml:3:11: run 'x': selection stages apply to algorithm kind ga only");
+}
+END_TEST
+
 START_TEST(test_syntax_error) {
     expect_error("model: m.bin\nbudget: {targets: [0.5\n",
                  "configs/x.yaml:3:1: YAML syntax error: did not find expected ',' or ']'");
@@ -168,6 +220,7 @@ int main(void) {
     tcase_add_test(tc, test_bad_type);
     tcase_add_test(tc, test_out_of_range);
     tcase_add_test(tc, test_syntax_error);
+    tcase_add_test(tc, test_fitness_and_stages);
     tcase_add_test(tc, test_missing_files);
     tcase_add_test(tc, test_shipped_configs_parse);
     suite_add_tcase(s, tc);

@@ -292,9 +292,10 @@ typedef struct {
     void *ud;
     int batches, tasks;
 } FakeBatch;
-static int reverse_batch(void *ud, TaskKind kind, bool reform, const Subnet *const *s, int n, TaskResult *out) {
+static int reverse_batch(void *ud, TaskKind kind, bool reform, int stage, const Subnet *const *s, int n,
+                         TaskResult *out) {
     FakeBatch *b = ud;
-    ck_assert(kind == TASK_FITNESS && !reform);
+    ck_assert(kind == TASK_FITNESS && !reform && stage == 0);
     b->batches++, b->tasks += n;
     for (int i = n - 1; i >= 0; i--)
         if (b->ppl(b->ud, s[i], &out[i].v[0]) != 0) return -1;

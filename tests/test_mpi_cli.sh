@@ -2,7 +2,7 @@
 # test_mpi_cli — the commands other than search under `mpirun -np N` (README "Running on a
 # cluster"), on stories260K:
 #   - carve eval (text and --json, dense and a subnet) for N = 1, 2, 3 prints the plain run's
-#     result (all but the timing fields) exactly once; --dump-logits is refused with one line;
+#     result (all but the timing fields) exactly once; --dump-logits and --kl are refused with one line;
 #   - carve baseline sleb (greedy steps) and random (K draws) give the plain run's subnet.json
 #     and result.json (all but seconds), printed once;
 #   - a rank-0 command (info) prints once what the plain run prints; a refused one (tasks,
@@ -68,6 +68,9 @@ done
   || fail "eval --dump-logits under mpirun: $(cat "$T/dump.err")"
 [ -e "$T/logits.f32" ] && fail "eval --dump-logits wrote a file under mpirun"
 echo "eval --dump-logits: $(cat "$T/dump.err")"
+"${MPIRUN[@]}" -np 2 "$CARVE" eval "${E[@]}" --kl 8 >"$T/kl.out" 2>"$T/kl.err" && fail "eval --kl ran under mpirun"
+[ "$(wc -l < "$T/kl.err")" = 1 ] && grep -q '^carve: eval: --kl is not shared out across MPI ranks' "$T/kl.err" \
+  || fail "eval --kl under mpirun: $(cat "$T/kl.err")"
 
 # baselines: the candidates of each step go through the pool
 for run in "sleb 1" "sleb 2" "sleb 3" "random 3"; do

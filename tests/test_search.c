@@ -60,6 +60,8 @@ typedef struct {
     uint64_t rs_hash[64];
     double rs_score[64];
     bool rs_reform;        /* every re-ranking call asked for reformation */
+    bool staged;           /* the fitness depends on the stage */
+    int stage_calls[4];
 } Synth;
 
 static double unit_weight(int l, int kind, int i) {
@@ -68,8 +70,10 @@ static double unit_weight(int l, int kind, int i) {
     return (x % 1000) / 1000.0;
 }
 
-static int synth_fitness(void *ud, const Subnet *s, double *out) {
-    ((Synth *)ud)->calls++;
+static int synth_fitness(void *ud, const Subnet *s, int stage, double *out) {
+    Synth *y = (Synth *)ud;
+    y->calls++;
+    if (stage < 4) y->stage_calls[stage]++;
     double f = 10;
     for (int l = 0; l < s->n_layers; l++) {
         const SubnetLayer *L = &s->layers[l];
@@ -79,13 +83,15 @@ static int synth_fitness(void *ud, const Subnet *s, double *out) {
             if (!(L->mlp_on && L->chan_keep[c])) f += 0.3 * unit_weight(l, 1, c);
         f += 3.0 * (!L->attn_on + !L->mlp_on);
     }
+    /* a noisier estimate on the smaller samples of earlier stages (staged selection) */
+    if (y->staged) f += (double)((subnet_hash(s) >> (8 * stage)) % 1000) / 1000.0 / (1 + stage);
     *out = f;
     return 0;
 }
 
 static int synth_final(void *ud, const Subnet *s, bool reform, bool *reformed, double *rf, double *ev) {
     double f;
-    synth_fitness(ud, s, &f);
+    synth_fitness(ud, s, 0, &f);
     *reformed = reform;
     *rf = reform ? f * 0.9 : NAN;
     *ev = f * 1.1;
@@ -98,7 +104,7 @@ static int synth_rescore(void *ud, const Subnet *s, bool reform, double *score) 
     Synth *y = ud;
     double f;
     int calls = y->calls;
-    synth_fitness(ud, s, &f);
+    synth_fitness(ud, s, 0, &f);
     y->calls = calls; /* not a fitness call */
     uint64_t h = subnet_hash(s);
     *score = f + 2.0 * (double)((h >> 7) % 1000) / 1000.0;
@@ -148,7 +154,7 @@ static void fixture_open(Fixture *f, const char *db, const SearchConfig *cfg) {
         StoreRunNew nr = {cfg->name, "yaml", "{}", "mem", "ga", "params", 1, cfg->algo.seed};
         ck_assert_int_eq(store_run_create(f->st, &nr, &f->run), 0);
     }
-    f->e = (Engine){&f->cfg, &f->gs, f->st, f->run, synth_fitness, synth_final, &f->synth, true, 0, synth_rescore};
+    f->e = (Engine){&f->cfg, &f->gs, f->st, f->run, synth_fitness, synth_final, &f->synth, true, 0, synth_rescore, NULL, NULL};
 }
 
 static void fixture_close(Fixture *f) {
@@ -163,7 +169,7 @@ static char *dump_db(const char *path) {
     ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
     const char *q[] = {
         "SELECT id, run_id, generation, hash, subnet, summary, params, flops, params_ratio, cost_ratio, fitness, "
-        "reformed, reformed_fitness, eval_ppl FROM candidates ORDER BY id",
+        "reformed, reformed_fitness, eval_ppl, fit_stage, fit_windows FROM candidates ORDER BY id",
         "SELECT * FROM population ORDER BY run_id, budget, generation, slot",
         "SELECT * FROM baseline ORDER BY run_id, budget, slot",
         "SELECT * FROM finals ORDER BY run_id, budget, role, candidate_id",
@@ -449,6 +455,79 @@ START_TEST(test_rerank) {
 }
 END_TEST
 
+/* Staged selection: every candidate's fitness is of the stage it reached and fit_windows the
+ * windows of the stages up to it; no more than `keep` of a population advance per generation; a
+ * population is ranked by stage, then fitness; the rows are the same for a second run and a run
+ * stopped twice and resumed. */
+START_TEST(test_staged_selection) {
+    char *dir = test_tmpdir("staged");
+    SearchConfig cfg = small_config(ALGO_GA, 9);
+    cfg.calib_n = 16;
+    cfg.n_stages = 3;
+    int win[3] = {4, 8, 16}, keep[3] = {5, 2, 0};
+    memcpy(cfg.stage_windows, win, sizeof win);
+    memcpy(cfg.stage_keep, keep, sizeof keep);
+    cfg.final_rerank = 3;
+    char *db = path_join(dir, "s.db");
+    Fixture f;
+    fixture_open(&f, db, &cfg);
+    f.synth.staged = true;
+    ck_assert_msg(engine_run(&f.e) == 0, "engine_run: %s", err_get());
+    int G = cfg.algo.generations, B = cfg.n_targets;
+    /* per generation and population at most keep advance (the random baseline: once per budget) */
+    ck_assert_int_gt(f.synth.stage_calls[1], 0);
+    ck_assert_int_le(f.synth.stage_calls[1], (G + 1) * B * 5);
+    ck_assert_int_gt(f.synth.stage_calls[2], 0);
+    ck_assert_int_le(f.synth.stage_calls[2], (G + 1) * B * 2);
+    ck_assert_int_eq(f.synth.stage_calls[3], 0);
+    CandRow *rows;
+    int n, at[3] = {0};
+    ck_assert_int_eq(store_cand_list(f.st, f.run, &rows, &n), 0);
+    for (int i = 0; i < n; i++) {
+        ck_assert(rows[i].fit_stage >= 1 && rows[i].fit_stage <= 3);
+        int want = 0;
+        for (int s = 0; s < rows[i].fit_stage; s++) want += win[s];
+        ck_assert_int_eq(rows[i].fit_windows, want);
+        at[rows[i].fit_stage - 1]++;
+    }
+    ck_assert_int_eq(at[1] + at[2], f.synth.stage_calls[1]);
+    ck_assert_int_eq(at[2], f.synth.stage_calls[2]);
+    free(rows);
+    for (int b = 0; b < B; b++) { /* the final population: by stage (later first), then fitness */
+        int64_t *ids;
+        ck_assert_int_eq(store_population_get(f.st, f.run, b, G - 1, &ids, &n), 0);
+        int prev_stage = 99;
+        double prev_fit = -INFINITY;
+        for (int i = 0; i < n; i++) {
+            CandRow r;
+            bool found;
+            ck_assert_int_eq(store_cand_get(f.st, ids[i], false, &r, &found), 0);
+            ck_assert(found);
+            ck_assert_int_le(r.fit_stage, prev_stage);
+            if (r.fit_stage == prev_stage) ck_assert(r.fitness >= prev_fit);
+            if (i < cfg.algo.parents) ck_assert_int_eq(r.fit_stage, 3); /* parents were scored on all windows */
+            prev_stage = r.fit_stage, prev_fit = r.fitness;
+        }
+        free(ids);
+    }
+    fixture_close(&f);
+    /* deterministic across runs and across stop + resume */
+    Fixture g;
+    char *again = path_join(dir, "s2.db"), *resumed = path_join(dir, "s3.db");
+    for (int k = 0; k < 4; k++) {
+        fixture_open(&g, k == 0 ? again : resumed, &cfg);
+        g.synth.staged = true;
+        g.e.stop_after = k == 0 || k == 3 ? 0 : 1;
+        ck_assert_msg(engine_run(&g.e) == 0, "engine_run: %s", err_get());
+        fixture_close(&g);
+    }
+    char *da = dump_db(db), *d2 = dump_db(again), *d3 = dump_db(resumed);
+    ck_assert_str_eq(da, d2);
+    ck_assert_str_eq(da, d3);
+    free(da), free(d2), free(d3), free(again), free(resumed), free(db), free(dir);
+}
+END_TEST
+
 START_TEST(test_store_rejects_other_files) {
     char *dir = test_tmpdir("store");
     char *p = path_join(dir, "x.txt");
@@ -482,6 +561,7 @@ int main(void) {
     tcase_add_test(tc, test_resume_same_rows);
     tcase_add_test(tc, test_store_rejects_other_files);
     tcase_add_test(tc, test_rerank);
+    tcase_add_test(tc, test_staged_selection);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

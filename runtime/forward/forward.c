@@ -667,18 +667,29 @@ static int layer_impl(Forward *f, int l, float *x, int B, int T, const ForwardHo
     return 0;
 }
 
-/* Score the k rows gathered in chunk_rows/chunk_tgt: final norm, classifier in vocabulary blocks,
- * log-sum-exp. Returns the NLL sum (in row order: deterministic); lp[row + 1] = log p when lp. */
-static double head_chunk(Forward *f, const float *x, int k, double *lp) {
+/* Final norm + classifier over the k rows gathered in chunk_rows, in vocabulary blocks: cb gets
+ * each (k, vb) tile of logits (forward_logit_tiles, and the log-sum-exp of head_chunk). */
+static void tiles_chunk(Forward *f, const float *x, int k, ForwardTileFn cb, void *ud) {
     int D = f->m->cfg.dim, V = f->m->cfg.vocab_size;
     const float *fn = f->norms + (size_t)2 * f->m->cfg.n_layers * D;
     k_rmsnorm_rows(f->chunk_x, x, f->chunk_rows, fn, k, D, f->m->cfg.norm_eps);
     for (int v0 = 0; v0 < V; v0 += f->vblock) {
         int vb = V - v0 < f->vblock ? V - v0 : f->vblock;
-        // chunk_l: (k, vb) = chunk_x (k, D) . cls[v0:v0+vb] (vb, D)^T
         proj(f->chunk_x, k, D, f->cls + (size_t)v0 * D, vb, f->chunk_l, vb, 0.0f);
-        k_lse_update(f->chunk_l, k, vb, v0, f->chunk_tgt, f->chunk_mx, f->chunk_sum, f->chunk_tl);
+        cb(ud, f->chunk_rows, k, v0, vb, f->chunk_l);
     }
+}
+
+static void lse_tile(void *ud, const int32_t *rows, int k, int v0, int vb, const float *logits) {
+    (void)rows;
+    Forward *f = ud;
+    k_lse_update(logits, k, vb, v0, f->chunk_tgt, f->chunk_mx, f->chunk_sum, f->chunk_tl);
+}
+
+/* Score the k rows gathered in chunk_rows/chunk_tgt: final norm, classifier in vocabulary blocks,
+ * log-sum-exp. Returns the NLL sum (in row order: deterministic); lp[row + 1] = log p when lp. */
+static double head_chunk(Forward *f, const float *x, int k, double *lp) {
+    tiles_chunk(f, x, k, lse_tile, f);
     double total = 0.0;
     for (int i = 0; i < k; i++) {
         double nll = log(f->chunk_sum[i]) + (double)f->chunk_mx[i] - (double)f->chunk_tl[i];
@@ -766,6 +777,20 @@ int forward_token_logprobs(Forward *f, const int32_t *tokens, int B, int T, cons
     BLAS_SOLO_BEGIN;
     int rc = run_layers(f, tokens, B, T, NULL);
     if (rc == 0) rc = head_impl(f, f->x, tokens, B, T, from, to, lp, &nll, &n);
+    BLAS_SOLO_END;
+    return rc;
+}
+
+int forward_logit_tiles(Forward *f, const int32_t *tokens, int B, int T, ForwardTileFn cb, void *ud) {
+    if (check_shape(f, tokens, B, T)) return -1;
+    BLAS_SOLO_BEGIN;
+    int rc = run_layers(f, tokens, B, T, NULL), k = 0;
+    for (int b = 0; rc == 0 && b < B; b++)
+        for (int t = 1; t < T; t++) {
+            f->chunk_rows[k++] = b * T + t - 1;
+            if (k == f->chunk) tiles_chunk(f, f->x, k, cb, ud), k = 0;
+        }
+    if (rc == 0 && k) tiles_chunk(f, f->x, k, cb, ud);
     BLAS_SOLO_END;
     return rc;
 }

@@ -61,6 +61,14 @@ int forward_nll(Forward *f, const int32_t *tokens, int B, int T, const ForwardHo
  * classifier, so right-padding sequences of different lengths to T costs no logits. */
 int forward_token_logprobs(Forward *f, const int32_t *tokens, int B, int T, const int *from, const int *to,
                            double *lp);
+/* Classifier tiles for scores over whole distributions (eval/kl.h: KL to a reference): the
+ * logits of every position t >= 1 of each sequence (those that predict tokens[b,t]) are handed to
+ * cb one tile at a time, (k rows, vocabulary ids [v0, v0 + vb)) row-major. rows[i] = b*T + t - 1
+ * names the position whose logits row i holds; rows come in sequence order in chunks of at most
+ * the pass's logits chunk, and the tiles of one chunk in vocabulary order, the last one ending at
+ * vocab. Pointers are valid only during the callback, which runs on the caller's thread. */
+typedef void (*ForwardTileFn)(void *ud, const int32_t *rows, int k, int v0, int vb, const float *logits);
+int forward_logit_tiles(Forward *f, const int32_t *tokens, int B, int T, ForwardTileFn cb, void *ud);
 /* logits: (B*T, vocab) row-major, for tests and tools. */
 int forward_logits(Forward *f, const int32_t *tokens, int B, int T, float *logits);
 

@@ -23,7 +23,7 @@
 enum { TAG_TASK = 1, TAG_RESULT = 2, TAG_STOP = 3, TAG_ERROR = 4 };
 
 typedef struct {
-    int32_t kind, reform, index, pad;
+    int32_t kind, reform, index, stage;
 } TaskHead;
 
 typedef struct {
@@ -172,6 +172,7 @@ typedef struct {
     MpiPool *p;
     TaskKind kind;
     bool reform;
+    int stage;
     const Subnet *const *s;
     int n;
     TaskResult *out;
@@ -196,11 +197,12 @@ static int take(Batch *b) {
 }
 
 /* A task as a message: TaskHead + the subnet's JSON. */
-static char *task_message(const MpiPool *p, TaskKind kind, bool reform, int index, const Subnet *sub, int *len) {
+static char *task_message(const MpiPool *p, TaskKind kind, bool reform, int stage, int index, const Subnet *sub,
+                          int *len) {
     char *json = subnet_to_json(sub, p->m);
     size_t jl = strlen(json) + 1;
     char *buf = xmalloc(sizeof(TaskHead) + jl);
-    TaskHead h = {(int32_t)kind, reform, index, 0};
+    TaskHead h = {(int32_t)kind, reform, index, stage};
     memcpy(buf, &h, sizeof h);
     memcpy(buf + sizeof h, json, jl);
     free(json);
@@ -217,7 +219,7 @@ static int run_message(MpiPool *p, const char *buf, int len, int *index, TaskRes
     *index = h.index;
     Subnet *s = NULL;
     int rc = subnet_from_json(buf + sizeof h, p->m, "MPI task", &s);
-    if (!rc) rc = p->task(p->ud, (TaskKind)h.kind, h.reform != 0, s, out);
+    if (!rc) rc = p->task(p->ud, (TaskKind)h.kind, h.reform != 0, h.stage, s, out);
     subnet_free(s);
     return rc;
 }
@@ -245,11 +247,11 @@ static void *local_scorer(void *arg) {
         int rc;
         if (g_gsize > 1) {
             int len, index;
-            char *buf = task_message(b->p, b->kind, b->reform, i, b->s[i], &len);
+            char *buf = task_message(b->p, b->kind, b->reform, b->stage, i, b->s[i], &len);
             rc = lead_task(b->p, buf, len, &index, &b->out[i]);
             free(buf);
         } else {
-            rc = b->p->task(b->p->ud, b->kind, b->reform, b->s[i], &b->out[i]);
+            rc = b->p->task(b->p->ud, b->kind, b->reform, b->stage, b->s[i], &b->out[i]);
         }
         if (rc) batch_fail(b, 0, err_get());
     }
@@ -258,7 +260,7 @@ static void *local_scorer(void *arg) {
 
 static void send_task(Batch *b, int i, int dest) {
     int len;
-    char *buf = task_message(b->p, b->kind, b->reform, i, b->s[i], &len);
+    char *buf = task_message(b->p, b->kind, b->reform, b->stage, i, b->s[i], &len);
     MPI_Send(buf, len, MPI_BYTE, dest, TAG_TASK, MPI_COMM_WORLD);
     free(buf);
 }
@@ -283,9 +285,10 @@ static char *recv_any(int src, int tag, int *from, int *got, int *len) {
     return buf;
 }
 
-int mpi_pool_batch(void *pool, TaskKind kind, bool reform, const Subnet *const *s, int n, TaskResult *out) {
+int mpi_pool_batch(void *pool, TaskKind kind, bool reform, int stage, const Subnet *const *s, int n,
+                   TaskResult *out) {
     if (n == 0) return 0;
-    Batch b = {.p = pool, .kind = kind, .reform = reform, .s = s, .n = n, .out = out};
+    Batch b = {.p = pool, .kind = kind, .reform = reform, .stage = stage, .s = s, .n = n, .out = out};
     pthread_mutex_init(&b.mu, NULL);
     int pending = 0;
     for (int r = g_gsize; r < g_size; r += g_gsize) { /* the other groups' leaders */

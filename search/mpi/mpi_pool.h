@@ -61,12 +61,13 @@ const EvalSplit *mpi_window_split(void);
 /* The pool of one job: the model (subnets travel as subnet JSON) and the task runner. */
 typedef struct {
     const Model *m;
-    int (*task)(void *ud, TaskKind kind, bool reform, const Subnet *s, TaskResult *out);
+    int (*task)(void *ud, TaskKind kind, bool reform, int stage, const Subnet *s, TaskResult *out);
     void *ud;
 } MpiPool;
 
 /* Rank 0: a BatchFn (batch_ud = MpiPool *). */
-int  mpi_pool_batch(void *pool, TaskKind kind, bool reform, const Subnet *const *s, int n, TaskResult *out);
+int  mpi_pool_batch(void *pool, TaskKind kind, bool reform, int stage, const Subnet *const *s, int n,
+                    TaskResult *out);
 /* Rank 0: release the other ranks from mpi_pool_serve (at the end of the job, or on error). */
 void mpi_pool_stop(void);
 /* Ranks > 0: score the tasks rank 0 sends until it stops the pool. 0, or -1 on an MPI error. */
