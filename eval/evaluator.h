@@ -51,7 +51,9 @@ typedef struct Evaluator Evaluator;
 
 /* A window split (see above). combine(ud, rc, nll, n, nb): rc is this process's status; nll[]
  * and n[] hold its own block's batch sums and zeros elsewhere, and come back holding every
- * block's; returns 0, or -1 with err_set on every process when any process's rc was not 0. */
+ * block's; returns 0, or -1 with err_set on every process when any process's rc was not 0.
+ * The statuses are agreed before any sums move, so a process that failed before its scoring
+ * call joins the others' with combine(ud, -1, NULL, NULL, 0) (search/job.c). */
 typedef struct {
     int index, size;
     int (*combine)(void *ud, int rc, double *nll, int64_t *n, int nb);

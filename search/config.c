@@ -257,6 +257,8 @@ static const ConfigKey KEYS[] = {
     {"final",       "tasks_data",      K_STR,     C(final_tasks_data),    0, 0, false, "data/tasks", NULL, NO_JSON | HAS_MARK, offsetof(SearchConfig, final_tasks_data_at)},
     {"final",       "tasks_limit",     K_INT,     C(final_tasks_limit),   0, 1 << 30, false, "0", NULL, NO_JSON, 0},
     {"baselines",   "random",          K_RANDOM,  C(baseline_random),     0, 1000000, false, "0", NULL, 0, 0},
+    /* how the ranks share the work (search/mpi): never a result, so not in the settings (NO_JSON) */
+    {"parallel",    "group",           K_INT,     C(parallel_group),      0, 1 << 20, false, "1", NULL, NO_JSON | HAS_MARK, offsetof(SearchConfig, parallel_group_at)},
     {NULL,          "output",          K_STR,     C(output),              0, 0, false, NULL, NULL, BOTH | NO_JSON, 0},
     {NULL,          "method",          K_STR,     C(method),              0, 0, false, "", NULL, AT_TOP | NO_JSON, 0},
     {NULL,          "runs",            K_STR,     0, 0,                   0, 0, false, NULL, NULL, AT_TOP | NO_JSON, 0},

@@ -95,8 +95,13 @@ typedef struct {
     int final_tasks_limit;
     int baseline_random;            /* random subnets per budget for the baseline; -1 = as many
                                        as the search evaluated for that budget; 0 = none */
+    /* MPI ranks per window group (`parallel: {group: G}`): a task goes to a group whose G ranks
+     * score shares of its windows; 1 = candidate-parallel, 0 = all ranks in one group. How to
+     * run, not what: never changes a result, so not part of the resume settings. */
+    int parallel_group;
     char output[CFG_PATH_MAX];
     CfgMark model_at, tokenizer_at, calib_text_at, eval_text_at, final_tasks_data_at, stages_at;
+    CfgMark parallel_group_at;
 } SearchConfig;
 
 typedef struct {

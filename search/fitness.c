@@ -26,11 +26,11 @@ static void shuffled(const Windows *w, uint64_t seed, Windows *dst) {
 }
 
 int fitness_open(FitnessSet *fs, const SearchConfig *cfg, const Model *m, const Windows *w, bool shuffle,
-                 uint64_t seed, Evaluator *owner, const char *what) {
+                 uint64_t seed, Evaluator *owner, const EvalSplit *split, const char *what) {
     memset(fs, 0, sizeof *fs);
     fs->kind = cfg->fitness_kind, fs->what = what;
     if (shuffle) shuffled(w, seed, &fs->own);
-    EvalOptions eo = {.what = what, .share = owner};
+    EvalOptions eo = {.what = what, .share = owner, .split = fs->kind == FIT_KL ? NULL : split};
     int rc = evaluator_create(m, shuffle ? &fs->own : w, &eo, &fs->ev);
     if (!rc && fs->kind == FIT_KL) rc = dense_ref_build(fs->ev, cfg->fitness_top_k, &fs->ref);
     if (rc) fitness_close(fs);

@@ -26,9 +26,10 @@ typedef struct {
 } FitnessSet;
 
 /* The set over w (borrowed unless shuffled; it must outlive the set), scored on owner's forward
- * pass (owner: an evaluator of model m that outlives the set). 0 or -1 with err_set. */
+ * pass (owner: an evaluator of model m that outlives the set); split: the window group that scores
+ * it together (NULL: alone; kind ppl only). 0 or -1 with err_set. */
 int  fitness_open(FitnessSet *fs, const SearchConfig *cfg, const Model *m, const Windows *w, bool shuffle,
-                  uint64_t seed, Evaluator *owner, const char *what);
+                  uint64_t seed, Evaluator *owner, const EvalSplit *split, const char *what);
 /* Fitness of `model` under s (model NULL = the owner's model) over the first n windows of the set
  * (n = 0: all). */
 int  fitness_score(FitnessSet *fs, const Model *model, const Subnet *s, int n, double *out);

@@ -45,7 +45,17 @@ typedef struct {
     Windows rerank;       /* second calibration sample (final re-ranking), loaded on first use */
     FitnessSet rerank_fit;
     bool rerank_open;
+    const EvalSplit *split; /* this rank's window group (parallel.group, under MPI); NULL = alone */
 } Job;
+
+/* A task's failure before its first window exchange (loading a window set, reforming the
+ * candidate): the group's other members may be waiting in that exchange, so this one joins it
+ * with its failure (EvalSplit: the statuses are agreed before any sums) and every member's
+ * task fails. Every evaluator call of a task comes after these points. */
+static int split_fail(Job *j) {
+    if (j->split) (void)j->split->combine(j->split->ud, -1, NULL, NULL, 0);
+    return -1;
+}
 
 /* Reformed extracted model of subnet s (one-shot, from the dense calibration statistics). */
 static int reformed_model(Job *j, const Subnet *s, Model **out) {
@@ -58,7 +68,7 @@ static int reformed_model(Job *j, const Subnet *s, Model **out) {
 static int score(Job *j, FitnessSet *fs, const Subnet *s, bool reform, int n, double *out) {
     if (!reform) return fitness_score(fs, NULL, s, n, out);
     Model *rm;
-    if (reformed_model(j, s, &rm)) return -1;
+    if (reformed_model(j, s, &rm)) return split_fail(j);
     int rc = fitness_score(fs, rm, NULL, n, out);
     model_free(rm);
     return rc;
@@ -72,7 +82,7 @@ static int fitness_cb(void *ud, const Subnet *s, int stage, double *fitness) {
 
 /* An evaluator over w sharing the fitness evaluator's forward pass. */
 static int shared_evaluator(Job *j, const Windows *w, const char *what, Evaluator **out) {
-    EvalOptions eo = {.what = what, .share = j->calib_ev};
+    EvalOptions eo = {.what = what, .share = j->calib_ev, .split = j->split};
     return evaluator_create(j->m, w, &eo, out);
 }
 
@@ -89,10 +99,10 @@ static int final_cb(void *ud, const Subnet *s, bool reform, bool *reformed, doub
     Job *j = ud;
     *reformed = false;
     *reformed_fitness = NAN;
-    if (load_eval(j)) return -1;
+    if (load_eval(j)) return split_fail(j);
     if (!reform) return evaluator_ppl(j->eval_ev, s, eval_ppl);
     Model *rm;
-    if (reformed_model(j, s, &rm)) return -1;
+    if (reformed_model(j, s, &rm)) return split_fail(j);
     int rc = fitness_score(&j->fit, rm, NULL, 0, reformed_fitness);
     if (!rc) rc = evaluator_ppl_model(j->eval_ev, rm, NULL, eval_ppl);
     model_free(rm);
@@ -104,7 +114,8 @@ static int final_cb(void *ud, const Subnet *s, bool reform, bool *reformed, doub
  * by prepare_windows; kind kl builds its dense reference here). */
 static int load_rerank(Job *j) {
     if (j->rerank_open) return 0;
-    int rc = fitness_open(&j->rerank_fit, j->cfg, j->m, &j->rerank, false, 0, j->calib_ev, j->cfg->calib_text);
+    int rc = fitness_open(&j->rerank_fit, j->cfg, j->m, &j->rerank, false, 0, j->calib_ev, j->split,
+                          j->cfg->calib_text);
     j->rerank_open = rc == 0;
     return rc;
 }
@@ -146,7 +157,7 @@ static int prepare_windows(Job *j) {
 /* Re-ranking score: the fitness on the second sample (after one-shot reformation). */
 static int rescore_cb(void *ud, const Subnet *s, bool reform, double *out) {
     Job *j = ud;
-    if (load_rerank(j)) return -1;
+    if (load_rerank(j)) return split_fail(j);
     return score(j, &j->rerank_fit, s, reform, 0, out);
 }
 
@@ -277,6 +288,8 @@ static void print_plan(const Job *j, const SearchConfig *cfg, FILE *out) {
     else if (cfg->final_tasks[0])
         fprintf(out, "; zero-shot tasks %s from %s (all items)", cfg->final_tasks, cfg->final_tasks_data);
     fprintf(out, "\n");
+    if (cfg->parallel_group == 0) fprintf(out, "  parallel     one window group of all MPI ranks\n");
+    if (cfg->parallel_group > 1) fprintf(out, "  parallel     window groups of %d MPI ranks\n", cfg->parallel_group);
     fprintf(out, "  output       %s\n", cfg->output);
 }
 
@@ -328,6 +341,27 @@ static bool is_root(void) { return true; }
 static int agree(int rc) { return rc; }
 #endif
 
+/* Collective: the window groups of parallel.group (one process, or a plain build: the key
+ * changes nothing) and this rank's split; an error names the key's place in the file. */
+static int window_groups(Job *j, const SearchConfig *cfg) {
+#ifdef CARVE_MPI
+    if (mpi_size() == 1) return 0;
+    if (cfg->parallel_group != 1 && cfg->fitness_kind == FIT_KL) { /* the KL is not split (yet) */
+        CfgMark at = cfg->parallel_group_at;
+        return err_set("%s:%d:%d: parallel: window groups score perplexity only; a fitness of kind kl runs "
+                       "candidate-parallel (group 1)", cfg->file, at.line, at.col);
+    }
+    if (mpi_pool_groups(cfg->parallel_group)) {
+        CfgMark at = cfg->parallel_group_at;
+        return at.line ? err_prefix("%s:%d:%d", cfg->file, at.line, at.col) : -1;
+    }
+    j->split = mpi_window_split();
+#else
+    (void)j, (void)cfg;
+#endif
+    return 0;
+}
+
 /* Rank 0 (the only rank of a plain run): the search. */
 static int run_engine(Job *j, Store *st, int64_t run_id, const JobOptions *opt) {
     const SearchConfig *cfg = j->cfg;
@@ -354,6 +388,7 @@ int job_run(const SearchConfig *cfg, const char *config_text, const JobOptions *
     int rc = open_inputs(&j, cfg);
     if (!rc) rc = prepare_windows(&j);
     rc = agree(rc);
+    if (!rc) rc = agree(window_groups(&j, cfg));
     if (rc) {
         job_free(&j);
         return -1;
@@ -383,11 +418,11 @@ int job_run(const SearchConfig *cfg, const char *config_text, const JobOptions *
         return 0;
     }
     if (!rc) {
-        EvalOptions eo = {.what = cfg->calib_text};
+        EvalOptions eo = {.what = cfg->calib_text, .split = j.split};
         rc = evaluator_create(j.m, &j.calib, &eo, &j.calib_ev);
         /* every rank computes the same dense reference (kind kl) */
         if (!rc) rc = fitness_open(&j.fit, cfg, j.m, &j.calib, cfg->n_stages > 0, cfg->calib_seed, j.calib_ev,
-                                   cfg->calib_text);
+                                   j.split, cfg->calib_text);
         rc = agree(rc);
     }
     /* dense calibration statistics on the same windows (cached by the reform module): built by

@@ -63,6 +63,42 @@ START_TEST(test_defaults_and_overrides) {
 }
 END_TEST
 
+/* parallel.group: how the MPI ranks share the work, never a result: parsed with its place in
+ * the file, overridable per run, and not part of the resume settings. */
+START_TEST(test_parallel_group) {
+    const char *y = "model: m.bin\n"
+                    "parallel: {group: 4}\n"
+                    "runs:\n"
+                    "  - name: a\n"
+                    "  - name: b\n"
+                    "    parallel:\n"
+                    "      group: 0\n";
+    ConfigBatch b;
+    ck_assert_msg(config_parse(y, strlen(y), "t.yaml", &b) == 0, "%s", err_get());
+    ck_assert_int_eq(b.runs[0].parallel_group, 4);
+    ck_assert_int_eq(b.runs[0].parallel_group_at.line, 2);
+    ck_assert_int_eq(b.runs[0].parallel_group_at.col, 19);
+    ck_assert_int_eq(b.runs[1].parallel_group, 0);
+    ck_assert_int_eq(b.runs[1].parallel_group_at.line, 7);
+    ck_assert_int_eq(b.runs[1].parallel_group_at.col, 14);
+    char *js = config_to_json(&b.runs[0]);
+    ck_assert_ptr_null(strstr(js, "parallel"));
+    SearchConfig d;
+    config_defaults(&d);
+    snprintf(d.name, sizeof d.name, "a");
+    snprintf(d.model, sizeof d.model, "m.bin");
+    snprintf(d.file, sizeof d.file, "%s", b.runs[0].file);
+    char *jd = config_to_json(&d);
+    ck_assert_str_eq(js, jd); /* the same settings as without the key */
+    free(js), free(jd);
+    ck_assert_int_eq(d.parallel_group, 1); /* candidate-parallel unless asked */
+    config_batch_free(&b);
+    expect_error("parallel:\n  group: -1\n", "configs/x.yaml:2:10: 'group' in 'parallel' must be in [0, 1048576], got -1");
+    expect_error("parallel:\n  group: two\n", "configs/x.yaml:2:10: 'group' in 'parallel' must be an integer, got 'two'");
+    expect_error("parallel: 2\n", "configs/x.yaml:1:11: 'parallel' must be a mapping of keys");
+}
+END_TEST
+
 START_TEST(test_unknown_key) {
     expect_error("model: m.bin\nalgorithm:\n  kind: ga\n  populaton: 10\n",
                  "configs/x.yaml:4:3: unknown key 'populaton' in 'algorithm'");
@@ -216,6 +252,7 @@ int main(void) {
     Suite *s = suite_create("config");
     TCase *tc = tcase_create("config");
     tcase_add_test(tc, test_defaults_and_overrides);
+    tcase_add_test(tc, test_parallel_group);
     tcase_add_test(tc, test_unknown_key);
     tcase_add_test(tc, test_bad_type);
     tcase_add_test(tc, test_out_of_range);

@@ -6,7 +6,13 @@
 #     (mpirun -q) and a non-zero exit; killing rank 0, a worker or mpirun itself (SIGTERM, as
 #     Slurm's scancel does) at random moments, then starting the same command, ends with the
 #     same rows as an uninterrupted run; PRAGMA integrity_check is ok after every kill.
-# A carve built without MPI (make MPI=0) refuses to run under mpirun with one line.
+#   - window groups (parallel: {group: G}) on a config whose window sets span several forward
+#     batches: np=2 group 2, np=3 group 3, np=4 group 2 give the rows of a plain run without the
+#     key (the YAML text stored with the run aside), and resume a run made without it; a group
+#     that does not divide the ranks, or a group with a KL fitness, is one line naming the key's
+#     file:line:col.
+# A carve built without MPI (make MPI=0) refuses to run under mpirun with one line, and runs a
+# config with a group > 1 as one process (the rows of the config without it).
 # Skips when ../shared, mpirun or sqlite3 is absent.
 set -u
 M=$CARVE_SHARED/models/stories260K/stories260K.bin
@@ -27,13 +33,46 @@ if ! "$CARVE" --version | grep -q 'with MPI'; then
   n=$(grep -c 'built without MPI' "$T/err")
   [ "$n" = 2 ] || fail "plain carve under mpirun: expected one line per rank, got: $(cat "$T/err")"
   echo "plain build: refuses mpirun (ok)"
-  exit 0
 fi
 
 . "$(dirname "$0")/search_rows.inc"
 cfg() { tiny_search_cfg "$1" 5 "$2"; } # name generations
 
-dump() { dump_rows "$1" | sed "s|$T/$2.db|DB|g"; } # db name -> rows, the database's own path neutralised
+dump() { dump_rows "$1" | sed "s|$T/$2.db|DB|g" | grep -v '^parallel: '; } # db name -> rows (the database's path and parallel key neutralised)
+
+# wide NAME [GROUP]: a ga run (reformed fitness, re-ranking, random baseline, final step) whose
+# window sets span several forward batches (3 calibration, 2 held-out, 2 re-ranking), so that a
+# window group really splits them; GROUP: its parallel.group
+wide() {
+  cat > "$T/$1.yaml" <<YAML
+model: $M
+calibration: {text: $CARVE_SHARED/data/tinystories/calib.txt, n: 257, len: 32, seed: 3}
+eval: {text: $CARVE_SHARED/data/tinystories/valid.txt, seq_len: 64, max_windows: 65}
+space: {channel_multiple: 4, sublayers: true}
+budget: {targets: [0.7], tolerance: 0.03}
+algorithm: {kind: ga, population: 4, generations: 2, parents: 1, mutations: 2, crossovers: 1, seed: 5}
+fitness: {reform: true}
+final: {reform: true, eval: true, rerank: 2, rerank_windows: 132}
+baselines: {random: 2}
+output: $T/$1.db
+runs:
+  - name: w
+YAML
+  [ -n "${2:-}" ] && echo "parallel: {group: $2}" >> "$T/$1.yaml"
+  return 0
+}
+wide wplain
+"$CARVE" search "$T/wplain.yaml" --quiet || fail "wide plain run"
+dump "$T/wplain.db" wplain > "$T/wplain.txt"
+
+if ! "$CARVE" --version | grep -q 'with MPI'; then
+  wide wg2 2
+  "$CARVE" search "$T/wg2.yaml" --quiet || fail "plain build, group 2"
+  dump "$T/wg2.db" wg2 > "$T/wg2.txt"
+  cmp -s "$T/wplain.txt" "$T/wg2.txt" || { diff "$T/wplain.txt" "$T/wg2.txt" | head; fail "plain build, group 2: rows differ"; }
+  echo "plain build: group 2 runs as one process (ok)"
+  exit 0
+fi
 
 # plain run (no launcher)
 cfg plain 4
@@ -50,6 +89,37 @@ for np in 1 2 3 4; do
   cmp -s "$T/plain.txt" "$T/np$np.txt" || { diff "$T/plain.txt" "$T/np$np.txt" | head; fail "np=$np: rows differ from the plain run"; }
   echo "np=$np: same rows as the plain run"
 done
+
+# window groups: the same rows as the plain run without the key
+for v in "2 2" "3 3" "4 2"; do
+  set -- $v
+  wide wnp$1g$2 $2
+  "${MPIRUN[@]}" -np $1 "$CARVE" search "$T/wnp$1g$2.yaml" --quiet 2>"$T/wg.err" || fail "np=$1 group $2: $(cat "$T/wg.err")"
+  [ -s "$T/wg.err" ] && fail "np=$1 group $2 printed: $(cat "$T/wg.err")"
+  dump "$T/wnp$1g$2.db" wnp$1g$2 > "$T/wg.txt"
+  cmp -s "$T/wplain.txt" "$T/wg.txt" || { diff "$T/wplain.txt" "$T/wg.txt" | head; fail "np=$1 group $2: rows differ from the plain run"; }
+  echo "np=$1 group $2: same rows as the plain run"
+done
+# not part of the run's settings: a run made without the key is found complete with it
+wide wres 2
+cp "$T/wplain.db" "$T/wres.db"
+"${MPIRUN[@]}" -np 2 "$CARVE" search "$T/wres.yaml" 2>"$T/wg.err" || fail "group 2 on the plain run's database: $(cat "$T/wg.err")"
+grep -q 'already complete' "$T/wg.err" || fail "group 2 on the plain run's database: $(cat "$T/wg.err")"
+# a group that does not divide the ranks: one line at the key's place
+wide wbad 3
+"${MPIRUN[@]}" -np 2 "$CARVE" search "$T/wbad.yaml" --quiet >"$T/wg.out" 2>"$T/wg.err" && fail "group 3 of 2 ranks ran"
+line=$(grep -n '^parallel:' "$T/wbad.yaml" | cut -d: -f1)
+want="carve: $T/wbad.yaml:$line:19: parallel: group 3 does not divide the 2 MPI ranks into equal groups"
+[ "$(cat "$T/wg.err")" = "$want" ] && [ ! -s "$T/wg.out" ] || fail "group 3 of 2 ranks: expected '$want', got: $(cat "$T/wg.err")"
+echo "bad group: $(cat "$T/wg.err")"
+# window groups with a KL fitness: refused (the KL is not split), one line at the key's place
+wide wkl 2
+sed -i 's/^fitness: {reform: true}/fitness: {reform: true, kind: kl}/' "$T/wkl.yaml"
+"${MPIRUN[@]}" -np 2 "$CARVE" search "$T/wkl.yaml" --quiet >"$T/wg.out" 2>"$T/wg.err" && fail "group 2 with kind kl ran"
+line=$(grep -n '^parallel:' "$T/wkl.yaml" | cut -d: -f1)
+want="carve: $T/wkl.yaml:$line:19: parallel: window groups score perplexity only; a fitness of kind kl runs candidate-parallel (group 1)"
+[ "$(cat "$T/wg.err")" = "$want" ] || fail "group 2 with kind kl: expected '$want', got: $(cat "$T/wg.err")"
+echo "kl with groups: $(cat "$T/wg.err")"
 
 # a longer run, killed and restarted until it completes; reference: the plain run of it
 cfg long 10

@@ -140,7 +140,8 @@ static int agree_on(MPI_Comm c, int me, int size, int base, int rc) {
 int mpi_agree(int rc) { return agree_on(MPI_COMM_WORLD, g_rank, g_size, 0, rc); }
 
 /* EvalSplit.combine over the window group: every entry has one owner (the others hold zeros),
- * so the sums are exact in any reduction order. */
+ * so the sums are exact in any reduction order. The statuses first: on a failure no sums move
+ * (a member that failed before scoring calls it with nb = 0). */
 static int split_combine(void *ud, int rc, double *nll, int64_t *n, int nb) {
     (void)ud;
     if (agree_on(g_group, g_grank, g_gsize, g_rank - g_grank, rc)) return -1;
