@@ -602,8 +602,9 @@ void config_batch_free(ConfigBatch *b) {
     memset(b, 0, sizeof *b);
 }
 
-static int check_file(const SearchConfig *c, const char *path, CfgMark at, const char *what) {
-    if (path_exists(path) && !path_is_dir(path)) return 0;
+/* path must exist and be a file (or, with dir_ok, a directory: a Hugging Face model). */
+static int check_path(const SearchConfig *c, const char *path, CfgMark at, const char *what, bool dir_ok) {
+    if (path_exists(path) && (dir_ok || !path_is_dir(path))) return 0;
     const char *why = path_exists(path) ? "is a directory, not a file" : "not found";
     /* the tree `make models` fills (scripts/fetch.manifest) */
     bool fetched = strncmp(path, "models/", 7) == 0 || strncmp(path, "data/", 5) == 0;
@@ -613,16 +614,16 @@ static int check_file(const SearchConfig *c, const char *path, CfgMark at, const
 }
 
 int config_check_files(const SearchConfig *c) {
-    if (check_file(c, c->model, c->model_at, "model")) return -1;
-    if (c->tokenizer[0] && check_file(c, c->tokenizer, c->tokenizer_at, "tokenizer")) return -1;
-    if (check_file(c, c->calib_text, c->calib_text_at, "calibration text")) return -1;
-    if (c->final_eval && check_file(c, c->eval_text, c->eval_text_at, "eval text")) return -1;
+    if (check_path(c, c->model, c->model_at, "model", true)) return -1;
+    if (c->tokenizer[0] && check_path(c, c->tokenizer, c->tokenizer_at, "tokenizer", false)) return -1;
+    if (check_path(c, c->calib_text, c->calib_text_at, "calibration text", false)) return -1;
+    if (c->final_eval && check_path(c, c->eval_text, c->eval_text_at, "eval text", false)) return -1;
     char list[sizeof c->final_tasks], *save = NULL;
     snprintf(list, sizeof list, "%s", c->final_tasks);
     for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
         const TaskDef *d = task_find(t);
         char *dir = path_join(c->final_tasks_data, d->dir), *path = path_join(dir, d->file);
-        int rc = check_file(c, path, c->final_tasks_data_at, "task file");
+        int rc = check_path(c, path, c->final_tasks_data_at, "task file", false);
         free(dir);
         free(path);
         if (rc) return -1;

@@ -32,6 +32,10 @@ YAML
 grep -q "population 6 x 3 generations" "$T/plan" || fail "plan: $(cat "$T/plan")"
 grep -q "5 layers, dim 64" "$T/plan" || fail "plan lacks the model"
 [ ! -e "$T/c.db" ] || fail "dry run wrote the database"
+# a Hugging Face model directory is a model (the path check must not take it for a bad file)
+"$CARVE" synth --shape tiny --seed 1 --out "$T/hf" --quiet || fail "synth"
+sed "s|^model: .*|model: $T/hf\ntokenizer: $CARVE_SHARED/models/stories260K/tok512.bin|" "$T/c.yaml" > "$T/hf.yaml"
+"$CARVE" search "$T/hf.yaml" --dry-run > "$T/plan" 2>"$T/err" || fail "dry run on an HF directory: $(cat "$T/err")"
 
 # config errors through the CLI
 printf 'model: %s\nalgorithm:\n  populaton: 5\n' "$M" > "$T/bad.yaml"
