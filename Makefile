@@ -92,7 +92,7 @@ test: deps
 asan:
 	$(MAKE) --no-print-directory test BUILD=build-asan$(if $(filter 0,$(MPI)),-plain) OPT=-O1 \
 	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -DCARVE_ASAN" \
-	  CARVE_ASAN=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0
+	  CARVE_ASAN=1
 
 models:
 	$(PYTHON) scripts/fetch.py

@@ -18,7 +18,11 @@ command -v mpirun >/dev/null || { echo "no mpirun"; exit 77; }
 T=$(mktemp -d "$CARVE_TEST_TMP/mpicli.XXXXXX")
 export CARVE_CACHE_DIR=$T/cache
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
-MPIRUN=(mpirun -q --oversubscribe)
+# Under make asan the ranks run without LeakSanitizer (AddressSanitizer and UBSan still check
+# every access): Open MPI unloads its plugins before exit, so LSan reports their allocations (and
+# OpenBLAS's thread buffers under MPI) at "<unknown module>", which no suppression can name. Leaks
+# in carve's own code are checked by the plain runs of the same paths, here and elsewhere.
+MPIRUN=(env ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 mpirun -q --oversubscribe)
 fail() { echo "FAIL: $*"; exit 1; }
 
 if ! "$CARVE" --version | grep -q 'with MPI'; then
