@@ -508,6 +508,7 @@ const Model *forward_model(const Forward *f) { return f->m; }
 /* Non-finite values (exponent all ones) by their bits, so no compiler flag can fold the test away. */
 static bool all_finite(const float *x, size_t n) {
     uint32_t bad = 0;
+#pragma omp simd reduction(| : bad)
     for (size_t i = 0; i < n; i++) {
         uint32_t u;
         memcpy(&u, x + i, sizeof u); /* (no aliasing of the floats) */
