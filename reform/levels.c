@@ -241,8 +241,8 @@ int level_db_build(const Model *m, const LevelGrid *g, const StatsFile *sf, cons
         if (!rc) take_pieces(db, E, j);
         model_free(E);
         subnet_free(s);
-        if (!rc && !quiet)
-            fprintf(stderr, "level database: level %d/%d reformed (%.1f MiB, %.1f s)\n", j + 1, most,
+        if (!rc && !quiet && (j + 1 == most || now_seconds() - t0 > 2.0)) /* a line per level when slow */
+            fprintf(stderr, "level database: %d/%d levels reformed (%.1f MiB, %.1f s)\n", j + 1, most,
                     (double)db->bytes / 1048576.0, now_seconds() - t0);
     }
     free(lev);
