@@ -108,7 +108,7 @@ void level_grid_set(const LevelGrid *g, Subnet *s, int l, bool attn, int v) {
     int n = attn ? S->n_heads : S->hidden_dim, c = (attn ? g->attn : g->mlp)[l].count[v];
     uint8_t *keep = attn ? S->head_keep : S->chan_keep;
     const int *order = attn ? g->head_order[l] : g->chan_order[l];
-    memset(keep, 0, (size_t)n);
+    if (n > 0) memset(keep, 0, (size_t)n);
     for (int i = 0; i < c; i++) keep[order[i]] = 1;
     if (attn) S->attn_on = c > 0;
     else S->mlp_on = c > 0;

@@ -15,9 +15,12 @@
  * one-shot fits of one layer's o_proj / down_proj never depend on another sublayer's choice),
  * and kept in memory; level_db_model stitches a candidate's model from those pieces without a
  * solve. The stitched model is bit-identical to reform_oneshot of the same subnet (tested).
- * Memory: the sum over layers and levels of the sublayer's extracted f32 weights — attention
- * level of k heads (k_kv KV heads): 2·k·hd·dim + 2·k_kv·hd·dim + dim (+ Q/K/V biases), MLP level
- * of c channels: 3·c·dim + dim — plus one copy of the embedding, classifier and norms.
+ * Memory (f32): the sum over layers and running levels of the sublayer's extracted weights —
+ * an attention level of k heads: 2·k·hd·dim (Q rows, O columns) + 2·k_kv·hd·dim (K/V rows of the
+ * k_kv KV heads extraction stores) + dim (the o_proj bias, with an intercept fit) + the Q/K/V
+ * biases where the model has them; an MLP level of c channels: 3·c·dim + dim — plus one copy of
+ * the embedding, classifier and norms. Building it runs one reform_oneshot per level index, each
+ * with one extracted model in memory besides the database.
  * Owns: LevelGrid (counts and importance orders), LevelDb (the reformed pieces). */
 #ifndef CARVE_REFORM_LEVELS_H
 #define CARVE_REFORM_LEVELS_H
