@@ -229,6 +229,7 @@ static const ConfigKey KEYS[] = {
     {"space",       "layers",          K_BOOL,    SP(layers),             0, 0, false, "false", NULL, 0, 0},
     {"space",       "attn_ratio",      K_RANGE,   SP(attn_ratio),         0, 1, false, "0 1", NULL, 0, 0},
     {"space",       "mlp_ratio",       K_RANGE,   SP(mlp_ratio),          0, 1, false, "0 1", NULL, 0, 0},
+    {"space",       "levels",          K_INT,     SP(levels),             0, 1 << 16, false, "0", NULL, JSON_IF_SET, 0},
     {"budget",      "kind",            K_ENUM,    C(budget_kind),         0, 0, false, "params", BUDGET_KINDS, 0, 0},
     {"budget",      "targets",         K_TARGETS, C(targets),             0, 1, true, "0.9 0.8 0.7 0.6 0.5", NULL, 0, 0},
     {"budget",      "tolerance",       K_DOUBLE,  C(tolerance),           0, 0.5, false, "0.02", NULL, 0, 0},
@@ -489,6 +490,11 @@ static int validate(const char *what, const SearchConfig *c) {
     if (c->n_stages && c->stage_windows[c->n_stages - 1] > c->calib_n)
         return err_set("%s:%d:%d: run '%s': the last selection stage has %d windows, calibration n only %d", what,
                        c->stages_at.line, c->stages_at.col, c->name, c->stage_windows[c->n_stages - 1], c->calib_n);
+    if (c->space.levels == 1)
+        return err_set("%s: run '%s': space levels must be 0 (off) or at least 2, got 1", what, c->name);
+    if (c->space.levels && c->space.layers && !c->space.sublayers)
+        return err_set("%s: run '%s': the level space skips sublayers, not whole layers (set layers: false, or "
+                       "sublayers: true)", what, c->name);
     if (!c->space.heads && !c->space.channels && !c->space.sublayers && !c->space.layers)
         return err_set("%s: run '%s': the search space is empty (heads, channels, sublayers and layers all false)",
                        what, c->name);

@@ -29,6 +29,8 @@ typedef struct {
     bool layers;            /* whole layers may be skipped */
     double attn_ratio[2];   /* per-layer kept-heads ratio range of an attention sublayer that runs */
     double mlp_ratio[2];    /* per-layer kept-channels ratio range of an MLP sublayer that runs */
+    int levels;             /* K >= 2: the level space (reform/levels.h) of K keep-levels per sublayer over
+                               those ranges; 0 = off (every allowed count) */
 } SpaceConfig;
 
 typedef struct {

@@ -285,7 +285,8 @@ static void make_offspring(Ctx *c, Pcg32 *r, OffKind kind, double mprob, double 
             if (b == a) b = (a + 1 + (int)pcg32_below(r, (uint32_t)(np - 1))) % np;
             s = genome_crossover(gs, r, par[a].s, par[b].s, xprob);
         } else {
-            s = genome_mutate(gs, r, par[a].s, mprob);
+            s = gs->levels ? genome_level_switch(gs, r, par[a].s, mprob, lo, hi) /* cost-keeping */
+                           : genome_mutate(gs, r, par[a].s, mprob);
         }
         if (genome_repair(gs, r, s, lo, hi, false)) { /* dropped: cannot meet the budget */
             subnet_free(s);

@@ -13,7 +13,8 @@
  *
  * Candidates outside the budget: every offspring is *repaired* into
  * [target - tolerance, target] (ga) or [min target - tolerance, max target] (nsga2) by
- * removing or adding single units (genome_repair). Offspring that repair cannot fix (the
+ * removing or adding single units (genome_repair; in the level space whole levels, and mutation is
+ * the cost-keeping level switch, genome_level_switch). Offspring that repair cannot fix (the
  * space's ranges or fixed parts make the interval unreachable) are *dropped* and the slot
  * draws another offspring; after 50 failed draws the slot is filled from the parents.
  * Final re-ranking (ga, optional): the K best distinct members of each budget's final

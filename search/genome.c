@@ -213,6 +213,7 @@ static void adjust_set(Pcg32 *r, uint8_t *keep, int n, int d, bool grow, const f
 static bool can_toggle(const GenomeSpace *gs) { return gs->space.sublayers || gs->space.layers; }
 
 Subnet *genome_importance_init(const GenomeSpace *gs, double ratio, double lo, double hi) {
+    if (gs->levels) return genome_levels_init(gs, ratio, lo, hi);
     Subnet *s = subnet_dense(gs->m);
     for (int l = 0; l < s->n_layers; l++) {
         SubnetLayer *L = &s->layers[l];
@@ -262,6 +263,7 @@ static void toggle_depth(const GenomeSpace *gs, Pcg32 *r, SubnetLayer *L, int l)
 }
 
 Subnet *genome_mutate(const GenomeSpace *gs, Pcg32 *r, const Subnet *parent, double prob) {
+    if (gs->levels) return genome_level_switch(gs, r, parent, prob, -INFINITY, INFINITY);
     Subnet *s = subnet_clone(parent);
     for (int l = 0; l < s->n_layers; l++) {
         SubnetLayer *L = &s->layers[l];
@@ -294,6 +296,7 @@ Subnet *genome_crossover(const GenomeSpace *gs, Pcg32 *r, const Subnet *a, const
 }
 
 Subnet *genome_random(const GenomeSpace *gs, Pcg32 *r) {
+    if (gs->levels) return genome_levels_random(gs, r);
     Subnet *s = subnet_dense(gs->m);
     for (int l = 0; l < s->n_layers; l++) {
         SubnetLayer *L = &s->layers[l];
@@ -313,6 +316,7 @@ Subnet *genome_random(const GenomeSpace *gs, Pcg32 *r) {
 }
 
 int genome_repair(const GenomeSpace *gs, Pcg32 *r, Subnet *s, double lo, double hi, bool by_importance) {
+    if (gs->levels) return genome_levels_repair(gs, r, s, lo, hi);
     subnet_canonicalize(s);
     int total = 0;
     for (int l = 0; l < s->n_layers; l++) total += s->layers[l].n_heads + s->layers[l].hidden_dim;

@@ -6,6 +6,10 @@
  * repair. Every operator honours the search space: the kept channel count is a multiple of
  * channel_multiple (or all channels), per-layer ratios stay in their ranges, and heads /
  * channels / sublayers / layers that the space fixes are never changed.
+ * The level space (config space.levels, reform/levels.h; search/genome_levels.c): with
+ * GenomeSpace.levels set, every subnet is one level per sublayer of that grid; importance init,
+ * repair (by whole level steps) and random subnets keep to the grid, crossover (layer-wise) does
+ * by itself, and genome_level_switch replaces genome_mutate.
  * Owns: GenomeSpace (the space + the importance scores) and the operators. */
 #ifndef CARVE_GENOME_H
 #define CARVE_GENOME_H
@@ -13,6 +17,7 @@
 #include <stdbool.h>
 
 #include "eval/cost.h"
+#include "reform/levels.h"
 #include "runtime/model/subnet.h"
 #include "search/config.h"
 #include "runtime/base/pcg32.h"
@@ -26,6 +31,7 @@ typedef struct {
     int seq_len;          /* for FLOP costs */
     float **head_score;   /* [layer][head] importance (higher = more important) */
     float **chan_score;   /* [layer][channel] */
+    const LevelGrid *levels; /* the level space's grid (borrowed), NULL = the plain space */
 } GenomeSpace;
 
 /* Set up a space over model m; importance scores start as all-equal (call
@@ -40,7 +46,8 @@ double genome_cost(const GenomeSpace *gs, const Subnet *s);
 /* Every layer keeps its `ratio` most important heads and channels (rounded to the space),
  * then importance-guided repair into [lo, hi]. NULL when no subnet of the space fits. */
 Subnet *genome_importance_init(const GenomeSpace *gs, double ratio, double lo, double hi);
-/* Mutation (per-layer probability prob) of parent; not repaired. */
+/* Mutation (per-layer probability prob) of parent; not repaired (level space: level switches
+ * with no cost bound). */
 Subnet *genome_mutate(const GenomeSpace *gs, Pcg32 *r, const Subnet *parent, double prob);
 /* Layer-wise crossover: each layer from b with probability prob, else from a. */
 Subnet *genome_crossover(const GenomeSpace *gs, Pcg32 *r, const Subnet *a, const Subnet *b, double prob);
@@ -53,6 +60,23 @@ Subnet *genome_random(const GenomeSpace *gs, Pcg32 *r);
  * never switched on or off here. Returns 0 on success, -1 when s cannot be brought into range
  * (the caller drops it). s is canonicalized. */
 int genome_repair(const GenomeSpace *gs, Pcg32 *r, Subnet *s, double lo, double hi, bool by_importance);
+
+/* ---- the level space (gs->levels set; the operators above call these) ---- */
+/* Each sublayer at its running level nearest `ratio` (ties: the larger), then repaired. */
+Subnet *genome_levels_init(const GenomeSpace *gs, double ratio, double lo, double hi);
+/* A random level per sublayer: skipped with probability depth_prob where the grid allows it,
+ * else uniform over the levels that run. */
+Subnet *genome_levels_random(const GenomeSpace *gs, Pcg32 *r);
+/* Into [lo, hi] by single level steps of sublayers that run (never into or out of "skipped"), a
+ * random one among those whose step lands in [lo, hi] when there are any, else among all that
+ * can step. 0, or -1 when s is off the grid or cannot be brought into range. */
+int genome_levels_repair(const GenomeSpace *gs, Pcg32 *r, Subnet *s, double lo, double hi);
+/* EvoPress's level-switch mutation: 1 + (one per further layer with probability prob) switches,
+ * each moving one sublayer a level up and another a level down ("skipped" included) so that the
+ * cost stays in [lo, hi] (a switch that finds no such pair in 32 draws is not made). A parent
+ * off the grid is returned unchanged. */
+Subnet *genome_level_switch(const GenomeSpace *gs, Pcg32 *r, const Subnet *parent, double prob, double lo,
+                            double hi);
 
 /* "h/c" per layer joined by spaces, '-' for a skipped sublayer: "8/172 6/- -/96" (malloc'ed). */
 char *genome_summary(const Subnet *s);

@@ -5,7 +5,10 @@
  * calibration statistics on those windows; the final step reforms the subnet (one-shot
  * least squares from the same statistics) and measures held-out perplexity over consecutive
  * windows of the eval text; the optional final re-ranking scores the top members on a second
- * calibration sample (seed + 1) after the same reformation. */
+ * calibration sample (seed + 1) after the same reformation. With space.levels the genome space is
+ * the level grid (reform/levels.h) and, when fitness.reform, a candidate's reformed model for the
+ * fitness and the re-ranking is stitched from the level database (bit-identical to its one-shot
+ * reformation, without a solve); the final step reforms as always. */
 #include "search/job.h"
 
 #include <math.h>
@@ -16,6 +19,7 @@
 #include "eval/cost.h"
 #include "eval/evaluator.h"
 #include "eval/tasks_eval.h"
+#include "reform/levels.h"
 #include "reform/reform.h"
 #include "reform/stats.h"
 #include "results/store.h"
@@ -46,6 +50,9 @@ typedef struct {
     FitnessSet rerank_fit;
     bool rerank_open;
     const EvalSplit *split; /* this rank's window group (parallel.group, under MPI); NULL = alone */
+    GenomeSpace gs;       /* the search space with the importance scores (every rank: the grid's order) */
+    LevelGrid *grid;      /* space.levels: the level grid, else NULL */
+    LevelDb *db;          /* space.levels with fitness.reform: the reformed levels, else NULL */
 } Job;
 
 /* A task's failure before its first window exchange (loading a window set, reforming the
@@ -57,18 +64,22 @@ static int split_fail(Job *j) {
     return -1;
 }
 
+/* The reformation options of the search (its fitness, the level database, the final step). */
+static void search_reform_options(ReformOptions *ro) { reform_defaults(ro); }
+
 /* Reformed extracted model of subnet s (one-shot, from the dense calibration statistics). */
 static int reformed_model(Job *j, const Subnet *s, Model **out) {
     ReformOptions ro;
-    reform_defaults(&ro);
+    search_reform_options(&ro);
     return reform_oneshot(j->m, s, j->sf, &ro, out);
 }
 
-/* Fitness on the first n windows of fs (0: all) of s, or of s's one-shot reformation when `reform`. */
+/* Fitness on the first n windows of fs (0: all) of s, or of s's one-shot reformation when `reform`
+ * (stitched from the level database when there is one). */
 static int score(Job *j, FitnessSet *fs, const Subnet *s, bool reform, int n, double *out) {
     if (!reform) return fitness_score(fs, NULL, s, n, out);
     Model *rm;
-    if (reformed_model(j, s, &rm)) return split_fail(j);
+    if (j->db ? level_db_model(j->db, s, &rm) : reformed_model(j, s, &rm)) return split_fail(j);
     int rc = fitness_score(fs, rm, NULL, n, out);
     model_free(rm);
     return rc;
@@ -222,6 +233,9 @@ static int final_tasks(Job *j, Store *st, int64_t run, bool quiet) {
 }
 
 static void job_free(Job *j) {
+    level_db_free(j->db);
+    level_grid_free(j->grid);
+    genome_space_free(&j->gs);
     evaluator_free(j->eval_ev); /* the sharers before the owner of the forward pass */
     fitness_close(&j->rerank_fit);
     fitness_close(&j->fit);
@@ -270,7 +284,10 @@ static void print_plan(const Job *j, const SearchConfig *cfg, FILE *out) {
     fprintf(out, "  evaluations  at most %lld (identical subnets are evaluated once)\n", max_evals);
     fprintf(out, "  fitness      %s", cfg->fitness_kind == FIT_KL ? "mean KL from the dense model" : "perplexity");
     if (cfg->fitness_kind == FIT_KL) fprintf(out, " (top %d + the rest per position)", cfg->fitness_top_k);
-    fprintf(out, "%s\n", cfg->fitness_reform ? ", after one-shot reformation" : "");
+    fprintf(out, "%s\n", cfg->fitness_reform ? cfg->space.levels ? ", after one-shot reformation (stitched from the level database)"
+                                                                   : ", after one-shot reformation"
+                                            : "");
+    if (cfg->space.levels) fprintf(out, "  space        %d keep-levels per sublayer over its ratio range\n", cfg->space.levels);
     if (cfg->n_stages) {
         fprintf(out, "  selection    stages (windows, advancing):");
         for (int s = 0; s < cfg->n_stages; s++)
@@ -362,22 +379,35 @@ static int window_groups(Job *j, const SearchConfig *cfg) {
     return 0;
 }
 
+/* The search space with its importance (the paper's saliency from the statistics: the initial
+ * population, and the level grid's order); with space.levels the grid and, when the fitness
+ * reforms, the level database. Rank 0 of a run that is not done, and every rank with levels. */
+static int open_space(Job *j, bool quiet) {
+    const SearchConfig *cfg = j->cfg;
+    genome_space_init(&j->gs, j->m, &cfg->space, cfg->algo.overlap, cfg->algo.depth_prob,
+                      cfg->budget_kind ? COST_FLOPS : COST_PARAMS, cfg->calib_len);
+    int rc = importance_fill(&j->gs, j->sf, IMP_SALIENCY);
+    if (rc || !cfg->space.levels) return rc;
+    const SpaceConfig *sp = &cfg->space;
+    LevelSpec ls = {sp->levels, sp->heads, sp->channels, sp->sublayers, sp->channel_multiple,
+                    {sp->attn_ratio[0], sp->attn_ratio[1]}, {sp->mlp_ratio[0], sp->mlp_ratio[1]}};
+    if (level_grid_build(j->m, &ls, j->gs.head_score, j->gs.chan_score, &j->grid)) return err_prefix("%s", cfg->file);
+    j->gs.levels = j->grid;
+    if (!cfg->fitness_reform) return 0;
+    ReformOptions ro;
+    search_reform_options(&ro);
+    return level_db_build(j->m, j->grid, j->sf, &ro, quiet, &j->db);
+}
+
 /* Rank 0 (the only rank of a plain run): the search. */
 static int run_engine(Job *j, Store *st, int64_t run_id, const JobOptions *opt) {
     const SearchConfig *cfg = j->cfg;
-    GenomeSpace gs = {0};
-    genome_space_init(&gs, j->m, &cfg->space, cfg->algo.overlap, cfg->algo.depth_prob,
-                      cfg->budget_kind ? COST_FLOPS : COST_PARAMS, cfg->calib_len);
-    /* the initial population's importance: the paper's saliency from the statistics */
-    int rc = importance_fill(&gs, j->sf, IMP_SALIENCY);
-    Engine e = {cfg, &gs, st, run_id, fitness_cb, final_cb, j, opt->quiet, 0, rescore_cb, NULL, NULL};
+    Engine e = {cfg, &j->gs, st, run_id, fitness_cb, final_cb, j, opt->quiet, 0, rescore_cb, NULL, NULL};
 #ifdef CARVE_MPI
     MpiPool pool = {j->m, engine_task, &e};
     if (mpi_size() > 1) e.batch = mpi_pool_batch, e.batch_ud = &pool;
 #endif
-    if (!rc) rc = engine_run(&e);
-    genome_space_free(&gs);
-    return rc;
+    return engine_run(&e);
 }
 
 int job_run(const SearchConfig *cfg, const char *config_text, const JobOptions *opt, FILE *out) {
@@ -430,6 +460,7 @@ int job_run(const SearchConfig *cfg, const char *config_text, const JobOptions *
     StatsOptions so = {cfg->calib_n, cfg->calib_len, cfg->calib_seed, NULL, false, opt->quiet || !is_root()};
     if (!rc) rc = agree(is_root() ? stats_open(j.m, cfg->calib_text, &so, &j.sf) : 0);
     if (!rc) rc = agree(is_root() ? 0 : stats_open(j.m, cfg->calib_text, &so, &j.sf));
+    if (!rc) rc = agree(!done && (is_root() || cfg->space.levels) ? open_space(&j, opt->quiet || !is_root()) : 0);
     bool serving = !rc; /* every rank is here with rc == 0 */
     /* a finished run comes this far only to score final.tasks it lacks */
     if (serving && is_root() && !done) rc = run_engine(&j, st, run_id, opt);

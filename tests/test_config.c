@@ -193,6 +193,29 @@ START_TEST(test_fitness_and_stages) {
 }
 END_TEST
 
+/* space.levels: the value, the settings JSON only when set (0 keeps today's), and its messages. */
+START_TEST(test_space_levels) {
+    const char *y = "space: {levels: 8}\n";
+    ConfigBatch b;
+    ck_assert_msg(config_parse(y, strlen(y), "t.yaml", &b) == 0, "%s", err_get());
+    ck_assert_int_eq(b.runs[0].space.levels, 8);
+    char *js = config_to_json(&b.runs[0]);
+    ck_assert_ptr_nonnull(strstr(js, "\"mlp_ratio\":[0.0,1.0],\"levels\":8}"));
+    free(js);
+    config_batch_free(&b);
+    ck_assert_int_eq(config_parse("space: {levels: 0}\n", 19, "t.yaml", &b), 0);
+    js = config_to_json(&b.runs[0]);
+    ck_assert_ptr_null(strstr(js, "levels"));
+    free(js);
+    config_batch_free(&b);
+    expect_error("space:\n  levels: 1\n", "configs/x.yaml: run 'x': space levels must be 0 (off) or at least 2, got 1");
+    expect_error("space:\n  levels: -2\n", "configs/x.yaml:2:11: 'levels' in 'space' must be in [0, 65536], got -2");
+    expect_error("space: {levels: 4, layers: true, sublayers: false}\n",
+                 "configs/x.yaml: run 'x': the level space skips sublayers, not whole layers (set layers: false, or "
+                 "sublayers: true)");
+}
+END_TEST
+
 START_TEST(test_syntax_error) {
     expect_error("model: m.bin\nbudget: {targets: [0.5\n",
                  "configs/x.yaml:3:1: YAML syntax error: did not find expected ',' or ']'");
@@ -258,6 +281,7 @@ int main(void) {
     tcase_add_test(tc, test_out_of_range);
     tcase_add_test(tc, test_syntax_error);
     tcase_add_test(tc, test_fitness_and_stages);
+    tcase_add_test(tc, test_space_levels);
     tcase_add_test(tc, test_missing_files);
     tcase_add_test(tc, test_shipped_configs_parse);
     suite_add_tcase(s, tc);

@@ -2,7 +2,7 @@
  * small in-memory model with random weights: operators respect the space and the budget, the
  * GA and NSGA-II improve on their start, identical subnets are evaluated once, the same seed
  * gives the same rows, a different seed different ones, and a stopped run resumes to the same
- * database as an uninterrupted one. */
+ * database as an uninterrupted one (also in the level space, whose every candidate is on the grid). */
 #include <math.h>
 #include <sqlite3.h>
 
@@ -62,6 +62,7 @@ typedef struct {
     bool rs_reform;        /* every re-ranking call asked for reformation */
     bool staged;           /* the fitness depends on the stage */
     int stage_calls[4];
+    const LevelGrid *grid; /* the level space: every scored subnet must be on it */
 } Synth;
 
 static double unit_weight(int l, int kind, int i) {
@@ -74,6 +75,10 @@ static int synth_fitness(void *ud, const Subnet *s, int stage, double *out) {
     Synth *y = (Synth *)ud;
     y->calls++;
     if (stage < 4) y->stage_calls[stage]++;
+    if (y->grid) {
+        int lev[16];
+        ck_assert_msg(level_grid_levels(y->grid, s, lev) == 0, "%s", err_get());
+    }
     double f = 10;
     for (int l = 0; l < s->n_layers; l++) {
         const SubnetLayer *L = &s->layers[l];
@@ -135,6 +140,7 @@ typedef struct {
     Synth synth;
     Engine e;
     SearchConfig cfg;
+    LevelGrid *grid;
 } Fixture;
 
 static void fixture_open(Fixture *f, const char *db, const SearchConfig *cfg) {
@@ -143,6 +149,13 @@ static void fixture_open(Fixture *f, const char *db, const SearchConfig *cfg) {
     f->m = rand_model();
     genome_space_init(&f->gs, f->m, &cfg->space, cfg->algo.overlap, cfg->algo.depth_prob, COST_PARAMS, 64);
     ck_assert_int_eq(importance_fill(&f->gs, NULL, IMP_MAGNITUDE), 0);
+    if (cfg->space.levels) {
+        const SpaceConfig *sp = &cfg->space;
+        LevelSpec ls = {sp->levels, sp->heads, sp->channels, sp->sublayers, sp->channel_multiple,
+                        {sp->attn_ratio[0], sp->attn_ratio[1]}, {sp->mlp_ratio[0], sp->mlp_ratio[1]}};
+        ck_assert_int_eq(level_grid_build(f->m, &ls, f->gs.head_score, f->gs.chan_score, &f->grid), 0);
+        f->gs.levels = f->synth.grid = f->grid;
+    }
     ck_assert_int_eq(store_open(db, true, &f->st), 0);
     StoreRun r;
     bool found;
@@ -159,6 +172,7 @@ static void fixture_open(Fixture *f, const char *db, const SearchConfig *cfg) {
 
 static void fixture_close(Fixture *f) {
     store_close(f->st);
+    level_grid_free(f->grid);
     genome_space_free(&f->gs);
     model_free(f->m);
 }
@@ -355,22 +369,31 @@ END_TEST
 
 START_TEST(test_resume_same_rows) {
     char *dir = test_tmpdir("resume");
-    for (int k = 0; k < 2; k++) {
-        SearchConfig cfg = small_config(k ? ALGO_NSGA2 : ALGO_GA, 11);
-        char *whole = run_to_db(dir, k ? "nw.db" : "gw.db", &cfg, 0, NULL);
+    char *plain_rows = NULL;
+    for (int k = 0; k < 4; k++) { /* ga, nsga2, then both in the level space */
+        SearchConfig cfg = small_config(k % 2 ? ALGO_NSGA2 : ALGO_GA, 11);
+        cfg.space.levels = k >= 2 ? 6 : 0;
+        static const char *const part_of[3] = {"w", "p", "w2"}; /* whole, parts, whole again */
+        char names[3][8];
+        for (int i = 0; i < 3; i++)
+            snprintf(names[i], sizeof names[i], "%c%c%s.db", k >= 2 ? 'l' : 'p', k % 2 ? 'n' : 'g', part_of[i]);
+        char *whole = run_to_db(dir, names[0], &cfg, 0, NULL);
         /* stop after 1 and 2 more generations, then finish; calls in the resumed parts
          * must not re-evaluate stored candidates */
         int calls = 0;
-        char *part = run_to_db(dir, k ? "np.db" : "gp.db", &cfg, 1, &calls);
-        free(run_to_db(dir, k ? "np.db" : "gp.db", &cfg, 2, &calls));
-        free(run_to_db(dir, k ? "np.db" : "gp.db", &cfg, 0, &calls));
+        char *part = run_to_db(dir, names[1], &cfg, 1, &calls);
+        free(run_to_db(dir, names[1], &cfg, 2, &calls));
+        free(run_to_db(dir, names[1], &cfg, 0, &calls));
         int calls_whole = 0;
-        free(run_to_db(dir, k ? "nw2.db" : "gw2.db", &cfg, 0, &calls_whole));
+        free(run_to_db(dir, names[2], &cfg, 0, &calls_whole));
         ck_assert_int_eq(calls, calls_whole);
         char *a = dump_db(whole), *b = dump_db(part);
         ck_assert_str_eq(a, b);
+        if (k == 0) plain_rows = xstrdup(a);
+        if (k == 2) ck_assert_str_ne(a, plain_rows); /* the level space searched other subnets */
         free(a), free(b), free(whole), free(part);
     }
+    free(plain_rows);
     free(dir);
 }
 END_TEST

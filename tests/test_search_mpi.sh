@@ -173,5 +173,5 @@ done
 echo "killed $kills times"
 dump "$T/long.db" long > "$T/long2.txt"
 cmp -s "$T/long.txt" "$T/long2.txt" || { diff "$T/long.txt" "$T/long2.txt" | head; fail "resumed database differs"; }
-[ "$(sqlite3 "$T/long.db" "SELECT count(*) FROM runs WHERE status = 'done'")" = 3 ] || fail "runs not done"
+[ "$(sqlite3 "$T/long.db" "SELECT count(*) FROM runs WHERE status = 'done'")" = 4 ] || fail "runs not done"
 echo ok
