@@ -2,9 +2,11 @@
  * See importance.h for the formulas. */
 #include "reform/importance.h"
 
+#include <assert.h>
 #include <cblas.h>
 #include <lapacke.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -181,14 +183,33 @@ void importance_free(const Model *m, double **head, double **chan) {
     free(head), free(chan);
 }
 
-int importance_all(const Model *m, const StatsFile *sf, ImpMethod method, double row_weight, double ***head,
-                   double ***chan) {
+/* Every layer's scores as one vector (heads then channels per layer): out of (to = true) or
+ * into the per-layer arrays. */
+static int64_t pack_scores(const Model *m, double **h, double **c, double *v, bool to) {
+    int64_t k = 0;
+    for (int l = 0; l < m->cfg.n_layers; l++) {
+        int nh = m->layers[l].n_heads, nc = m->layers[l].hidden_dim;
+        if (v) {
+            if (to) memcpy(v + k, h[l], (size_t)nh * sizeof *v), memcpy(v + k + nh, c[l], (size_t)nc * sizeof *v);
+            else memcpy(h[l], v + k, (size_t)nh * sizeof *v), memcpy(c[l], v + k + nh, (size_t)nc * sizeof *v);
+        }
+        k += nh + nc;
+    }
+    return k;
+}
+
+int importance_all_split(const Model *m, const StatsFile *sf, ImpMethod method, double row_weight,
+                         const ImpSplit *split, double ***head, double ***chan) {
     int nl = m->cfg.n_layers;
+    assert(!split || (split->size >= 1 && split->index >= 0 && split->index < split->size && split->combine));
     double **h = xcalloc((size_t)nl, sizeof *h), **c = xcalloc((size_t)nl, sizeof *c);
-    int rc = 0;
-    for (int l = 0; rc == 0 && l < nl; l++) {
+    for (int l = 0; l < nl; l++) {
         h[l] = xcalloc((size_t)m->layers[l].n_heads + 1, sizeof **h);
         c[l] = xcalloc((size_t)m->layers[l].hidden_dim + 1, sizeof **c);
+    }
+    int rc = 0;
+    for (int l = 0; rc == 0 && l < nl; l++) {
+        if (split && l % split->size != split->index) continue; /* another process's layer */
         LayerStats st, *sp = NULL;
         if (method != IMP_MAGNITUDE) {
             if (!sf) rc = err_set("importance: %s needs calibration statistics", names[method]);
@@ -197,6 +218,14 @@ int importance_all(const Model *m, const StatsFile *sf, ImpMethod method, double
         if (rc == 0) rc = importance_layer(m, l, sp, method, row_weight, h[l], c[l]);
         if (sp) layer_stats_free(sp);
     }
+    if (split && split->size > 1) { /* a collective: every process comes here, failed or not */
+        int64_t n = pack_scores(m, h, c, NULL, true);
+        double *v = xmalloc((size_t)n * sizeof *v);
+        pack_scores(m, h, c, v, true);
+        rc = split->combine(split->ud, rc, v, n);
+        if (rc == 0) pack_scores(m, h, c, v, false);
+        free(v);
+    }
     if (rc != 0) {
         importance_free(m, h, c);
         *head = *chan = NULL;
@@ -204,4 +233,9 @@ int importance_all(const Model *m, const StatsFile *sf, ImpMethod method, double
     }
     *head = h, *chan = c;
     return 0;
+}
+
+int importance_all(const Model *m, const StatsFile *sf, ImpMethod method, double row_weight, double ***head,
+                   double ***chan) {
+    return importance_all_split(m, sf, method, row_weight, NULL, head, chan);
 }

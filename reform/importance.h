@@ -48,6 +48,19 @@ void importance_layers(const StatsFile *sf, double *bi, double *attn, double *ml
  * statistics from sf in turn (sf may be NULL for magnitude). Free with importance_free. */
 int  importance_all(const Model *m, const StatsFile *sf, ImpMethod method, double row_weight, double ***head,
                     double ***chan);
+/* A share of the layers for one of several processes (the MPI ranks of a job): this process
+ * scores the layers l with l % size == index and leaves zeros elsewhere; combine (a collective of
+ * the processes) first agrees on their statuses (rc: this process's; -1 on every process when any
+ * failed, the error then set) and then sums v[0..n) over them, which is exact: every entry has one
+ * owner. Every process ends with the scores of importance_all, bit for bit. */
+typedef struct {
+    int index, size;
+    int (*combine)(void *ud, int rc, double *v, int64_t n);
+    void *ud;
+} ImpSplit;
+/* importance_all over this process's share (split NULL: all layers here). */
+int  importance_all_split(const Model *m, const StatsFile *sf, ImpMethod method, double row_weight,
+                          const ImpSplit *split, double ***head, double ***chan);
 void importance_free(const Model *m, double **head, double **chan);
 
 #endif

@@ -10,7 +10,8 @@
 #include "reform/stats.h"
 #include "search/genome.h"
 
-/* sf may be NULL for IMP_MAGNITUDE. Returns -1 (err_set) on failure. */
-int importance_fill(GenomeSpace *gs, const StatsFile *sf, ImpMethod method);
+/* sf may be NULL for IMP_MAGNITUDE; split: this process's share of the layers when several
+ * processes score them together (a collective then; NULL: all here). Returns -1 (err_set) on failure. */
+int importance_fill(GenomeSpace *gs, const StatsFile *sf, ImpMethod method, const ImpSplit *split);
 
 #endif

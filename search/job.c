@@ -381,12 +381,17 @@ static int window_groups(Job *j, const SearchConfig *cfg) {
 
 /* The search space with its importance (the paper's saliency from the statistics: the initial
  * population, and the level grid's order); with space.levels the grid and, when the fitness
- * reforms, the level database. Rank 0 of a run that is not done, and every rank with levels. */
+ * reforms, the level database. Every rank of a run that is not done: the ranks score shares of the
+ * importance's layers together (a collective), and with levels every rank stitches candidates. */
 static int open_space(Job *j, bool quiet) {
     const SearchConfig *cfg = j->cfg;
     genome_space_init(&j->gs, j->m, &cfg->space, cfg->algo.overlap, cfg->algo.depth_prob,
                       cfg->budget_kind ? COST_FLOPS : COST_PARAMS, cfg->calib_len);
-    int rc = importance_fill(&j->gs, j->sf, IMP_SALIENCY);
+    const ImpSplit *split = NULL; /* the ranks score shares of the layers */
+#ifdef CARVE_MPI
+    split = mpi_layer_split();
+#endif
+    int rc = importance_fill(&j->gs, j->sf, IMP_SALIENCY, split);
     if (rc || !cfg->space.levels) return rc;
     const SpaceConfig *sp = &cfg->space;
     LevelSpec ls = {sp->levels, sp->heads, sp->channels, sp->sublayers, sp->channel_multiple,
@@ -460,7 +465,7 @@ int job_run(const SearchConfig *cfg, const char *config_text, const JobOptions *
     StatsOptions so = {cfg->calib_n, cfg->calib_len, cfg->calib_seed, NULL, false, opt->quiet || !is_root()};
     if (!rc) rc = agree(is_root() ? stats_open(j.m, cfg->calib_text, &so, &j.sf) : 0);
     if (!rc) rc = agree(is_root() ? 0 : stats_open(j.m, cfg->calib_text, &so, &j.sf));
-    if (!rc) rc = agree(!done && (is_root() || cfg->space.levels) ? open_space(&j, opt->quiet || !is_root()) : 0);
+    if (!rc) rc = agree(!done ? open_space(&j, opt->quiet || !is_root()) : 0); /* every rank: a collective */
     bool serving = !rc; /* every rank is here with rc == 0 */
     /* a finished run comes this far only to score final.tasks it lacks */
     if (serving && is_root() && !done) rc = run_engine(&j, st, run_id, opt);

@@ -60,7 +60,7 @@ static SpaceConfig level_space(int K) {
 /* The grid of space sp over m with the importance of gs (filled: saliency from sf, or magnitude). */
 static LevelGrid *grid_of(const Model *m, const SpaceConfig *sp, GenomeSpace *gs, const StatsFile *sf) {
     genome_space_init(gs, m, sp, 0.8, 0.1, COST_PARAMS, 32);
-    ck_assert_int_eq(importance_fill(gs, sf, sf ? IMP_SALIENCY : IMP_MAGNITUDE), 0);
+    ck_assert_int_eq(importance_fill(gs, sf, sf ? IMP_SALIENCY : IMP_MAGNITUDE, NULL), 0);
     LevelSpec ls = {sp->levels, sp->heads, sp->channels, sp->sublayers, sp->channel_multiple,
                     {sp->attn_ratio[0], sp->attn_ratio[1]}, {sp->mlp_ratio[0], sp->mlp_ratio[1]}};
     LevelGrid *g = NULL;

@@ -148,7 +148,7 @@ static void fixture_open(Fixture *f, const char *db, const SearchConfig *cfg) {
     f->cfg = *cfg;
     f->m = rand_model();
     genome_space_init(&f->gs, f->m, &cfg->space, cfg->algo.overlap, cfg->algo.depth_prob, COST_PARAMS, 64);
-    ck_assert_int_eq(importance_fill(&f->gs, NULL, IMP_MAGNITUDE), 0);
+    ck_assert_int_eq(importance_fill(&f->gs, NULL, IMP_MAGNITUDE, NULL), 0);
     if (cfg->space.levels) {
         const SpaceConfig *sp = &cfg->space;
         LevelSpec ls = {sp->levels, sp->heads, sp->channels, sp->sublayers, sp->channel_multiple,
@@ -226,7 +226,7 @@ START_TEST(test_operators_respect_space) {
     Model *m = rand_model();
     GenomeSpace gs;
     genome_space_init(&gs, m, &cfg.space, 0.8, 0.2, COST_PARAMS, 64);
-    ck_assert_int_eq(importance_fill(&gs, NULL, IMP_MAGNITUDE), 0);
+    ck_assert_int_eq(importance_fill(&gs, NULL, IMP_MAGNITUDE, NULL), 0);
     Subnet *init = genome_importance_init(&gs, 0.6, 0.57, 0.6);
     ck_assert_ptr_nonnull(init);
     double c0 = genome_cost(&gs, init);

@@ -160,6 +160,27 @@ const EvalSplit *mpi_window_split(void) {
     return &split;
 }
 
+/* ImpSplit.combine over all ranks: the statuses, then the sums (one owner per entry: exact). */
+static int world_combine(void *ud, int rc, double *v, int64_t n) {
+    (void)ud;
+    if (agree_on(MPI_COMM_WORLD, g_rank, g_size, 0, rc)) return -1;
+    for (int64_t at = 0; at < n;) {
+        int k = n - at > (1 << 30) ? 1 << 30 : (int)(n - at);
+        MPI_Request req;
+        MPI_Iallreduce(MPI_IN_PLACE, v + at, k, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD, &req);
+        wait_req(&req);
+        at += k;
+    }
+    return 0;
+}
+
+const ImpSplit *mpi_layer_split(void) {
+    static ImpSplit split;
+    if (g_size <= 1) return NULL;
+    split = (ImpSplit){g_rank, g_size, world_combine, NULL};
+    return &split;
+}
+
 void mpi_bcast_int(int *v) {
     if (g_size == 1) return;
     MPI_Request req;

@@ -29,6 +29,7 @@
 #include <stdbool.h>
 
 #include "eval/evaluator.h"
+#include "reform/importance.h"
 #include "runtime/model/model.h"
 #include "search/engine.h"
 
@@ -57,6 +58,10 @@ int  mpi_pool_groups(int group);
  * of the group: every member makes the same evaluator calls (the group runs the same task, or
  * the same command: `carve eval` puts all ranks in one group). */
 const EvalSplit *mpi_window_split(void);
+
+/* Collective of all ranks: the importance scores' layer split (each rank scores its share; the
+ * combine sums them over MPI_COMM_WORLD). NULL with one rank. Static. */
+const ImpSplit *mpi_layer_split(void);
 
 /* The pool of one job: the model (subnets travel as subnet JSON) and the task runner. */
 typedef struct {
