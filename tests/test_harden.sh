@@ -15,7 +15,7 @@ M=$S/models/stories260K/stories260K.bin
 CAL=$S/data/tinystories/calib.txt
 VAL=$S/data/tinystories/valid.txt
 [ -f "$M" ] || { echo "no $M"; exit 77; }
-T=$(mktemp -d "$CARVE_TEST_TMP/harden.XXXXXX")
+T=$(mktemp -d "$CARVE_TEST_TMP/harden.XXXXXX") || { echo "cannot create a directory in CARVE_TEST_TMP=$CARVE_TEST_TMP"; exit 1; }
 export CARVE_CACHE_DIR=$T/cache
 fails=0
 # one_line NAME WANT CMD...: exit 2, exactly one stderr line starting "carve: " and containing WANT

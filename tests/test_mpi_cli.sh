@@ -15,7 +15,7 @@ V=$CARVE_SHARED/data/tinystories/valid.txt
 CAL=$CARVE_SHARED/data/tinystories/calib.txt
 [ -f "$M" ] && [ -f "$V" ] && [ -f "$CAL" ] || { echo "no $M or its texts"; exit 77; }
 command -v mpirun >/dev/null || { echo "no mpirun"; exit 77; }
-T=$(mktemp -d "$CARVE_TEST_TMP/mpicli.XXXXXX")
+T=$(mktemp -d "$CARVE_TEST_TMP/mpicli.XXXXXX") || { echo "cannot create a directory in CARVE_TEST_TMP=$CARVE_TEST_TMP"; exit 1; }
 export CARVE_CACHE_DIR=$T/cache
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 # Under make asan the ranks run without LeakSanitizer (AddressSanitizer and UBSan still check

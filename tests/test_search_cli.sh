@@ -7,7 +7,7 @@
 set -u
 M=$CARVE_SHARED/models/stories260K/stories260K.bin
 [ -f "$M" ] || { echo "no $M"; exit 77; }
-T=$(mktemp -d "$CARVE_TEST_TMP/scli.XXXXXX")
+T=$(mktemp -d "$CARVE_TEST_TMP/scli.XXXXXX") || { echo "cannot create a directory in CARVE_TEST_TMP=$CARVE_TEST_TMP"; exit 1; }
 export CARVE_CACHE_DIR=$T/cache   # calibration statistics
 fail() { echo "FAIL: $*"; exit 1; }
 expect() { # exit-code expected-stderr command...

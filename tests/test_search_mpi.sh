@@ -19,7 +19,7 @@ M=$CARVE_SHARED/models/stories260K/stories260K.bin
 [ -f "$M" ] || { echo "no $M"; exit 77; }
 command -v mpirun >/dev/null || { echo "no mpirun"; exit 77; }
 command -v sqlite3 >/dev/null || { echo "no sqlite3 shell"; exit 77; }
-T=$(mktemp -d "$CARVE_TEST_TMP/mpi.XXXXXX")
+T=$(mktemp -d "$CARVE_TEST_TMP/mpi.XXXXXX") || { echo "cannot create a directory in CARVE_TEST_TMP=$CARVE_TEST_TMP"; exit 1; }
 export CARVE_CACHE_DIR=$T/cache # calibration statistics: built by rank 0, read by the others
 # CI runs as root; --oversubscribe: more ranks than this machine's cores
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1

@@ -9,7 +9,7 @@ set -u
 M=$CARVE_SHARED/models/stories260K/stories260K.bin
 [ -f "$M" ] || { echo "no $M"; exit 77; }
 command -v sqlite3 >/dev/null || { echo "no sqlite3 shell"; exit 77; }
-T=$(mktemp -d "$CARVE_TEST_TMP/resume.XXXXXX")
+T=$(mktemp -d "$CARVE_TEST_TMP/resume.XXXXXX") || { echo "cannot create a directory in CARVE_TEST_TMP=$CARVE_TEST_TMP"; exit 1; }
 export CARVE_CACHE_DIR=$T/cache   # calibration statistics
 . "$(dirname "$0")/search_rows.inc"
 cfg() { tiny_search_cfg "$1" "$2" 5; } # name seed
