@@ -20,16 +20,12 @@ except ImportError:
     print("numpy not available")
     sys.exit(77)
 
+from ref_reform import load  # noqa: E402  (the same directory; the problem files are shared)
+
 
 def main():
     d = sys.argv[1]
-    meta = open(os.path.join(d, "meta.txt")).read().split()
-    m, n, k, T = (int(v) for v in meta[:4])
-    lam_frac = float(meta[4])
-    X = np.fromfile(os.path.join(d, "X.f64")).reshape(n, T)
-    Xt = np.fromfile(os.path.join(d, "Xt.f64")).reshape(k, T)
-    W = np.fromfile(os.path.join(d, "W.f64")).reshape(m, n)
-    idx = [int(v) for v in open(os.path.join(d, "idx.txt")).read().split()]
+    m, n, k, T, lam_frac, X, Xt, W, idx = load(d)
     mean = float(np.mean(np.sum(Xt * Xt, axis=1)))
     lam, mu = lam_frac * mean, k * mean / T
     z = np.zeros((k, 1))

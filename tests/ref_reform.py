@@ -19,13 +19,20 @@ except ImportError:
     sys.exit(77)
 
 
-def main():
-    d = sys.argv[1]
-    m, n, k, T = (int(v) for v in open(os.path.join(d, "meta.txt")).read().split()[:4])
-    lam_frac = float(open(os.path.join(d, "meta.txt")).read().split()[4])
+def load(d):
+    """DIR's problem (also ref_intercept.py's): m, n, k, T, lambda_frac, X, Xt, W, idx."""
+    meta = open(os.path.join(d, "meta.txt")).read().split()
+    m, n, k, T = (int(v) for v in meta[:4])
     X = np.fromfile(os.path.join(d, "X.f64")).reshape(n, T)
     Xt = np.fromfile(os.path.join(d, "Xt.f64")).reshape(k, T)
     W = np.fromfile(os.path.join(d, "W.f64")).reshape(m, n)
+    idx = [int(v) for v in open(os.path.join(d, "idx.txt")).read().split()]
+    return m, n, k, T, float(meta[4]), X, Xt, W, idx
+
+
+def main():
+    d = sys.argv[1]
+    m, n, k, T, lam_frac, X, Xt, W, _ = load(d)
     lam = lam_frac * float(np.mean(np.sum(Xt * Xt, axis=1)))
     A = np.vstack([Xt.T, np.sqrt(lam) * np.eye(k)])
     B = np.vstack([(W @ X).T, np.zeros((k, m))])
