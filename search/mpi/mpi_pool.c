@@ -58,12 +58,14 @@ static void wait_req(MPI_Request *req) {
 }
 
 static volatile sig_atomic_t g_resumable; /* mpi_stop_resumable */
+static volatile sig_atomic_t g_ending;    /* in mpi_end: the command has said what it had to say */
 
 void mpi_stop_resumable(void) { g_resumable = 1; }
 
 /* Rank 0 when the launcher stops the job (a rank died, or the job was killed): one line. */
 static void on_term(int sig) {
     (void)sig;
+    if (g_ending) _exit(3); /* the launcher stops a job that is ending (another rank's exit status): no news */
     static const char msg[] = "carve: the MPI job was stopped (a rank died or the job was killed)";
     static const char resume[] = "; the database keeps every committed generation: run the same command to resume";
     ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
@@ -107,6 +109,7 @@ int mpi_pool_groups(int group) {
 }
 
 void mpi_end(void) {
+    g_ending = 1;
     if (g_group != MPI_COMM_NULL) MPI_Comm_free(&g_group);
     if (g_started) MPI_Finalize();
     g_started = 0;
