@@ -66,7 +66,7 @@ def curve(pts, opt, t):
 def svg(pts, targets, opts, path, base):
     W, H, ml, mr, mt, mb = 420, 320, 60, 15, 30, 45
     parts = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" '
-             'font-size="11">' % (W * len(targets), H + 40), '<rect width="100%" height="100%" fill="white"/>']
+             'font-size="11">' % (W * len(targets), H + 56), '<rect width="100%" height="100%" fill="white"/>']
     for k, t in enumerate(targets):
         x0 = k * W
         cs = {o: curve(pts, o, t) for o in opts}
@@ -102,7 +102,7 @@ def svg(pts, targets, opts, path, base):
                                                                mt + (H - mt - mb) / 2))
         refs = []
         if inits:
-            refs.append((inits[0], "reformed init", "#888"))
+            refs.append((inits[0], "reformed init (ppl)", "#888"))
         if t in base:
             refs.append((base[t], "best reformed baseline", "#e08000"))
         for v, name, col in refs:
@@ -130,8 +130,9 @@ def svg(pts, targets, opts, path, base):
                      % (lx, lx + 18, H + 20, H + 20, COLORS.get(o, "#444")))
         parts.append('<text x="%d" y="%d">%s</text>' % (lx + 22, H + 24, o))
         lx += 80
-    parts.append('<text x="%d" y="%d">circles: checkpoints (generation best, reformed); square: the final result '
-                 '(with re-ranking tokens)</text>' % (lx, H + 24))
+    parts.append('<text x="10" y="%d">circles: the generation\'s best, reformed; squares: the final result (+ its '
+                 're-ranking tokens); dashed: reformed init of ppl, best reformed baseline (margin table)</text>'
+                 % (H + 44))
     parts.append("</svg>")
     with open(path, "w") as f:
         f.write("\n".join(parts) + "\n")
@@ -144,6 +145,7 @@ def main():
     ap.add_argument("--baseline", help="this run's saliency+reform: target ts ood per line")
     ap.add_argument("--svg", required=True)
     ap.add_argument("--shape", default="")
+    ap.add_argument("--machine", default="")
     ap.add_argument("--results")
     a = ap.parse_args()
     pts = load(a.points)
@@ -165,10 +167,10 @@ def main():
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     except OSError:
         commit = "?"
-    cpu = platform.processor() or "?"
+    cpu = a.machine or "%d cores, %s" % (os.cpu_count(), platform.processor() or "?")
     L.append("## Search efficiency (bench/search_efficiency.sh)\n")
-    L.append("Measured %s UTC, commit %s, %d cores (%s). Run shape: %s.\n"
-             % (datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M"), commit, os.cpu_count(), cpu, a.shape))
+    L.append("Measured %s UTC, commit %s, machine: %s. Run shape: %s.\n"
+             % (datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M"), commit, cpu, a.shape))
     L.append("Forward tokens = fitness windows x calibration len of the candidates of the budget (the candidates "
              "table's fit_windows); `+ rerank` = the final step's re-ranking (rescored members x rerank_windows x "
              "len). Perplexities after reformation (`carve reform`, one-shot, as the final step), TinyStories valid "

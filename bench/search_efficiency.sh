@@ -35,7 +35,7 @@
 # Environment: CARVE (default ./carve), CARVE_SHARED (a directory with data/tinystories and
 # data/wikitext-2, default: the tree's data/), EFF_OPTIONS, EFF_SEEDS, EFF_TARGETS,
 # EFF_GENERATIONS, EFF_POPULATION, EFF_MUTATIONS, EFF_CROSSOVERS, EFF_PARENTS, EFF_CHECKPOINTS,
-# EFF_COMBO, EFF_EVAL_WINDOWS (the defaults of the options; the defaults below keep a run on the
+# EFF_COMBO, EFF_EVAL_WINDOWS, EFF_MACHINE (the report's machine line) (the defaults of the options; the defaults below keep a run on the
 # project's 2-core machine to about half an hour), TMPDIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -182,8 +182,8 @@ if [ $REPORT_ONLY = 0 ]; then
             --out "$OUT/eval/saliency-$t.json" >/dev/null
         echo "$t $(score_file "saliency-$t" "$OUT/eval/saliency-$t.json")"
     done >"$OUT/baseline.tsv"
-    for opt in $OPTIONS; do
-        for s in $SEEDS; do
+    for s in $SEEDS; do # seed-major: a run cut short still has every option
+        for opt in $OPTIONS; do
             dir=$OUT/$opt-seed$s
             [ -f "$dir/points" ] && continue
             mkdir -p "$dir" && rm -f "$dir/run.db" && config "$opt" "$s" "$dir"
@@ -200,5 +200,7 @@ for d in "$OUT"/*-seed*/; do [ -f "$d/search_s" ] && echo "$(basename "$d") $(ca
 args=(--points "$OUT/points.tsv" --baseline "$OUT/baseline.tsv" --search-s "$OUT/search_s.tsv" --svg bench/search_efficiency.svg
       --shape "targets [$TARGETS], population $POPULATION, generations $GENERATIONS, parents $PARENTS, mutations $MUTATIONS, crossovers $CROSSOVERS, calibration $N x $LEN (seed 1), re-ranking top $RERANK on $RERANK_WINDOWS windows, random baseline off; held-out: first $EVAL_WINDOWS windows of 256 tokens; combo = $COMBO; checkpoints: generations $CHECKPOINTS $((GENERATIONS - 1)) and the final result")
 [ $RESULTS = 0 ] || args+=(--results bench/RESULTS.md)
+MACHINE=${EFF_MACHINE:-"$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')"}
+args+=(--machine "$MACHINE")
 /usr/bin/python3 bench/search_efficiency.py "${args[@]}"
 echo "bench/search_efficiency.sh: $((SECONDS - t0)) s" >&2
