@@ -1,0 +1,206 @@
+#!/usr/bin/env bash
+# search_efficiency.sh — held-out quality against the forward tokens the search spends on fitness
+# (issue #13): today's GA (configs/stories260k.yaml's settings: fitness ppl, reformed) and each
+# new option — fitness kind kl, staged selection, the level space — and a combination of them,
+# each for several algorithm seeds, on stories260K.
+#
+#   bench/search_efficiency.sh [--options "ppl kl stages levels combo"] [--seeds "1 2 3"]
+#       [--targets "0.7 0.5"] [--generations N] [--population P] [--checkpoints "0 3"]
+#       [--combo "kl stages levels"] [--eval-windows K] [--out DIR] [--report-only] [--results]
+#
+# Per option and seed one `carve search` runs (one process; the calibration statistics come from
+# a cache in the temp dir, warmed once). From its database: at each checkpoint generation (and
+# the last), each budget's best member of that generation's population (ranked as the search
+# ranks it: stage reached, then fitness) is reformed (`carve reform`, one-shot exact with the
+# intercept, the run's calibration keys: what the final step does) and scored held-out on
+# TinyStories valid.txt and, out of domain, WikiText-2 valid (never used for selection), both the
+# first K windows of 256 tokens; its tokens are the fitness forward tokens of the budget's
+# candidates first evaluated up to that generation (fit_windows x calibration len; a staged
+# candidate's later stages count at its first generation). The last point is the job's result
+# (final step, with re-ranking), whose tokens add the re-ranking's (rescored members x
+# rerank_windows x len, counted from the log). The run's `init` row (reformed importance
+# initialisation) is scored the same way. Every subnet is reformed and scored once (by hash).
+# Prints a table (option x budget x seed, means over seeds) and the goal checks, writes the
+# points to DIR/points.tsv and the plot bench/search_efficiency.svg; --results also writes the
+# section between the search_efficiency markers of bench/RESULTS.md. --report-only redoes the
+# report from an existing --out DIR (what finished).
+#
+# Options (fragments of the run's YAML on top of the base, configs/stories260k.yaml's settings):
+#   ppl     fitness {reform: true}                                   (today's main job)
+#   kl      fitness {kind: kl, reform: true}
+#   stages  selection stages [{windows: 16, keep: 8}, {windows: 48, keep: 6}, {windows: 96}]
+#   levels  space levels 16
+#   combo   the options --combo names together (default "kl stages levels")
+#
+# Environment: CARVE (default ./carve), CARVE_SHARED (a directory with data/tinystories and
+# data/wikitext-2, default: the tree's data/), EFF_OPTIONS, EFF_SEEDS, EFF_TARGETS,
+# EFF_GENERATIONS, EFF_POPULATION, EFF_MUTATIONS, EFF_CROSSOVERS, EFF_PARENTS, EFF_CHECKPOINTS,
+# EFF_COMBO, EFF_EVAL_WINDOWS, EFF_MACHINE (the report's machine line) (the defaults of the options; the defaults below keep a run on the
+# project's 2-core machine to about half an hour), TMPDIR.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+CARVE=$(realpath "${CARVE:-./carve}")
+OPTIONS=${EFF_OPTIONS:-"ppl kl stages levels combo"}
+SEEDS=${EFF_SEEDS:-"1 2 3"}
+TARGETS=${EFF_TARGETS:-"0.7 0.5"}
+GENERATIONS=${EFF_GENERATIONS:-8}
+POPULATION=${EFF_POPULATION:-24}
+PARENTS=${EFF_PARENTS:-6}
+MUTATIONS=${EFF_MUTATIONS:-12}
+CROSSOVERS=${EFF_CROSSOVERS:-6}
+CHECKPOINTS=${EFF_CHECKPOINTS:-}
+COMBO=${EFF_COMBO:-"kl stages levels"}
+EVAL_WINDOWS=${EFF_EVAL_WINDOWS:-200}
+OUT=""
+REPORT_ONLY=0
+RESULTS=0
+while [ $# -gt 0 ]; do
+    case $1 in
+    --options) OPTIONS=$2; shift 2 ;;
+    --seeds) SEEDS=$2; shift 2 ;;
+    --targets) TARGETS=$2; shift 2 ;;
+    --generations) GENERATIONS=$2; shift 2 ;;
+    --population) POPULATION=$2; shift 2 ;;
+    --checkpoints) CHECKPOINTS=$2; shift 2 ;;
+    --combo) COMBO=$2; shift 2 ;;
+    --eval-windows) EVAL_WINDOWS=$2; shift 2 ;;
+    --out) OUT=$2; shift 2 ;;
+    --report-only) REPORT_ONLY=1; shift ;;
+    --results) RESULTS=1; shift ;;
+    -h|--help) sed -n '2,41p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "bench/search_efficiency.sh: unknown option '$1'" >&2; exit 1 ;;
+    esac
+done
+die() { echo "bench/search_efficiency.sh: $*" >&2; exit 2; }
+[ -x "$CARVE" ] || die "$CARVE: not built (run make)"
+[ -n "$CHECKPOINTS" ] || CHECKPOINTS="0 $((GENERATIONS / 2 - 1))"
+MODEL=$(realpath models/stories260K/stories260K.bin)
+SHARED=${CARVE_SHARED:-$ROOT}
+CALIB=$(realpath "$SHARED/data/tinystories/calib.txt")
+VALID=$(realpath "$SHARED/data/tinystories/valid.txt")
+OOD=$(realpath "$SHARED/data/wikitext-2/wiki.valid.tokens")
+N=96 LEN=128 RERANK=8 RERANK_WINDOWS=128 TOL=0.02
+if [ -z "$OUT" ]; then
+    [ $REPORT_ONLY = 0 ] || die "--report-only needs --out DIR"
+    OUT=$(mktemp -d "${TMPDIR:-/tmp}/carve-search-eff.XXXXXX")
+    trap 'rm -rf "$OUT"' EXIT
+fi
+mkdir -p "$OUT/eval"
+export CARVE_CACHE_DIR=$OUT/cache
+
+fragment() { # option -> YAML lines overriding the base
+    case $1 in
+    ppl) ;;
+    kl) echo "fitness: {kind: kl, reform: true}" ;;
+    stages) echo "selection: {stages: [{windows: 16, keep: 8}, {windows: 48, keep: 6}, {windows: $N}]}" ;;
+    levels) echo "space_levels: 16" ;;
+    combo) local o; for o in $COMBO; do [ "$o" != combo ] && fragment "$o"; done ;;
+    *) die "unknown option '$1' (ppl kl stages levels combo)" ;;
+    esac
+}
+config() { # option seed dir
+    local frag fitness selection levels
+    frag=$(fragment "$1")
+    fitness=$(grep '^fitness:' <<<"$frag" || echo "fitness: {reform: true}")
+    selection=$(grep '^selection:' <<<"$frag" || true)
+    levels=$(grep -q '^space_levels:' <<<"$frag" && echo 16 || echo 0)
+    cat >"$3/run.yaml" <<YAML
+model: $MODEL
+calibration: {text: $CALIB, n: $N, len: $LEN, seed: 1}
+eval: {text: $VALID, seq_len: 256, max_windows: $EVAL_WINDOWS}
+space: {heads: true, channels: true, channel_multiple: 4, sublayers: true, layers: false,
+        attn_ratio: [0.25, 1.0], mlp_ratio: [0.2, 1.0], levels: $levels}
+budget: {kind: params, targets: [$(echo $TARGETS | sed 's/ /, /g')], tolerance: $TOL}
+algorithm: {kind: ga, population: $POPULATION, generations: $GENERATIONS, parents: $PARENTS,
+            mutations: $MUTATIONS, crossovers: $CROSSOVERS, mutation_prob: [0.6, 0.3],
+            crossover_prob: [0.3, 0.1], overlap: 0.8, depth_prob: 0.03, seed: $2}
+$fitness
+$selection
+final: {reform: true, eval: true, rerank: $RERANK, rerank_windows: $RERANK_WINDOWS}
+baselines: {random: 0}
+output: $3/run.db
+YAML
+}
+# held-out ppl of a subnet file after reformation, TinyStories and WikiText-2, once per key
+score_file() { # key subnet.json -> "ts ood"
+    local f=$OUT/eval/$1 ts ood
+    if [ ! -s "$f" ]; then
+        "$CARVE" reform --model "$MODEL" --subnet "$2" --calib "$CALIB" --n $N --len $LEN --seed 1 \
+            --out "$f.model" --force >/dev/null 2>>"$OUT/eval/log"
+        ts=$("$CARVE" eval --model "$f.model" --text "$VALID" --seq-len 256 --max-windows "$EVAL_WINDOWS" |
+             sed -E 's/^ppl=([^ ]+) .*/\1/')
+        ood=$("$CARVE" eval --model "$f.model" --text "$OOD" --seq-len 256 --max-windows "$EVAL_WINDOWS" |
+              sed -E 's/^ppl=([^ ]+) .*/\1/')
+        rm -rf "$f.model"
+        echo "$ts $ood" >"$f"
+    fi
+    cat "$f"
+}
+score() { # db id -> "ts ood" (a stored candidate, by its hash)
+    local h
+    h=$(sqlite3 "$1" "SELECT hash FROM candidates WHERE id = $2")
+    [ -s "$OUT/eval/$h" ] || "$CARVE" subnet "$1" "$2" --out "$OUT/eval/$h.json" >/dev/null
+    score_file "$h" "$OUT/eval/$h.json"
+}
+# the points of one finished run: option seed target kind generation tokens rerank_tokens id ts ood
+points() { # option seed dir
+    local opt=$1 s=$2 dir=$3 db=$3/run.db b=0 t lo inb g id tok rr ts ood
+    for t in $TARGETS; do
+        lo=$(awk -v t="$t" -v d=$TOL 'BEGIN { printf "%.9f", t - d - 1e-9 }')
+        inb="cost_ratio >= $lo AND cost_ratio <= $t + 1e-9"
+        for g in $CHECKPOINTS $((GENERATIONS - 1)); do
+            id=$(sqlite3 "$db" "SELECT c.id FROM population p JOIN candidates c ON c.id = p.candidate_id
+                 WHERE p.budget = $b AND p.generation = $g ORDER BY c.fit_stage DESC, c.fitness, c.hash LIMIT 1")
+            [ -n "$id" ] || continue
+            tok=$(sqlite3 "$db" "SELECT sum(fit_windows) * $LEN FROM candidates WHERE generation <= $g AND $inb")
+            echo "$opt $s $t gen $g $tok 0 $id $(score "$db" "$id")"
+        done
+        tok=$(sqlite3 "$db" "SELECT sum(fit_windows) * $LEN FROM candidates WHERE $inb")
+        rr=$(grep "budget $(printf '%.2f' "$t"): re-ranked" "$dir/log" | tail -1 | sed 's/.*rescore)://; s/->.*//' | wc -w)
+        id=$(sqlite3 "$db" "SELECT candidate_id FROM finals WHERE budget = $b AND role = 'best'")
+        read -r ts ood <<<"$(score "$db" "$id")"
+        awk -v a="$(sqlite3 "$db" "SELECT eval_ppl FROM candidates WHERE id = $id")" -v b="$ts" \
+            'BEGIN { exit !(a - b < 1e-5 * b && b - a < 1e-5 * b) }' ||
+            die "$db: candidate $id: carve reform + eval gives $ts, the final step stored another held-out ppl"
+        echo "$opt $s $t final $GENERATIONS $tok $((rr * RERANK_WINDOWS * LEN)) $id $ts $ood"
+        id=$(sqlite3 "$db" "SELECT candidate_id FROM finals WHERE budget = $b AND role = 'init'")
+        echo "$opt $s $t init 0 0 0 $id $(score "$db" "$id")"
+        b=$((b + 1))
+    done
+}
+
+t0=$SECONDS
+if [ $REPORT_ONLY = 0 ]; then
+    # warm the statistics cache (and check a config) with a one-generation run
+    mkdir -p "$OUT/warm" && config ppl 1 "$OUT/warm"
+    sed -i "s/generations: $GENERATIONS,/generations: 1,/" "$OUT/warm/run.yaml"
+    "$CARVE" search --quiet "$OUT/warm/run.yaml" >/dev/null
+    # saliency+reform with this run's calibration keys (the margin table's baseline, re-run cheaply)
+    for t in $TARGETS; do
+        "$CARVE" prune --method saliency --model "$MODEL" --budget "$t" --calib "$CALIB" --n $N --len $LEN --seed 1 \
+            --out "$OUT/eval/saliency-$t.json" >/dev/null
+        echo "$t $(score_file "saliency-$t" "$OUT/eval/saliency-$t.json")"
+    done >"$OUT/baseline.tsv"
+    for s in $SEEDS; do # seed-major: a run cut short still has every option
+        for opt in $OPTIONS; do
+            dir=$OUT/$opt-seed$s
+            [ -f "$dir/points" ] && continue
+            mkdir -p "$dir" && rm -f "$dir/run.db" && config "$opt" "$s" "$dir"
+            t1=$SECONDS
+            "$CARVE" search "$dir/run.yaml" >/dev/null 2>"$dir/log" || { tail -3 "$dir/log" >&2; die "$opt seed $s: carve search failed"; }
+            echo $((SECONDS - t1)) >"$dir/search_s"
+            points "$opt" "$s" "$dir" >"$dir/points.tmp" && mv "$dir/points.tmp" "$dir/points"
+            echo "$opt seed $s: search $(cat "$dir/search_s") s, $((SECONDS - t0)) s in all" >&2
+        done
+    done
+fi
+cat "$OUT"/*-seed*/points >"$OUT/points.tsv"
+for d in "$OUT"/*-seed*/; do [ -f "$d/search_s" ] && echo "$(basename "$d") $(cat "$d/search_s")"; done >"$OUT/search_s.tsv"
+args=(--points "$OUT/points.tsv" --baseline "$OUT/baseline.tsv" --search-s "$OUT/search_s.tsv" --svg bench/search_efficiency.svg
+      --shape "targets [$TARGETS], population $POPULATION, generations $GENERATIONS, parents $PARENTS, mutations $MUTATIONS, crossovers $CROSSOVERS, calibration $N x $LEN (seed 1), re-ranking top $RERANK on $RERANK_WINDOWS windows, random baseline off; held-out: first $EVAL_WINDOWS windows of 256 tokens; combo = $COMBO; checkpoints: generations $CHECKPOINTS $((GENERATIONS - 1)) and the final result")
+[ $RESULTS = 0 ] || args+=(--results bench/RESULTS.md)
+MACHINE=${EFF_MACHINE:-"$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')"}
+args+=(--machine "$MACHINE")
+/usr/bin/python3 bench/search_efficiency.py "${args[@]}"
+echo "bench/search_efficiency.sh: $((SECONDS - t0)) s" >&2
