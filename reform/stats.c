@@ -17,11 +17,7 @@
 
 #define MAGIC "CARVST02"
 #define MAGIC_FAMILY "CARVST" /* followed by a two-digit format version */
-/* The revision of the values a cache holds, part of its file name: raised whenever carve computes
- * other bits for the same inputs (the forward pass's summation order, the accumulation), so a
- * cache an older carve wrote is not read as this one's. 2: the forward's sgemm slicing by shape
- * (cc0386b), whose statistics differ in the last bits from those of earlier binaries. */
-#define STATS_VALUES_REV 2
+#define STATS_VALUES_REV 2 /* in the file name; raised when the same inputs give other bits (2: cc0386b) */
 /* Bytes of stored boundary states for the span cosines: an eighth of the memory budget
  * (runtime/base/util.h), 2 GiB when that is unknown. */
 static size_t span_budget(void) {
@@ -528,13 +524,9 @@ int stats_open(const Model *m, const char *calib_path, const StatsOptions *o, St
     if (!text) return err_set("%s: cannot read: %s", calib_path, strerror(errno));
     uint64_t th = fnv1a64(FNV64_INIT, text, len);
     free(text);
-    uint64_t key = fnv1a64(FNV64_INIT, &m->identity, 8);
-    key = fnv1a64(key, &th, 8);
-    const int32_t rev = STATS_VALUES_REV;
-    key = fnv1a64(key, &rev, 4);
+    uint64_t key = fnv1a64(fnv1a64(FNV64_INIT, &m->identity, 8), &th, 8);
     int32_t nl2[2] = {o->N, o->L};
-    key = fnv1a64(key, nl2, 8);
-    key = fnv1a64(key, &o->seed, 8);
+    key = fnv1a64(fnv1a64(fnv1a64(key, nl2, 8), &o->seed, 8), &(const int32_t){STATS_VALUES_REV}, 4);
     char *dir = o->cache_dir ? xstrdup(o->cache_dir) : default_cache_dir();
     bool dir_ok = mkdirs(dir) == 0;
     char name[64];
