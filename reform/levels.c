@@ -46,23 +46,22 @@ static void level_list(int n, int step, const double range[2], bool searched, bo
     free(a);
 }
 
-typedef struct {
-    float score;
-    int idx;
-} Unit;
-
 static int unit_desc(const void *pa, const void *pb) {
-    const Unit *x = pa, *y = pb;
+    const UnitRank *x = pa, *y = pb;
     if (x->score != y->score) return x->score > y->score ? -1 : 1;
     return x->idx - y->idx;
 }
 
+void units_by_score(const float *score, int n, UnitRank *out) {
+    for (int i = 0; i < n; i++) out[i] = (UnitRank){score[i], i};
+    qsort(out, (size_t)n, sizeof *out, unit_desc);
+}
+
 /* Units 0..n-1 by score descending, ties by index. */
 static int *importance_order(const float *score, int n) {
-    Unit *u = xmalloc((size_t)(n > 0 ? n : 1) * sizeof *u);
+    UnitRank *u = xmalloc((size_t)(n > 0 ? n : 1) * sizeof *u);
     int *order = xmalloc((size_t)(n > 0 ? n : 1) * sizeof *order);
-    for (int i = 0; i < n; i++) u[i] = (Unit){score[i], i};
-    qsort(u, (size_t)n, sizeof *u, unit_desc);
+    units_by_score(score, n, u);
     for (int i = 0; i < n; i++) order[i] = u[i].idx;
     free(u);
     return order;

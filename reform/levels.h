@@ -65,6 +65,14 @@ void level_grid_set(const LevelGrid *g, Subnet *s, int l, bool attn, int v);
 /* lev (2 per layer) of subnet s; -1 with err_set when s is not on the grid. */
 int  level_grid_levels(const LevelGrid *g, const Subnet *s, int *lev);
 
+/* Units 0..n-1 ranked by score descending, ties by lower index first: the one importance order
+ * of the grid and of the search's importance initialisation (search/genome.c). out: n entries. */
+typedef struct {
+    float score;
+    int idx;
+} UnitRank;
+void units_by_score(const float *score, int n, UnitRank *out);
+
 typedef struct LevelDb LevelDb;
 
 /* Build the database of grid g over m from m's dense statistics sf with reformation options o.

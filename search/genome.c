@@ -115,22 +115,10 @@ double genome_cost(const GenomeSpace *gs, const Subnet *s) { return cost_ratio(g
 
 /* ---- kept-set helpers ---- */
 
-typedef struct {
-    float score;
-    int idx;
-} Ranked;
-
-static int by_score_desc(const void *a, const void *b) {
-    const Ranked *x = a, *y = b;
-    if (x->score != y->score) return x->score > y->score ? -1 : 1;
-    return x->idx - y->idx;
-}
-
-/* keep <- the k highest-scoring of n units. */
+/* keep <- the k highest-scoring of n units (the level grid's order, reform/levels.h). */
 static void keep_top(uint8_t *keep, int n, int k, const float *score) {
-    Ranked *rk = xmalloc((size_t)n * sizeof *rk);
-    for (int i = 0; i < n; i++) rk[i] = (Ranked){score[i], i};
-    qsort(rk, (size_t)n, sizeof *rk, by_score_desc);
+    UnitRank *rk = xmalloc((size_t)n * sizeof *rk);
+    units_by_score(score, n, rk);
     memset(keep, 0, (size_t)n);
     for (int i = 0; i < k && i < n; i++) keep[rk[i].idx] = 1;
     free(rk);
