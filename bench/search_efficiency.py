@@ -17,8 +17,8 @@ from results import mean_sd, replace_section  # noqa: E402
 # reformed baseline per budget on TinyStories (saliency+reform at every budget), its mean held-out
 # ppl over calibration seeds 1..3 (n 32 x 128; first 200 windows of 256 tokens of valid.txt).
 BEST_REFORMED = {0.9: 7.891, 0.8: 11.131, 0.7: 17.607, 0.6: 29.224, 0.5: 41.583}
-ORDER = ["ppl", "kl", "stages", "levels", "combo"]
-COLORS = {"ppl": "#000000", "kl": "#d62728", "stages": "#1f77b4", "levels": "#2ca02c", "combo": "#9467bd"}
+ORDER = ["ppl", "kl", "stages", "fast", "levels", "combo"]
+COLORS = {"ppl": "#000000", "kl": "#d62728", "stages": "#1f77b4", "fast": "#17becf", "levels": "#2ca02c", "combo": "#9467bd"}
 
 
 def load(path):

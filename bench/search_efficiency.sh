@@ -29,6 +29,8 @@
 #   ppl     fitness {reform: true}                                   (today's main job)
 #   kl      fitness {kind: kl, reform: true}
 #   stages  selection stages [{windows: 16, keep: 8}, {windows: 48, keep: 6}, {windows: 96}]
+#   fast    selection stages [{windows: 8, keep: 6}, {windows: 32, keep: 3}, {windows: 96}]
+#           (about 0.3 of ppl's fitness tokens per generation at the main job's shape)
 #   levels  space levels 16
 #   combo   the options --combo names together (default "kl stages levels")
 #
@@ -94,9 +96,10 @@ fragment() { # option -> YAML lines overriding the base
     ppl) ;;
     kl) echo "fitness: {kind: kl, reform: true}" ;;
     stages) echo "selection: {stages: [{windows: 16, keep: 8}, {windows: 48, keep: 6}, {windows: $N}]}" ;;
+    fast) echo "selection: {stages: [{windows: 8, keep: 6}, {windows: 32, keep: 3}, {windows: $N}]}" ;;
     levels) echo "space_levels: 16" ;;
     combo) local o; for o in $COMBO; do [ "$o" != combo ] && fragment "$o"; done ;;
-    *) die "unknown option '$1' (ppl kl stages levels combo)" ;;
+    *) die "unknown option '$1' (ppl kl stages fast levels combo)" ;;
     esac
 }
 config() { # option seed dir
