@@ -149,7 +149,8 @@ def main():
     ap.add_argument("--results")
     a = ap.parse_args()
     pts = load(a.points)
-    opts = [o for o in ORDER if any(p["opt"] == o for p in pts)]
+    opts = [o for o in ORDER if any(p["opt"] == o for p in pts)] + \
+        sorted({p["opt"] for p in pts} - set(ORDER))  # joined options (a+b) after the named ones
     targets = sorted({p["t"] for p in pts}, reverse=True)
     secs = {}
     for line in open(a.search_s):

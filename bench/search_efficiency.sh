@@ -31,13 +31,14 @@
 #   stages  selection stages [{windows: 16, keep: 8}, {windows: 48, keep: 6}, {windows: 96}]
 #   fast    selection stages [{windows: 8, keep: 6}, {windows: 32, keep: 3}, {windows: 96}]
 #           (about 0.3 of ppl's fitness tokens per generation at the main job's shape)
-#   levels  space levels 16
+#   levels  space levels 16 (EFF_LEVELS)
 #   combo   the options --combo names together (default "kl stages levels")
+#   A+B     options A and B together (e.g. levels+fast), named so in the report
 #
 # Environment: CARVE (default ./carve), CARVE_SHARED (a directory with data/tinystories and
 # data/wikitext-2, default: the tree's data/), EFF_OPTIONS, EFF_SEEDS, EFF_TARGETS,
 # EFF_GENERATIONS, EFF_POPULATION, EFF_MUTATIONS, EFF_CROSSOVERS, EFF_PARENTS, EFF_CHECKPOINTS,
-# EFF_COMBO, EFF_EVAL_WINDOWS, EFF_MACHINE (the report's machine line) (the defaults of the options; the defaults below keep a run on the
+# EFF_COMBO, EFF_EVAL_WINDOWS, EFF_LEVELS, EFF_MACHINE (the report's machine line) (the defaults of the options; the defaults below keep a run on the
 # project's 2-core machine to about half an hour), TMPDIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -54,6 +55,7 @@ CROSSOVERS=${EFF_CROSSOVERS:-6}
 CHECKPOINTS=${EFF_CHECKPOINTS:-}
 COMBO=${EFF_COMBO:-"kl stages levels"}
 EVAL_WINDOWS=${EFF_EVAL_WINDOWS:-200}
+LEVELS=${EFF_LEVELS:-16}
 OUT=""
 REPORT_ONLY=0
 RESULTS=0
@@ -97,8 +99,9 @@ fragment() { # option -> YAML lines overriding the base
     kl) echo "fitness: {kind: kl, reform: true}" ;;
     stages) echo "selection: {stages: [{windows: 16, keep: 8}, {windows: 48, keep: 6}, {windows: $N}]}" ;;
     fast) echo "selection: {stages: [{windows: 8, keep: 6}, {windows: 32, keep: 3}, {windows: $N}]}" ;;
-    levels) echo "space_levels: 16" ;;
+    levels) echo "space_levels: $LEVELS" ;;
     combo) local o; for o in $COMBO; do [ "$o" != combo ] && fragment "$o"; done ;;
+    *+*) local o; for o in ${1//+/ }; do fragment "$o"; done ;;
     *) die "unknown option '$1' (ppl kl stages fast levels combo)" ;;
     esac
 }
@@ -107,7 +110,7 @@ config() { # option seed dir
     frag=$(fragment "$1")
     fitness=$(grep '^fitness:' <<<"$frag" || echo "fitness: {reform: true}")
     selection=$(grep '^selection:' <<<"$frag" || true)
-    levels=$(grep -q '^space_levels:' <<<"$frag" && echo 16 || echo 0)
+    levels=$(grep -q '^space_levels:' <<<"$frag" && echo "$LEVELS" || echo 0)
     cat >"$3/run.yaml" <<YAML
 model: $MODEL
 calibration: {text: $CALIB, n: $N, len: $LEN, seed: 1}
@@ -201,7 +204,7 @@ fi
 cat "$OUT"/*-seed*/points >"$OUT/points.tsv"
 for d in "$OUT"/*-seed*/; do [ -f "$d/search_s" ] && echo "$(basename "$d") $(cat "$d/search_s")"; done >"$OUT/search_s.tsv"
 args=(--points "$OUT/points.tsv" --baseline "$OUT/baseline.tsv" --search-s "$OUT/search_s.tsv" --svg bench/search_efficiency.svg
-      --shape "targets [$TARGETS], population $POPULATION, generations $GENERATIONS, parents $PARENTS, mutations $MUTATIONS, crossovers $CROSSOVERS, calibration $N x $LEN (seed 1), re-ranking top $RERANK on $RERANK_WINDOWS windows, random baseline off; held-out: first $EVAL_WINDOWS windows of 256 tokens; combo = $COMBO; checkpoints: generations $CHECKPOINTS $((GENERATIONS - 1)) and the final result")
+      --shape "targets [$TARGETS], population $POPULATION, generations $GENERATIONS, parents $PARENTS, mutations $MUTATIONS, crossovers $CROSSOVERS, calibration $N x $LEN (seed 1), re-ranking top $RERANK on $RERANK_WINDOWS windows, random baseline off; held-out: first $EVAL_WINDOWS windows of 256 tokens; combo = $COMBO; levels $LEVELS; checkpoints: generations $CHECKPOINTS $((GENERATIONS - 1)) and the final result")
 [ $RESULTS = 0 ] || args+=(--results bench/RESULTS.md)
 MACHINE=${EFF_MACHINE:-"$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')"}
 args+=(--machine "$MACHINE")
