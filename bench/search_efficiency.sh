@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # search_efficiency.sh — held-out quality against the forward tokens the search spends on fitness
-# (issue #13): today's GA (configs/stories260k.yaml's settings: fitness ppl, reformed) and each
+# (issue #13): the GA as it was before staged selection (configs/stories260k.yaml's settings without
+# its selection stages: fitness ppl, reformed, every offspring on all windows: "today") and each
 # new option — fitness kind kl, staged selection, the level space — and a combination of them,
 # each for several algorithm seeds, on stories260K.
 #
@@ -26,11 +27,11 @@
 # report from an existing --out DIR (what finished).
 #
 # Options (fragments of the run's YAML on top of the base, configs/stories260k.yaml's settings):
-#   ppl     fitness {reform: true}                                   (today's main job)
+#   ppl     fitness {reform: true}                    (the main job before its stages: "today")
 #   kl      fitness {kind: kl, reform: true}
 #   stages  selection stages [{windows: 16, keep: 8}, {windows: 48, keep: 6}, {windows: 96}]
 #   fast    selection stages [{windows: 8, keep: 6}, {windows: 32, keep: 3}, {windows: 96}]
-#           (about 0.3 of ppl's fitness tokens per generation at the main job's shape)
+#           (the main job's now: about 0.27 of ppl's fitness tokens at the main job's shape)
 #   levels  space levels 16 (EFF_LEVELS)
 #   combo   the options --combo names together (default "kl stages levels")
 #   A+B     options A and B together (e.g. levels+fast), named so in the report
@@ -72,7 +73,7 @@ while [ $# -gt 0 ]; do
     --out) OUT=$2; shift 2 ;;
     --report-only) REPORT_ONLY=1; shift ;;
     --results) RESULTS=1; shift ;;
-    -h|--help) sed -n '2,41p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,43p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench/search_efficiency.sh: unknown option '$1'" >&2; exit 1 ;;
     esac
 done
