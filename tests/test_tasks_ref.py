@@ -7,8 +7,9 @@ OpenBookQA from the AI2 jsonl, PIQA with its labels file, BoolQ, WinoGrande's pa
 HellaSwag with the harness's preprocess, and llama.cpp's HellaSwag scoring), tokenizes with
 tests/ref_forward.py's sentencepiece BPE and runs its float64 forward pass one request at a time.
 It must reproduce every choice's loglikelihood of the first N items (default 50) of every task
-to 1e-4 + 2e-7 |ll| (float32 roundoff grows with the tokens a continuation sums: a 1,168-nat PIQA
-choice differed by 1.45e-4 under -O1 with the AVX-512 kernels) and the same predictions (acc and acc_norm), against `carve tasks --dump-items`.
+to 1e-4 + 2e-7 |ll| (float32 roundoff grows with the tokens a continuation sums: a 1,168-nat
+PIQA choice differed by 1.45e-4 under -O1 with the AVX-512 kernels) and the same predictions
+(acc and acc_norm), against `carve tasks --dump-items`.
 `--bos` reruns one task with BOS prepended. Skips when the shared data is missing."""
 import bz2, json, os, re, subprocess, sys, tempfile
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # small matrices: threads only spin
@@ -168,7 +169,8 @@ def check(r, task, bos, carve, failures):
             continue
         d = float(np.max(np.abs(np.array(c["ll"]) - ll)))
         worst = max(worst, d)
-        if np.any(np.abs(np.array(c["ll"]) - ll) > TOL + TOL_REL * np.abs(ll)): failures.append(f"{task} item {i}: loglikelihoods differ by {d:.2e}: {c['ll']} vs {ll.tolist()}")
+        if np.any(np.abs(np.array(c["ll"]) - ll) > TOL + TOL_REL * np.abs(ll)):
+            failures.append(f"{task} item {i}: loglikelihoods differ by {d:.2e}: {c['ll']} vs {ll.tolist()}")
         pred = int(np.argmax(ll))
         pred_norm = int(np.argmax(ll / np.array([float(len(s)) for s in choices])))
         if c["pred"] != pred: failures.append(f"{task} item {i}: prediction {c['pred']} vs reference {pred}")
