@@ -101,23 +101,27 @@ fragment() { # option -> YAML lines overriding the base
     stages) echo "selection: {stages: [{windows: 16, keep: 8}, {windows: 48, keep: 6}, {windows: $N}]}" ;;
     fast) echo "selection: {stages: [{windows: 8, keep: 6}, {windows: 32, keep: 3}, {windows: $N}]}" ;;
     levels) echo "space_levels: $LEVELS" ;;
-    combo) local o; for o in $COMBO; do [ "$o" != combo ] && fragment "$o"; done ;;
-    *+*) local o; for o in ${1//+/ }; do fragment "$o"; done ;;
+    combo) fragments "$COMBO" ;;
+    *+*) fragments "${1//+/ }" ;;
     *) die "unknown option '$1' (ppl kl stages fast levels combo)" ;;
     esac
+}
+fragments() { # "option option ..." -> their fragments together (combo among them is skipped)
+    local o
+    for o in $1; do [ "$o" = combo ] || fragment "$o"; done
 }
 config() { # option seed dir
     local frag fitness selection levels
     frag=$(fragment "$1")
     fitness=$(grep '^fitness:' <<<"$frag" || echo "fitness: {reform: true}")
     selection=$(grep '^selection:' <<<"$frag" || true)
-    levels=$(grep -q '^space_levels:' <<<"$frag" && echo "$LEVELS" || echo 0)
+    levels=$(sed -n 's/^space_levels: //p' <<<"$frag")
     cat >"$3/run.yaml" <<YAML
 model: $MODEL
 calibration: {text: $CALIB, n: $N, len: $LEN, seed: 1}
 eval: {text: $VALID, seq_len: 256, max_windows: $EVAL_WINDOWS}
 space: {heads: true, channels: true, channel_multiple: 4, sublayers: true, layers: false,
-        attn_ratio: [0.25, 1.0], mlp_ratio: [0.2, 1.0], levels: $levels}
+        attn_ratio: [0.25, 1.0], mlp_ratio: [0.2, 1.0], levels: ${levels:-0}}
 budget: {kind: params, targets: [$(echo $TARGETS | sed 's/ /, /g')], tolerance: $TOL}
 algorithm: {kind: ga, population: $POPULATION, generations: $GENERATIONS, parents: $PARENTS,
             mutations: $MUTATIONS, crossovers: $CROSSOVERS, mutation_prob: [0.6, 0.3],

@@ -167,9 +167,10 @@ def check(r, task, bos, carve, failures):
         if c["n_tok"] != [n for _, n in res]:
             failures.append(f"{task} item {i}: token counts {c['n_tok']} vs reference {[n for _, n in res]}")
             continue
-        d = float(np.max(np.abs(np.array(c["ll"]) - ll)))
+        diff = np.abs(np.array(c["ll"]) - ll)
+        d = float(np.max(diff))
         worst = max(worst, d)
-        if np.any(np.abs(np.array(c["ll"]) - ll) > TOL + TOL_REL * np.abs(ll)):
+        if np.any(diff > TOL + TOL_REL * np.abs(ll)):
             failures.append(f"{task} item {i}: loglikelihoods differ by {d:.2e}: {c['ll']} vs {ll.tolist()}")
         pred = int(np.argmax(ll))
         pred_norm = int(np.argmax(ll / np.array([float(len(s)) for s in choices])))
