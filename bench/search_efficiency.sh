@@ -33,13 +33,15 @@
 #   fast    selection stages [{windows: 8, keep: 6}, {windows: 32, keep: 3}, {windows: 96}]
 #           (the main job's now: about 0.27 of ppl's fitness tokens at the main job's shape)
 #   levels  space levels 16 (EFF_LEVELS)
+#   bias    algorithm unit_bias 4 (EFF_BIAS; biasB: unit_bias B): the free space's mutation and
+#           offspring repair prefer important units
 #   combo   the options --combo names together (default "kl stages levels")
 #   A+B     options A and B together (e.g. levels+fast), named so in the report
 #
 # Environment: CARVE (default ./carve), CARVE_SHARED (a directory with data/tinystories and
 # data/wikitext-2, default: the tree's data/), EFF_OPTIONS, EFF_SEEDS, EFF_TARGETS,
 # EFF_GENERATIONS, EFF_POPULATION, EFF_MUTATIONS, EFF_CROSSOVERS, EFF_PARENTS, EFF_CHECKPOINTS,
-# EFF_COMBO, EFF_EVAL_WINDOWS, EFF_LEVELS, EFF_MACHINE (the report's machine line) (the defaults of the options; the defaults below keep a run on the
+# EFF_COMBO, EFF_EVAL_WINDOWS, EFF_LEVELS, EFF_BIAS, EFF_MACHINE (the report's machine line) (the defaults of the options; the defaults below keep a run on the
 # project's 2-core machine to about half an hour), TMPDIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -57,6 +59,7 @@ CHECKPOINTS=${EFF_CHECKPOINTS:-}
 COMBO=${EFF_COMBO:-"kl stages levels"}
 EVAL_WINDOWS=${EFF_EVAL_WINDOWS:-200}
 LEVELS=${EFF_LEVELS:-16}
+BIAS=${EFF_BIAS:-4}
 OUT=""
 REPORT_ONLY=0
 RESULTS=0
@@ -101,9 +104,10 @@ fragment() { # option -> YAML lines overriding the base
     stages) echo "selection: {stages: [{windows: 16, keep: 8}, {windows: 48, keep: 6}, {windows: $N}]}" ;;
     fast) echo "selection: {stages: [{windows: 8, keep: 6}, {windows: 32, keep: 3}, {windows: $N}]}" ;;
     levels) echo "space_levels: $LEVELS" ;;
+    bias*) local v=${1#bias}; echo "unit_bias: ${v:-$BIAS}" ;;
     combo) fragments "$COMBO" ;;
     *+*) fragments "${1//+/ }" ;;
-    *) die "unknown option '$1' (ppl kl stages fast levels combo)" ;;
+    *) die "unknown option '$1' (ppl kl stages fast levels bias combo)" ;;
     esac
 }
 fragments() { # "option option ..." -> their fragments together (combo among them is skipped)
@@ -111,8 +115,9 @@ fragments() { # "option option ..." -> their fragments together (combo among the
     for o in $1; do [ "$o" = combo ] || fragment "$o"; done
 }
 config() { # option seed dir
-    local frag fitness selection levels
+    local frag fitness selection levels bias
     frag=$(fragment "$1")
+    bias=$(sed -n 's/^unit_bias: //p' <<<"$frag")
     fitness=$(grep '^fitness:' <<<"$frag" || echo "fitness: {reform: true}")
     selection=$(grep '^selection:' <<<"$frag" || true)
     levels=$(sed -n 's/^space_levels: //p' <<<"$frag")
@@ -125,7 +130,7 @@ space: {heads: true, channels: true, channel_multiple: 4, sublayers: true, layer
 budget: {kind: params, targets: [$(echo $TARGETS | sed 's/ /, /g')], tolerance: $TOL}
 algorithm: {kind: ga, population: $POPULATION, generations: $GENERATIONS, parents: $PARENTS,
             mutations: $MUTATIONS, crossovers: $CROSSOVERS, mutation_prob: [0.6, 0.3],
-            crossover_prob: [0.3, 0.1], overlap: 0.8, depth_prob: 0.03, seed: $2}
+            crossover_prob: [0.3, 0.1], overlap: 0.8, depth_prob: 0.03, seed: $2${bias:+, unit_bias: $bias}}
 $fitness
 $selection
 final: {reform: true, eval: true, rerank: $RERANK, rerank_windows: $RERANK_WINDOWS}

@@ -244,6 +244,7 @@ static const ConfigKey KEYS[] = {
     {"algorithm",   "crossover_prob",  K_PAIR,    AL(crossover_prob),     0, 1, false, "0.3 0.1", NULL, 0, 0},
     {"algorithm",   "depth_prob",      K_DOUBLE,  AL(depth_prob),         0, 1, false, "0.05", NULL, 0, 0},
     {"algorithm",   "overlap",         K_DOUBLE,  AL(overlap),            0, 1, false, "0.8", NULL, 0, 0},
+    {"algorithm",   "unit_bias",       K_DOUBLE,  AL(unit_bias),          0, 64, false, "0", NULL, JSON_IF_SET, 0},
     {"algorithm",   "seed",            K_U64,     AL(seed),               0, 0, false, "1", NULL, 0, 0},
     {"fitness",     "reform",          K_BOOL,    C(fitness_reform),      0, 0, false, "false", NULL, 0, 0},
     {"fitness",     "kind",            K_ENUM,    C(fitness_kind),        0, 0, false, "ppl", FITNESS_KINDS, JSON_IF_SET, 0},
@@ -495,6 +496,9 @@ static int validate(const char *what, const SearchConfig *c) {
     if (c->space.levels && c->space.layers && !c->space.sublayers)
         return err_set("%s: run '%s': the level space skips sublayers, not whole layers (set layers: false, or "
                        "sublayers: true)", what, c->name);
+    if (c->space.levels && a->unit_bias > 0)
+        return err_set("%s: run '%s': algorithm unit_bias applies to the free space only (the level space keeps "
+                       "units in importance order; set unit_bias: 0 or levels: 0)", what, c->name);
     if (!c->space.heads && !c->space.channels && !c->space.sublayers && !c->space.layers)
         return err_set("%s: run '%s': the search space is empty (heads, channels, sublayers and layers all false)",
                        what, c->name);

@@ -45,6 +45,8 @@ typedef struct {
     double depth_prob;      /* per-layer probability of toggling a sublayer/layer (when allowed) */
     double overlap;         /* a mutated layer keeps at least this share of its old units */
     uint64_t seed;
+    double unit_bias;       /* free space: mutation / offspring repair draw units with weight
+                               exp(unit_bias * importance-rank share) (search/genome.h); 0 = uniform */
 } AlgoConfig;
 
 typedef struct {

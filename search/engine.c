@@ -288,7 +288,7 @@ static void make_offspring(Ctx *c, Pcg32 *r, OffKind kind, double mprob, double 
             s = gs->levels ? genome_level_switch(gs, r, par[a].s, mprob, lo, hi) /* cost-keeping */
                            : genome_mutate(gs, r, par[a].s, mprob);
         }
-        if (genome_repair(gs, r, s, lo, hi, false)) { /* dropped: cannot meet the budget */
+        if (genome_repair(gs, r, s, lo, hi, DRAW_BIASED)) { /* dropped: cannot meet the budget */
             subnet_free(s);
             continue;
         }
@@ -622,7 +622,7 @@ static int random_baseline(Ctx *c) {
         for (int i = 0; i < K && !rc; i++) { /* draw all, then score them as one batch */
             for (int t = 0; t < MAX_TRIES && !v[i].s; t++) {
                 Subnet *s = genome_random(e->gs, &r);
-                if (genome_repair(e->gs, &r, s, lo, hi, false) || in_pop(v, i, subnet_hash(s))) subnet_free(s);
+                if (genome_repair(e->gs, &r, s, lo, hi, DRAW_RANDOM) || in_pop(v, i, subnet_hash(s))) subnet_free(s);
                 else v[i].s = s;
             }
             if (!v[i].s) {

@@ -135,9 +135,57 @@ static void pick_random(Pcg32 *r, int *idx, int n, int want, uint8_t *keep) {
     }
 }
 
+/* How a random operator draws units of one sublayer: uniformly (bias 0, the paper's operators),
+ * or biased toward the importance order (config algorithm.unit_bias): a unit of importance rank
+ * q (0 = the most important of the sublayer's n) is drawn with weight exp(bias * (n-1-q) / n)
+ * when important units are wanted (kept, added), exp(bias * q / n) when unimportant ones are
+ * (removed). */
+typedef struct {
+    const float *score; /* the sublayer's importance (higher = more important) */
+    double bias;        /* 0 = uniform */
+} Draw;
+
+typedef struct {
+    double key;
+    int idx;
+} Keyed;
+
+static int cmp_keyed(const void *pa, const void *pb) {
+    const Keyed *a = pa, *b = pb;
+    if (a->key != b->key) return a->key > b->key ? -1 : 1;
+    return a->idx - b->idx;
+}
+
+/* Pick `want` of idx[0..n) (units of a sublayer of n_all) and set keep[] for them: uniformly when
+ * d's bias is 0 (partial Fisher-Yates, pick_random), else without replacement with Draw's weights
+ * (Gumbel-top-k: the `want` largest of log weight + Gumbel noise). */
+static void pick_drawn(Pcg32 *r, const Draw *d, int *idx, int n, int want, uint8_t *keep, int n_all, bool important) {
+    if (!d || d->bias <= 0 || !d->score) {
+        pick_random(r, idx, n, want, keep);
+        return;
+    }
+    UnitRank *rk = xmalloc((size_t)n_all * sizeof *rk);
+    int *rank = xmalloc((size_t)n_all * sizeof *rank);
+    Keyed *kv = xmalloc((size_t)(n > 0 ? n : 1) * sizeof *kv);
+    units_by_score(d->score, n_all, rk);
+    for (int i = 0; i < n_all; i++) rank[rk[i].idx] = i;
+    for (int i = 0; i < n; i++) {
+        int q = rank[idx[i]];
+        double u = pcg32_double(r), pref = important ? n_all - 1 - q : q;
+        if (u <= 0) u = 1e-300;
+        kv[i] = (Keyed){d->bias * pref / n_all - log(-log(u)), idx[i]};
+    }
+    qsort(kv, (size_t)n, sizeof *kv, cmp_keyed);
+    for (int i = 0; i < want && i < n; i++) keep[kv[i].idx] = 1;
+    free(kv);
+    free(rank);
+    free(rk);
+}
+
 /* Redraw a kept set of n units to k_new members, keeping at least `overlap` of
- * min(old, new) of the old members (Algorithm 1's overlap constraint). */
-static void redraw(Pcg32 *r, uint8_t *keep, int n, int k_new, double overlap) {
+ * min(old, new) of the old members (Algorithm 1's overlap constraint); which old members stay and
+ * which new ones come in are drawn by d (important ones preferred when biased). */
+static void redraw(Pcg32 *r, const Draw *d, uint8_t *keep, int n, int k_new, double overlap) {
     int *in = xmalloc((size_t)n * sizeof *in), *out = xmalloc((size_t)n * sizeof *out);
     int k = 0, o = 0;
     for (int i = 0; i < n; i++) {
@@ -150,8 +198,8 @@ static void redraw(Pcg32 *r, uint8_t *keep, int n, int k_new, double overlap) {
     if (lo_keep > hi_keep) lo_keep = hi_keep;
     int m = lo_keep + (int)pcg32_below(r, (uint32_t)(hi_keep - lo_keep + 1));
     memset(keep, 0, (size_t)n);
-    pick_random(r, in, k, m, keep);
-    pick_random(r, out, o, k_new - m, keep);
+    pick_drawn(r, d, in, k, m, keep, n, true);
+    pick_drawn(r, d, out, o, k_new - m, keep, n, true);
     free(in);
     free(out);
 }
@@ -171,8 +219,9 @@ static int count_kept(const uint8_t *keep, int n) {
 }
 
 /* Remove (grow = false) or add (grow = true) `d` units of a kept set: the least / most
- * important ones when score is given, random ones otherwise. */
-static void adjust_set(Pcg32 *r, uint8_t *keep, int n, int d, bool grow, const float *score) {
+ * important ones when score is given, else drawn by dr (the most / least important preferred
+ * when biased). */
+static void adjust_set(Pcg32 *r, uint8_t *keep, int n, int d, bool grow, const float *score, const Draw *dr) {
     int *cand = xmalloc((size_t)n * sizeof *cand), nc = 0;
     for (int i = 0; i < n; i++)
         if ((keep[i] != 0) != grow) cand[nc++] = i;
@@ -188,7 +237,7 @@ static void adjust_set(Pcg32 *r, uint8_t *keep, int n, int d, bool grow, const f
         }
     } else {
         uint8_t *mark = xcalloc((size_t)n, 1);
-        pick_random(r, cand, nc, d, mark);
+        pick_drawn(r, dr, cand, nc, d, mark, n, grow);
         for (int i = 0; i < n; i++)
             if (mark[i]) keep[i] = grow;
         free(mark);
@@ -211,7 +260,7 @@ Subnet *genome_importance_init(const GenomeSpace *gs, double ratio, double lo, d
     }
     Pcg32 r;
     pcg32_seed(&r, 0x1f2e3d4c, 7); /* only picks which sublayer to adjust: fixed for a reproducible init */
-    if (genome_repair(gs, &r, s, lo, hi, true)) {
+    if (genome_repair(gs, &r, s, lo, hi, DRAW_IMPORTANCE)) {
         subnet_free(s);
         return NULL;
     }
@@ -257,10 +306,11 @@ Subnet *genome_mutate(const GenomeSpace *gs, Pcg32 *r, const Subnet *parent, dou
         SubnetLayer *L = &s->layers[l];
         double ua = pcg32_double(r), um = pcg32_double(r), ud = pcg32_double(r);
         Units hu = head_units(gs, L), cu = chan_units(gs, L);
+        Draw dh = {gs->head_score[l], gs->unit_bias}, dc = {gs->chan_score[l], gs->unit_bias};
         if (ua < prob && L->attn_on && hu.searchable)
-            redraw(r, L->head_keep, L->n_heads, units_random(&hu, r), gs->overlap);
+            redraw(r, &dh, L->head_keep, L->n_heads, units_random(&hu, r), gs->overlap);
         if (um < prob && L->mlp_on && cu.searchable)
-            redraw(r, L->chan_keep, L->hidden_dim, units_random(&cu, r), gs->overlap);
+            redraw(r, &dc, L->chan_keep, L->hidden_dim, units_random(&cu, r), gs->overlap);
         if (ud < gs->depth_prob && can_toggle(gs)) toggle_depth(gs, r, L, l);
     }
     subnet_canonicalize(s);
@@ -303,7 +353,7 @@ Subnet *genome_random(const GenomeSpace *gs, Pcg32 *r) {
     return s;
 }
 
-int genome_repair(const GenomeSpace *gs, Pcg32 *r, Subnet *s, double lo, double hi, bool by_importance) {
+int genome_repair(const GenomeSpace *gs, Pcg32 *r, Subnet *s, double lo, double hi, GenomeDraw how) {
     if (gs->levels) return genome_levels_repair(gs, r, s, lo, hi);
     subnet_canonicalize(s);
     int total = 0;
@@ -324,14 +374,17 @@ int genome_repair(const GenomeSpace *gs, Pcg32 *r, Subnet *s, double lo, double 
         if (n_opt == 0) break;
         int pick = opt[pcg32_below(r, (uint32_t)n_opt)], l = pick / 2;
         SubnetLayer *L = &s->layers[l];
-        if (pick % 2 == 0) {
+        bool attn = pick % 2 == 0;
+        const float *sc = attn ? gs->head_score[l] : gs->chan_score[l];
+        Draw d = {sc, how == DRAW_BIASED ? gs->unit_bias : 0};
+        if (attn) {
             Units u = head_units(gs, L);
             int k = count_kept(L->head_keep, L->n_heads), k2 = grow ? units_above(&u, k) : units_below(&u, k);
-            adjust_set(r, L->head_keep, L->n_heads, abs(k2 - k), grow, by_importance ? gs->head_score[l] : NULL);
+            adjust_set(r, L->head_keep, L->n_heads, abs(k2 - k), grow, how == DRAW_IMPORTANCE ? sc : NULL, &d);
         } else {
             Units u = chan_units(gs, L);
             int k = count_kept(L->chan_keep, L->hidden_dim), k2 = grow ? units_above(&u, k) : units_below(&u, k);
-            adjust_set(r, L->chan_keep, L->hidden_dim, abs(k2 - k), grow, by_importance ? gs->chan_score[l] : NULL);
+            adjust_set(r, L->chan_keep, L->hidden_dim, abs(k2 - k), grow, how == DRAW_IMPORTANCE ? sc : NULL, &d);
         }
         c = genome_cost(gs, s);
     }

@@ -32,7 +32,13 @@ typedef struct {
     float **head_score;   /* [layer][head] importance (higher = more important) */
     float **chan_score;   /* [layer][channel] */
     const LevelGrid *levels; /* the level space's grid (borrowed), NULL = the plain space */
+    double unit_bias;     /* config algorithm.unit_bias: mutation's and offspring repair's unit draws
+                             prefer important units (0 = uniform, the paper's; set after init) */
 } GenomeSpace;
+
+/* How genome_repair picks the units it adds or removes: at random (uniformly), drawn with the
+ * space's unit_bias (uniform when it is 0: offspring), or the most / least important ones. */
+typedef enum { DRAW_RANDOM = 0, DRAW_BIASED = 1, DRAW_IMPORTANCE = 2 } GenomeDraw;
 
 /* Set up a space over model m; importance scores start as all-equal (call
  * genome_set_importance to fill them). */
@@ -47,7 +53,7 @@ double genome_cost(const GenomeSpace *gs, const Subnet *s);
  * then importance-guided repair into [lo, hi]. NULL when no subnet of the space fits. */
 Subnet *genome_importance_init(const GenomeSpace *gs, double ratio, double lo, double hi);
 /* Mutation (per-layer probability prob) of parent; not repaired (level space: level switches
- * with no cost bound). */
+ * with no cost bound). The units a redrawn layer keeps and takes in are drawn with unit_bias. */
 Subnet *genome_mutate(const GenomeSpace *gs, Pcg32 *r, const Subnet *parent, double prob);
 /* Layer-wise crossover: each layer from b with probability prob, else from a. */
 Subnet *genome_crossover(const GenomeSpace *gs, Pcg32 *r, const Subnet *a, const Subnet *b, double prob);
@@ -56,10 +62,10 @@ Subnet *genome_crossover(const GenomeSpace *gs, Pcg32 *r, const Subnet *a, const
 Subnet *genome_random(const GenomeSpace *gs, Pcg32 *r);
 /* Bring s's cost ratio into [lo, hi] by removing (too costly) or adding (too cheap) one unit
  * (a head, or channel_multiple channels) at a time in a random sublayer that still can —
- * the least (most) important unit when by_importance, a random one otherwise. Sublayers are
+ * which units as `how` says (GenomeDraw). Sublayers are
  * never switched on or off here. Returns 0 on success, -1 when s cannot be brought into range
  * (the caller drops it). s is canonicalized. */
-int genome_repair(const GenomeSpace *gs, Pcg32 *r, Subnet *s, double lo, double hi, bool by_importance);
+int genome_repair(const GenomeSpace *gs, Pcg32 *r, Subnet *s, double lo, double hi, GenomeDraw how);
 
 /* ---- the level space (gs->levels set; the operators above call these) ---- */
 /* Each sublayer at its running level nearest `ratio` (ties: the larger), then repaired. */

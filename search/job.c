@@ -387,6 +387,7 @@ static int open_space(Job *j, bool quiet) {
     const SearchConfig *cfg = j->cfg;
     genome_space_init(&j->gs, j->m, &cfg->space, cfg->algo.overlap, cfg->algo.depth_prob,
                       cfg->budget_kind ? COST_FLOPS : COST_PARAMS, cfg->calib_len);
+    j->gs.unit_bias = cfg->algo.unit_bias;
     const ImpSplit *split = NULL; /* the ranks score shares of the layers */
 #ifdef CARVE_MPI
     split = mpi_layer_split();

@@ -216,6 +216,29 @@ START_TEST(test_space_levels) {
 }
 END_TEST
 
+/* algorithm.unit_bias: the value, the settings JSON only when set (0 keeps today's), and its messages. */
+START_TEST(test_unit_bias) {
+    const char *y = "algorithm: {unit_bias: 4}\n";
+    ConfigBatch b;
+    ck_assert_msg(config_parse(y, strlen(y), "t.yaml", &b) == 0, "%s", err_get());
+    ck_assert_double_eq(b.runs[0].algo.unit_bias, 4.0);
+    char *js = config_to_json(&b.runs[0]);
+    ck_assert_msg(strstr(js, "\"unit_bias\":4.0,\"seed\":1}"), "%s", js);
+    free(js);
+    config_batch_free(&b);
+    ck_assert_int_eq(config_parse("algorithm: {unit_bias: 0}\n", 26, "t.yaml", &b), 0);
+    js = config_to_json(&b.runs[0]);
+    ck_assert_ptr_null(strstr(js, "unit_bias"));
+    free(js);
+    config_batch_free(&b);
+    expect_error("algorithm:\n  unit_bias: -1\n",
+                 "configs/x.yaml:2:14: 'unit_bias' in 'algorithm' must be in [0, 64], got -1");
+    expect_error("space: {levels: 8}\nalgorithm: {unit_bias: 2}\n",
+                 "configs/x.yaml: run 'x': algorithm unit_bias applies to the free space only (the level space keeps "
+                 "units in importance order; set unit_bias: 0 or levels: 0)");
+}
+END_TEST
+
 START_TEST(test_syntax_error) {
     expect_error("model: m.bin\nbudget: {targets: [0.5\n",
                  "configs/x.yaml:3:1: YAML syntax error: did not find expected ',' or ']'");
@@ -282,6 +305,7 @@ int main(void) {
     tcase_add_test(tc, test_syntax_error);
     tcase_add_test(tc, test_fitness_and_stages);
     tcase_add_test(tc, test_space_levels);
+    tcase_add_test(tc, test_unit_bias);
     tcase_add_test(tc, test_missing_files);
     tcase_add_test(tc, test_shipped_configs_parse);
     suite_add_tcase(s, tc);

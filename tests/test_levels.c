@@ -235,7 +235,7 @@ START_TEST(test_level_switch) {
             ck_assert(on_grid(g, s));
             moved += !subnet_equal(s, cur);
             Subnet *x = genome_crossover(&gs, &r, s, init, 0.5);
-            if (genome_repair(&gs, &r, x, lo, hi, false) == 0) {
+            if (genome_repair(&gs, &r, x, lo, hi, DRAW_RANDOM) == 0) {
                 c = genome_cost(&gs, x);
                 ck_assert(c >= lo && c <= hi);
                 repaired++;
@@ -244,7 +244,7 @@ START_TEST(test_level_switch) {
             subnet_free(x);
             Subnet *y = genome_random(&gs, &r);
             ck_assert(on_grid(g, y));
-            if (genome_repair(&gs, &r, y, lo, hi, false) == 0) ck_assert(genome_cost(&gs, y) <= hi);
+            if (genome_repair(&gs, &r, y, lo, hi, DRAW_RANDOM) == 0) ck_assert(genome_cost(&gs, y) <= hi);
             ck_assert(on_grid(g, y));
             subnet_free(y);
             subnet_free(cur);
