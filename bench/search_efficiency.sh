@@ -35,6 +35,8 @@
 #   levels  space levels 16 (EFF_LEVELS)
 #   bias    algorithm unit_bias 4 (EFF_BIAS; biasB: unit_bias B): the free space's mutation and
 #           offspring repair prefer important units
+#   obs     space importance obs: units ordered by greedy OBS elimination (reform/importance.h)
+#           instead of saliency (the init, the level grid and unit_bias follow it)
 #   combo   the options --combo names together (default "kl stages levels")
 #   A+B     options A and B together (e.g. levels+fast), named so in the report
 #
@@ -105,9 +107,10 @@ fragment() { # option -> YAML lines overriding the base
     fast) echo "selection: {stages: [{windows: 8, keep: 6}, {windows: 32, keep: 3}, {windows: $N}]}" ;;
     levels) echo "space_levels: $LEVELS" ;;
     bias*) local v=${1#bias}; echo "unit_bias: ${v:-$BIAS}" ;;
+    obs) echo "space_importance: obs" ;;
     combo) fragments "$COMBO" ;;
     *+*) fragments "${1//+/ }" ;;
-    *) die "unknown option '$1' (ppl kl stages fast levels bias combo)" ;;
+    *) die "unknown option '$1' (ppl kl stages fast levels bias obs combo)" ;;
     esac
 }
 fragments() { # "option option ..." -> their fragments together (combo among them is skipped)
@@ -115,18 +118,20 @@ fragments() { # "option option ..." -> their fragments together (combo among the
     for o in $1; do [ "$o" = combo ] || fragment "$o"; done
 }
 config() { # option seed dir
-    local frag fitness selection levels bias
+    local frag fitness selection levels bias importance
     frag=$(fragment "$1")
     bias=$(sed -n 's/^unit_bias: //p' <<<"$frag")
     fitness=$(grep '^fitness:' <<<"$frag" || echo "fitness: {reform: true}")
     selection=$(grep '^selection:' <<<"$frag" || true)
     levels=$(sed -n 's/^space_levels: //p' <<<"$frag")
+    importance=$(sed -n 's/^space_importance: //p' <<<"$frag")
     cat >"$3/run.yaml" <<YAML
 model: $MODEL
 calibration: {text: $CALIB, n: $N, len: $LEN, seed: 1}
 eval: {text: $VALID, seq_len: 256, max_windows: $EVAL_WINDOWS}
 space: {heads: true, channels: true, channel_multiple: 4, sublayers: true, layers: false,
-        attn_ratio: [0.25, 1.0], mlp_ratio: [0.2, 1.0], levels: ${levels:-0}}
+        attn_ratio: [0.25, 1.0], mlp_ratio: [0.2, 1.0], levels: ${levels:-0},
+        importance: ${importance:-saliency}}
 budget: {kind: params, targets: [$(echo $TARGETS | sed 's/ /, /g')], tolerance: $TOL}
 algorithm: {kind: ga, population: $POPULATION, generations: $GENERATIONS, parents: $PARENTS,
             mutations: $MUTATIONS, crossovers: $CROSSOVERS, mutation_prob: [0.6, 0.3],
@@ -149,6 +154,8 @@ score_file() { # key subnet.json -> "ts ood"
         ood=$("$CARVE" eval --model "$f.model" --text "$OOD" --seq-len 256 --max-windows "$EVAL_WINDOWS" |
               sed -E 's/^ppl=([^ ]+) .*/\1/')
         rm -rf "$f.model"
+        [[ $ts =~ ^[0-9.]+$ && $ood =~ ^[0-9.]+$ ]] ||
+            die "$2: carve reform + eval failed (see $OUT/eval/log); nothing cached"
         echo "$ts $ood" >"$f"
     fi
     cat "$f"

@@ -14,7 +14,7 @@
 #include "reform/prune.h"
 
 static void help(const CliOpt *opts) {
-    printf("usage: carve prune --model PATH --method saliency|magnitude|flap --budget R --calib FILE --out subnet.json\n\n"
+    printf("usage: carve prune --model PATH --method saliency|magnitude|flap|obs --budget R --calib FILE --out subnet.json\n\n"
            "Scores every query head and MLP channel, keeps the highest-scored fraction r of each layer\n"
            "(round(r*n), at least one) with r the largest ratio whose subnet has at most R of the dense\n"
            "model's non-embedding parameters, and writes that subnet (carve-subnet/1 JSON).\n"
@@ -42,7 +42,7 @@ static int prune_units(int argc, char **argv) {
     calib_opts_init(&co);
     const CliOpt opts[] = {
         CLI_MODEL_OPTS(&model_path, &tok_path),
-        {"method", 0, OT_STR, &mname_s, 0, 0, "NAME", "saliency (default), magnitude or flap; or a baseline method"},
+        {"method", 0, OT_STR, &mname_s, 0, 0, "NAME", "saliency (default), magnitude, flap or obs; or a baseline method"},
         CLI_BUDGET_OPT(&budget),
         {"out", 0, OT_STR, &out, 0, 0, "FILE", "subnet JSON to write"},
         {"row-weight", 0, OT_NUM, &row_weight, 0, 1e6, "W", "weight of Q/K/V and gate/up rows in the saliency (default 0)"},

@@ -12,21 +12,23 @@
 
 #include "reform/lsq.h"
 
-static const char *names[] = {"saliency", "magnitude", "flap"};
+const char *const IMP_METHOD_NAMES[] = {"saliency", "magnitude", "flap", "obs", NULL};
+#define names IMP_METHOD_NAMES
 
 int imp_method_parse(const char *s, ImpMethod *out) {
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; names[i]; i++)
         if (!strcmp(s, names[i])) {
             *out = (ImpMethod)i;
             return 0;
         }
-    return err_set("unknown importance method '%s' (known: saliency, magnitude, flap)", s);
+    return err_set("unknown importance method '%s' (known: saliency, magnitude, flap, obs)", s);
 }
 
 const char *imp_method_name(ImpMethod m) { return names[m]; }
 
-/* diag of (H + λI)⁻¹, H (n, n); λ = REFORM_LAMBDA_FRAC × mean diag */
-static int inv_diag(const double *H, int n, double *out) {
+/* (H + λI)⁻¹ (n, n) in full, H (n, n); λ = REFORM_LAMBDA_FRAC × mean diag. NULL with err_set
+ * (naming `who`) when not positive definite. */
+static double *inv_full(const double *H, int n, const char *who) {
     double *A = xmalloc_aligned((size_t)n * n * sizeof *A), mean = 0;
     memcpy(A, H, (size_t)n * n * sizeof *A);
     for (int64_t i = 0; i < n; i++) mean += H[i * n + i];
@@ -34,26 +36,108 @@ static int inv_diag(const double *H, int n, double *out) {
     for (int64_t i = 0; i < n; i++) A[i * n + i] += REFORM_LAMBDA_FRAC * mean;
     lapack_int info = LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', n, A, n);
     if (info == 0) info = LAPACKE_dpotri(LAPACK_COL_MAJOR, 'L', n, A, n);
-    if (info == 0)
-        for (int64_t i = 0; i < n; i++) out[i] = A[i * n + i];
-    free(A);
-    if (info != 0) return err_set("saliency: input Hessian (%d x %d) not positive definite (info %d)", n, n, (int)info);
-    return 0;
+    if (info != 0) {
+        free(A);
+        err_set("%s: input Hessian (%d x %d) not positive definite (info %d)", who, n, n, (int)info);
+        return NULL;
+    }
+    for (int64_t r = 1; r < n; r++) /* column-major lower = row-major upper: mirror it down */
+        for (int64_t c = 0; c < r; c++) A[r * n + c] = A[c * n + r];
+    return A;
 }
 
 /* col_phi (n) <- Σ_i W_ij² · 2 / [H⁻¹]_jj  for W (m, n) */
 static int col_saliency(const double *W, int m, int n, const double *H, double *phi) {
-    double *id = xmalloc((size_t)n * sizeof *id);
-    if (inv_diag(H, n, id) != 0) {
-        free(id);
-        return -1;
-    }
+    double *Hi = inv_full(H, n, "saliency");
+    if (!Hi) return -1;
     for (int j = 0; j < n; j++) phi[j] = 0;
     for (int64_t i = 0; i < m; i++)
         for (int j = 0; j < n; j++) phi[j] += W[i * n + j] * W[i * n + j];
-    for (int j = 0; j < n; j++) phi[j] *= 2.0 / id[j];
-    free(id);
+    for (int64_t j = 0; j < n; j++) phi[j] *= 2.0 / Hi[j * n + j];
+    free(Hi);
     return 0;
+}
+
+/* 2 tr(Y S⁻¹ Yᵀ) for Y = W[:, idx] (m, k) and S = Hi[idx, idx], S Cholesky-factored into Sf
+ * (k, k). When X is given, X (k, n) <- S⁻¹ Hi[idx, :] too. -1 when S is not positive definite. */
+static int block_cost(const double *W, int m, int n, const double *Hi, const int *idx, int k, double *Sf,
+                      double *Y, double *X, double *cost) {
+    for (int a = 0; a < k; a++)
+        for (int b = 0; b < k; b++) Sf[a * k + b] = Hi[(int64_t)idx[a] * n + idx[b]];
+    if (LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'L', k, Sf, k) != 0) return -1;
+    for (int64_t i = 0; i < m; i++)
+        for (int a = 0; a < k; a++) Y[i * k + a] = W[i * n + idx[a]];
+    double *Z = xmalloc((size_t)m * k * sizeof *Z); /* Zᵀ = S⁻¹ Yᵀ */
+    memcpy(Z, Y, (size_t)m * k * sizeof *Z);
+    LAPACKE_dpotrs(LAPACK_COL_MAJOR, 'U', k, m, Sf, k, Z, k); /* row-major L = column-major U */
+    double c = 0;
+    for (int64_t i = 0; i < (int64_t)m * k; i++) c += Y[i] * Z[i];
+    free(Z);
+    *cost = 2 * c;
+    if (X) {
+        for (int a = 0; a < k; a++) memcpy(X + (int64_t)a * n, Hi + (int64_t)idx[a] * n, (size_t)n * sizeof *X);
+        LAPACKE_dpotrs(LAPACK_ROW_MAJOR, 'L', k, n, Sf, k, X, n);
+    }
+    return 0;
+}
+
+/* Greedy OBS elimination (importance.h): the cost of removing block B is 2 tr(W_B [H⁻¹]_BB⁻¹ W_Bᵀ)
+ * (for bs = 1 the saliency Φ); after each removal W and H⁻¹ become those of the remaining columns
+ * with the optimal compensation, so the successive costs add up to the output error of removing
+ * all the units so far, which is a unit's score (increasing along the order). */
+int importance_obs(const double *W0, int m, int n, int bs, const double *H, double *score) {
+    double *Hi = inv_full(H, n, "obs");
+    if (!Hi) return -1;
+    int nu = n / bs, left = nu, rc = 0;
+    double *W = xmalloc((size_t)m * n * sizeof *W), *single = xmalloc((size_t)nu * sizeof *single);
+    memcpy(W, W0, (size_t)m * n * sizeof *W);
+    int *pick = xmalloc((size_t)nu * sizeof *pick), *idx = xmalloc((size_t)n * sizeof *idx);
+    bool *gone = xcalloc((size_t)nu, sizeof *gone);
+    int kmax = (1 + nu / 256) * bs;
+    double *Sf = xmalloc((size_t)kmax * kmax * sizeof *Sf), *Y = xmalloc((size_t)m * kmax * sizeof *Y);
+    double *X = xmalloc((size_t)kmax * n * sizeof *X), *T = xmalloc((size_t)kmax * n * sizeof *T);
+    double cum = 0;
+    while (rc == 0 && left > 0) {
+        int g = 1 + left / 256, np = 0;
+        for (int u = 0; u < nu && rc == 0; u++) { /* every unit's single cost; keep the g cheapest */
+            if (gone[u]) continue;
+            for (int b = 0; b < bs; b++) idx[b] = u * bs + b;
+            if (block_cost(W, m, n, Hi, idx, bs, Sf, Y, NULL, &single[u])) rc = -1;
+            int at = np < g ? np++ : g; /* insertion into pick[0..np), ascending cost, ties lower index */
+            if (at == g && single[u] >= single[pick[g - 1]]) continue;
+            if (at == g) at = g - 1;
+            while (at > 0 && single[pick[at - 1]] > single[u]) pick[at] = pick[at - 1], at--;
+            pick[at] = u;
+        }
+        if (rc) break;
+        int k = np * bs;
+        for (int p = 0; p < np; p++)
+            for (int b = 0; b < bs; b++) idx[p * bs + b] = pick[p] * bs + b;
+        double joint, sum = 0, part = 0;
+        if (block_cost(W, m, n, Hi, idx, k, Sf, Y, X, &joint)) {
+            rc = -1;
+            break;
+        }
+        for (int p = 0; p < np; p++) sum += single[pick[p]];
+        for (int p = 0; p < np; p++) {
+            part += sum > 0 ? single[pick[p]] / sum : 1.0 / np;
+            score[pick[p]] = cum + joint * part;
+            gone[pick[p]] = true;
+        }
+        cum += joint, left -= np;
+        /* W -= W_B S⁻¹ H⁻¹[B, :];  H⁻¹ -= H⁻¹[:, B] S⁻¹ H⁻¹[B, :]  (H⁻¹[:, B] = H⁻¹[B, :]ᵀ) */
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, -1.0, Y, k, X, n, 1.0, W, n);
+        for (int a = 0; a < k; a++)
+            for (int64_t j = 0; j < n; j++) T[(int64_t)a * n + j] = Hi[(int64_t)idx[a] * n + j];
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, n, k, -1.0, T, n, X, n, 1.0, Hi, n);
+        for (int a = 0; a < k; a++) { /* exactly gone (they are zero up to rounding) */
+            for (int64_t i = 0; i < m; i++) W[i * n + idx[a]] = 0;
+            for (int64_t j = 0; j < n; j++) Hi[(int64_t)idx[a] * n + j] = Hi[j * n + idx[a]] = 0;
+        }
+    }
+    if (rc) err_set("obs: a block of the inverse Hessian (%d x %d) is not positive definite", bs, bs);
+    free(Hi), free(W), free(single), free(pick), free(idx), free(gone), free(Sf), free(Y), free(X), free(T);
+    return rc;
 }
 
 /* e (rows) <- 2 w_r H w_rᵀ for W (rows, D), H (D, D) */
@@ -96,7 +180,12 @@ int importance_layer(const Model *m, int l, const LayerStats *s, ImpMethod metho
         double *rq = xcalloc((size_t)q, sizeof *rq), *rk = xcalloc((size_t)nkv * hd, sizeof *rk),
                *rv = xcalloc((size_t)nkv * hd, sizeof *rv);
         if (method == IMP_SALIENCY) rc = col_saliency(Wo, D, q, s->H_o, col);
-        else if (method == IMP_MAGNITUDE) col_sq(Wo, D, q, col);
+        else if (method == IMP_OBS) { /* a head's score in col[h · hd], the rest 0: summed below */
+            double *u = xmalloc((size_t)nh * sizeof *u);
+            rc = importance_obs(Wo, D, q, hd, s->H_o, u);
+            for (int j = 0; j < q; j++) col[j] = j % hd ? 0 : u[j / hd];
+            free(u);
+        } else if (method == IMP_MAGNITUDE) col_sq(Wo, D, q, col);
         else {
             col_sq(Wo, D, q, col);
             for (int j = 0; j < q; j++) {
@@ -104,10 +193,10 @@ int importance_layer(const Model *m, int l, const LayerStats *s, ImpMethod metho
                 col[j] *= s->sq_o[j] / s->n_tok - mu * mu;
             }
         }
-        double rw = method == IMP_SALIENCY ? row_weight : method == IMP_MAGNITUDE ? 1.0 : 0.0;
+        double rw = method == IMP_SALIENCY || method == IMP_OBS ? row_weight : method == IMP_MAGNITUDE ? 1.0 : 0.0;
         if (rc == 0 && rw != 0) {
             double *Wq = lsq_tensor_double(&L->wq), *Wk = lsq_tensor_double(&L->wk), *Wv = lsq_tensor_double(&L->wv);
-            if (method == IMP_SALIENCY) {
+            if (method != IMP_MAGNITUDE) {
                 row_energy(Wq, q, D, s->H_a, rq), row_energy(Wk, nkv * hd, D, s->H_a, rk);
                 row_energy(Wv, nkv * hd, D, s->H_a, rv);
             } else {
@@ -129,6 +218,7 @@ int importance_layer(const Model *m, int l, const LayerStats *s, ImpMethod metho
         double *Wd = lsq_tensor_double(&L->w_down), *col = xmalloc((size_t)F * sizeof *col);
         double *rg = xcalloc((size_t)F, sizeof *rg), *ru = xcalloc((size_t)F, sizeof *ru);
         if (method == IMP_SALIENCY) rc = col_saliency(Wd, D, F, s->H_d, col);
+        else if (method == IMP_OBS) rc = importance_obs(Wd, D, F, 1, s->H_d, col);
         else if (method == IMP_MAGNITUDE) col_sq(Wd, D, F, col);
         else {
             col_sq(Wd, D, F, col);
@@ -137,10 +227,10 @@ int importance_layer(const Model *m, int l, const LayerStats *s, ImpMethod metho
                 col[j] *= s->sq_d[j] / s->n_tok - mu * mu;
             }
         }
-        double rw = method == IMP_SALIENCY ? row_weight : method == IMP_MAGNITUDE ? 1.0 : 0.0;
+        double rw = method == IMP_SALIENCY || method == IMP_OBS ? row_weight : method == IMP_MAGNITUDE ? 1.0 : 0.0;
         if (rc == 0 && rw != 0) {
             double *Wg = lsq_tensor_double(&L->w_gate), *Wu = lsq_tensor_double(&L->w_up);
-            if (method == IMP_SALIENCY) row_energy(Wg, F, D, s->H_m, rg), row_energy(Wu, F, D, s->H_m, ru);
+            if (method != IMP_MAGNITUDE) row_energy(Wg, F, D, s->H_m, rg), row_energy(Wu, F, D, s->H_m, ru);
             else row_sq(Wg, F, D, rg), row_sq(Wu, F, D, ru);
             free(Wg), free(Wu);
         }

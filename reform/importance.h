@@ -11,6 +11,13 @@
  *   energy; H_in = H_a for Q/K/V, H_m for gate/up) — Q rows of the head in full, K/V rows of
  *   its KV head shared equally among the query heads of the group. Removing a unit's O/down
  *   columns already removes everything its rows compute, which is why they default to 0.
+ * obs (greedy OBS elimination, as ZipLM / OSSCAR order structured removals): repeatedly remove
+ *   the unit (a head's head_dim columns of o_proj; an MLP channel's down_proj column) whose
+ *   removal costs least given those already removed, with the optimal compensation of the
+ *   remaining columns (the block form of Φ: 2 tr(W_B [H⁻¹]_BB⁻¹ W_Bᵀ), H damped as for saliency)
+ *   — the error the one-shot reformation minimises; a unit scores the total output error once it
+ *   and all units removed before it are gone, so the order accounts for correlated units (two
+ *   near-copies: saliency keeps both or neither, obs one). Row terms as for saliency.
  * magnitude: squared L2 norms of the unit's weights: Q rows + (K/V rows)/group + O columns;
  *   gate row + up row + down column.
  * flap (FLAP's fluctuation): Σ over the unit's o/down input columns j of
@@ -26,7 +33,9 @@
 #include "reform/stats.h"
 #include "runtime/model/model.h"
 
-typedef enum { IMP_SALIENCY = 0, IMP_MAGNITUDE = 1, IMP_FLAP = 2 } ImpMethod;
+typedef enum { IMP_SALIENCY = 0, IMP_MAGNITUDE = 1, IMP_FLAP = 2, IMP_OBS = 3 } ImpMethod;
+/* The methods' names in ImpMethod order, NULL-terminated (config tables use it). */
+extern const char *const IMP_METHOD_NAMES[];
 
 /* -1 with err_set when unknown. */
 int imp_method_parse(const char *s, ImpMethod *out);
@@ -36,6 +45,13 @@ const char *imp_method_name(ImpMethod m);
  * magnitude; it must be layer l's statistics otherwise. Returns -1 (err_set) on failure. */
 int importance_layer(const Model *m, int l, const LayerStats *s, ImpMethod method, double row_weight, double *head,
                      double *chan);
+
+/* The obs scores of one projection: W (m, n) row-major, unit u = its columns [u·bs, (u+1)·bs), H
+ * (n, n) the input Hessian (damped inside); score (n / bs). With more than 255 units left, the
+ * 1 + left/256 cheapest are removed together (their joint cost shared in proportion to their
+ * single costs), which bounds the steps (a 7B MLP: about 1,200) and leaves smaller layers' greedy
+ * order exact. -1 with err_set (H not positive definite). */
+int importance_obs(const double *W, int m, int n, int bs, const double *H, double *score);
 
 /* FLAP bias compensation for the o (which = 0) or down (1) projection of layer l when the input
  * columns with keep[j] == 0 are removed: bias (dim) = Σ_{j removed} W[:, j] · mean(x_j). */

@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "eval/tasks.h"
+#include "reform/importance.h"
 #include "runtime/base/util.h"
 
 typedef struct {
@@ -230,6 +231,7 @@ static const ConfigKey KEYS[] = {
     {"space",       "attn_ratio",      K_RANGE,   SP(attn_ratio),         0, 1, false, "0 1", NULL, 0, 0},
     {"space",       "mlp_ratio",       K_RANGE,   SP(mlp_ratio),          0, 1, false, "0 1", NULL, 0, 0},
     {"space",       "levels",          K_INT,     SP(levels),             0, 1 << 16, false, "0", NULL, JSON_IF_SET, 0},
+    {"space",       "importance",      K_ENUM,    SP(importance),         0, 0, false, "saliency", IMP_METHOD_NAMES, JSON_IF_SET, 0},
     {"budget",      "kind",            K_ENUM,    C(budget_kind),         0, 0, false, "params", BUDGET_KINDS, 0, 0},
     {"budget",      "targets",         K_TARGETS, C(targets),             0, 1, true, "0.9 0.8 0.7 0.6 0.5", NULL, 0, 0},
     {"budget",      "tolerance",       K_DOUBLE,  C(tolerance),           0, 0.5, false, "0.02", NULL, 0, 0},

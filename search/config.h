@@ -31,6 +31,8 @@ typedef struct {
     double mlp_ratio[2];    /* per-layer kept-channels ratio range of an MLP sublayer that runs */
     int levels;             /* K >= 2: the level space (reform/levels.h) of K keep-levels per sublayer over
                                those ranges; 0 = off (every allowed count) */
+    int importance;         /* ImpMethod (reform/importance.h) of the unit scores that order the units:
+                               importance init, the level grid, unit_bias (default saliency) */
 } SpaceConfig;
 
 typedef struct {

@@ -1,8 +1,8 @@
 /* job — `carve search` for one configured run (see job.h): the fitness (search/fitness.h) is the
  * calibration perplexity exp(mean NLL) of the subnet, or its mean KL from the dense model, over
  * the config's N sampled windows of L tokens (a prefix of them, shuffled, per selection stage);
- * the initial population's importance scores are the reform module's saliency from dense
- * calibration statistics on those windows; the final step reforms the subnet (one-shot
+ * the initial population's importance scores are the reform module's (space.importance: saliency
+ * by default, or greedy OBS) from dense calibration statistics on those windows; the final step reforms the subnet (one-shot
  * least squares from the same statistics) and measures held-out perplexity over consecutive
  * windows of the eval text; the optional final re-ranking scores the top members on a second
  * calibration sample (seed + 1) after the same reformation. With space.levels the genome space is
@@ -379,9 +379,9 @@ static int window_groups(Job *j, const SearchConfig *cfg) {
     return 0;
 }
 
-/* The search space with its importance (the paper's saliency from the statistics: the initial
- * population, and the level grid's order); with space.levels the grid and, when the fitness
- * reforms, the level database. Every rank of a run that is not done: the ranks score shares of the
+/* The search space with its importance (space.importance from the statistics, the paper's saliency
+ * by default: the initial population, the level grid's order and unit_bias's ranks); with
+ * space.levels the grid and, when the fitness reforms, the level database. Every rank of a run that is not done: the ranks score shares of the
  * importance's layers together (a collective), and with levels every rank stitches candidates. */
 static int open_space(Job *j, bool quiet) {
     const SearchConfig *cfg = j->cfg;
@@ -392,7 +392,7 @@ static int open_space(Job *j, bool quiet) {
 #ifdef CARVE_MPI
     split = mpi_layer_split();
 #endif
-    int rc = importance_fill(&j->gs, j->sf, IMP_SALIENCY, split);
+    int rc = importance_fill(&j->gs, j->sf, (ImpMethod)cfg->space.importance, split);
     if (rc || !cfg->space.levels) return rc;
     const SpaceConfig *sp = &cfg->space;
     LevelSpec ls = {sp->levels, sp->heads, sp->channels, sp->sublayers, sp->channel_multiple,

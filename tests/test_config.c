@@ -1,6 +1,7 @@
 /* Unit tests for search/config: the YAML search configuration — defaults, run-level overrides,
  * and the exact one-line messages for unknown keys, wrong types, out-of-range values,
  * missing files and YAML syntax errors. */
+#include "reform/importance.h"
 #include "search/config.h"
 #include "tests/testutil.h"
 
@@ -216,6 +217,26 @@ START_TEST(test_space_levels) {
 }
 END_TEST
 
+/* space.importance: the method, the settings JSON only when not saliency, and a bad name. */
+START_TEST(test_space_importance) {
+    const char *y = "space: {importance: obs}\n";
+    ConfigBatch b;
+    ck_assert_msg(config_parse(y, strlen(y), "t.yaml", &b) == 0, "%s", err_get());
+    ck_assert_int_eq(b.runs[0].space.importance, IMP_OBS);
+    char *js = config_to_json(&b.runs[0]);
+    ck_assert_msg(strstr(js, "\"mlp_ratio\":[0.0,1.0],\"importance\":\"obs\"}"), "%s", js);
+    free(js);
+    config_batch_free(&b);
+    ck_assert_int_eq(config_parse("space: {importance: saliency}\n", 30, "t.yaml", &b), 0);
+    ck_assert_int_eq(b.runs[0].space.importance, IMP_SALIENCY);
+    js = config_to_json(&b.runs[0]);
+    ck_assert_ptr_null(strstr(js, "importance"));
+    free(js);
+    config_batch_free(&b);
+    expect_error("space:\n  importance: obd\n", "configs/x.yaml:2:15: 'importance' in 'space' must be saliency or magnitude or flap or obs, got 'obd'");
+}
+END_TEST
+
 /* algorithm.unit_bias: the value, the settings JSON only when set (0 keeps today's), and its messages. */
 START_TEST(test_unit_bias) {
     const char *y = "algorithm: {unit_bias: 4}\n";
@@ -306,6 +327,7 @@ int main(void) {
     tcase_add_test(tc, test_fitness_and_stages);
     tcase_add_test(tc, test_space_levels);
     tcase_add_test(tc, test_unit_bias);
+    tcase_add_test(tc, test_space_importance);
     tcase_add_test(tc, test_missing_files);
     tcase_add_test(tc, test_shipped_configs_parse);
     suite_add_tcase(s, tc);

@@ -1,6 +1,6 @@
 /* Tests for reform/ on the real stories260K model (skipped when ../shared is absent):
  * the statistics cache (reuse, corrupt and stale files rebuilt, short text rejected),
- * importance scores, prune at a budget (never above it), reformation lowering the
+ * importance scores (obs: its first step is the saliency), prune at a budget (never above it), reformation lowering the
  * perplexity of pruned subnets (one-shot exact / ADMM, sequential), layer replacement
  * lowering it against plain removal, and bad input (a subnet of another model). */
 #include <math.h>
@@ -146,6 +146,35 @@ static StatsFile *open_saliency(double ***head, double ***chan) {
     return sf;
 }
 
+/* obs on the real statistics: each layer's first removed channel is its lowest-saliency channel,
+ * scored the same (the first greedy step is the saliency); every score positive and distinct. */
+START_TEST(test_obs_scores) {
+    NEED_SHARED;
+    double **sh, **sc, **oh, **oc;
+    StatsFile *sf = open_saliency(&sh, &sc);
+    ck_assert_msg(importance_all(model, sf, IMP_OBS, 0, &oh, &oc) == 0, "%s", err_get());
+    for (int l = 0; l < model->cfg.n_layers; l++) {
+        int F = model->layers[l].hidden_dim, nh = model->layers[l].n_heads, as = 0, ao = 0;
+        for (int c = 1; c < F; c++) {
+            if (sc[l][c] < sc[l][as]) as = c;
+            if (oc[l][c] < oc[l][ao]) ao = c;
+        }
+        ck_assert_int_eq(as, ao);
+        ck_assert_double_eq_tol(oc[l][ao], sc[l][as], 1e-9 * sc[l][as]);
+        for (int i = 0; i < F; i++) {
+            ck_assert(isfinite(oc[l][i]) && oc[l][i] > 0);
+            for (int k = 0; k < i; k++) ck_assert(oc[l][k] != oc[l][i]);
+        }
+        for (int h = 0; h < nh; h++) {
+            ck_assert(isfinite(oh[l][h]) && oh[l][h] > 0);
+            for (int k = 0; k < h; k++) ck_assert(oh[l][k] != oh[l][h]);
+        }
+    }
+    importance_free(model, sh, sc), importance_free(model, oh, oc);
+    stats_close(sf);
+}
+END_TEST
+
 START_TEST(test_prune_budget) {
     NEED_SHARED;
     double **head, **chan;
@@ -280,6 +309,7 @@ int main(void) {
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_stats_cache);
     tcase_add_test(tc, test_short_text);
+    tcase_add_test(tc, test_obs_scores);
     tcase_add_test(tc, test_prune_budget);
     tcase_add_test(tc, test_reform_lowers_ppl);
     tcase_add_test(tc, test_replace_span);
