@@ -58,85 +58,105 @@ static int col_saliency(const double *W, int m, int n, const double *H, double *
     return 0;
 }
 
-/* 2 tr(Y S⁻¹ Yᵀ) for Y = W[:, idx] (m, k) and S = Hi[idx, idx], S Cholesky-factored into Sf
- * (k, k). When X is given, X (k, n) <- S⁻¹ Hi[idx, :] too. -1 when S is not positive definite. */
-static int block_cost(const double *W, int m, int n, const double *Hi, const int *idx, int k, double *Sf,
-                      double *Y, double *X, double *cost) {
-    for (int a = 0; a < k; a++)
-        for (int b = 0; b < k; b++) Sf[a * k + b] = Hi[(int64_t)idx[a] * n + idx[b]];
-    if (LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'L', k, Sf, k) != 0) return -1;
-    for (int64_t i = 0; i < m; i++)
-        for (int a = 0; a < k; a++) Y[i * k + a] = W[i * n + idx[a]];
-    double *Z = xmalloc((size_t)m * k * sizeof *Z); /* Zᵀ = S⁻¹ Yᵀ */
-    memcpy(Z, Y, (size_t)m * k * sizeof *Z);
-    LAPACKE_dpotrs(LAPACK_COL_MAJOR, 'U', k, m, Sf, k, Z, k); /* row-major L = column-major U */
-    double c = 0;
-    for (int64_t i = 0; i < (int64_t)m * k; i++) c += Y[i] * Z[i];
-    free(Z);
-    *cost = 2 * c;
-    if (X) {
-        for (int a = 0; a < k; a++) memcpy(X + (int64_t)a * n, Hi + (int64_t)idx[a] * n, (size_t)n * sizeof *X);
-        LAPACKE_dpotrs(LAPACK_ROW_MAJOR, 'L', k, n, Sf, k, X, n);
-    }
+/* 2 tr(S⁻¹ G) for S, G (k, k) symmetric, S positive definite; S is overwritten by its Cholesky
+ * factor and G by S⁻¹ G. -1 when S is not positive definite. */
+static int trace_solve(double *S, double *G, int k, double *cost) {
+    if (LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'L', k, S, k) != 0) return -1;
+    LAPACKE_dpotrs(LAPACK_ROW_MAJOR, 'L', k, k, S, k, G, k);
+    double t = 0;
+    for (int a = 0; a < k; a++) t += G[a * k + a];
+    *cost = 2 * t;
     return 0;
 }
 
-/* Greedy OBS elimination (importance.h): the cost of removing block B is 2 tr(W_B [H⁻¹]_BB⁻¹ W_Bᵀ)
- * (for bs = 1 the saliency Φ); after each removal W and H⁻¹ become those of the remaining columns
- * with the optimal compensation, so the successive costs add up to the output error of removing
- * all the units so far, which is a unit's score (increasing along the order). */
+/* Greedy OBS elimination (importance.h). The cost of removing block B is 2 tr([H⁻¹]_BB⁻¹ W_Bᵀ W_B)
+ * (for bs = 1 the saliency Φ). After each removal W and H⁻¹ become those of the remaining columns
+ * with the optimal compensation — W -= W_B [H⁻¹]_BB⁻¹ H⁻¹[B, :], H⁻¹ -= H⁻¹[:, B] [H⁻¹]_BB⁻¹ H⁻¹[B, :]
+ * — and are compacted to them (c columns left), so the successive costs add up to the output error
+ * of removing all the units so far, a unit's score (increasing along the order). */
 int importance_obs(const double *W0, int m, int n, int bs, const double *H, double *score) {
-    double *Hi = inv_full(H, n, "obs");
+    double *Hi = inv_full(H, n, "obs"); /* Hi (c, c), W (m, c): the remaining columns, in order */
     if (!Hi) return -1;
-    int nu = n / bs, left = nu, rc = 0;
+    int nu = n / bs, na = nu, rc = 0, kmax = (1 + nu / 256) * bs;
     double *W = xmalloc((size_t)m * n * sizeof *W), *single = xmalloc((size_t)nu * sizeof *single);
     memcpy(W, W0, (size_t)m * n * sizeof *W);
-    int *pick = xmalloc((size_t)nu * sizeof *pick), *idx = xmalloc((size_t)n * sizeof *idx);
-    bool *gone = xcalloc((size_t)nu, sizeof *gone);
-    int kmax = (1 + nu / 256) * bs;
-    double *Sf = xmalloc((size_t)kmax * kmax * sizeof *Sf), *Y = xmalloc((size_t)m * kmax * sizeof *Y);
-    double *X = xmalloc((size_t)kmax * n * sizeof *X), *T = xmalloc((size_t)kmax * n * sizeof *T);
+    double *Gd = xmalloc((size_t)n * bs * sizeof *Gd); /* the bs x bs diagonal blocks of Wᵀ W */
+    double *S = xmalloc((size_t)kmax * kmax * sizeof *S), *G = xmalloc((size_t)kmax * kmax * sizeof *G);
+    double *Y = xmalloc((size_t)m * kmax * sizeof *Y), *X = xmalloc((size_t)kmax * n * sizeof *X);
+    double *T = xmalloc((size_t)kmax * n * sizeof *T);
+    int *unit = xmalloc((size_t)nu * sizeof *unit), *pick = xmalloc((size_t)nu * sizeof *pick);
+    int *idx = xmalloc((size_t)n * sizeof *idx), *keep = xmalloc((size_t)n * sizeof *keep);
+    for (int u = 0; u < nu; u++) unit[u] = u;
     double cum = 0;
-    while (rc == 0 && left > 0) {
-        int g = 1 + left / 256, np = 0;
-        for (int u = 0; u < nu && rc == 0; u++) { /* every unit's single cost; keep the g cheapest */
-            if (gone[u]) continue;
-            for (int b = 0; b < bs; b++) idx[b] = u * bs + b;
-            if (block_cost(W, m, n, Hi, idx, bs, Sf, Y, NULL, &single[u])) rc = -1;
-            int at = np < g ? np++ : g; /* insertion into pick[0..np), ascending cost, ties lower index */
-            if (at == g && single[u] >= single[pick[g - 1]]) continue;
+    while (rc == 0 && na > 0) {
+        int64_t c = (int64_t)na * bs;
+        int g = 1 + na / 256, np = 0;
+        if (bs == 1) { /* column sums of squares, row by row */
+            memset(Gd, 0, (size_t)c * sizeof *Gd);
+            for (int64_t i = 0; i < m; i++)
+                for (int64_t j = 0; j < c; j++) Gd[j] += W[i * c + j] * W[i * c + j];
+        } else
+            for (int p = 0; p < na; p++)
+                cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, bs, bs, m, 1.0, W + p * bs, (int)c, W + p * bs,
+                            (int)c, 0.0, Gd + (int64_t)p * bs * bs, bs);
+        for (int p = 0; p < na && rc == 0; p++) { /* every unit's single cost; keep the g cheapest */
+            for (int a = 0; a < bs; a++)
+                for (int b = 0; b < bs; b++) {
+                    S[a * bs + b] = Hi[(p * bs + a) * c + p * bs + b];
+                    G[a * bs + b] = Gd[(p * bs + a) * bs + b];
+                }
+            if (trace_solve(S, G, bs, &single[p])) rc = -1;
+            int at = np < g ? np++ : g; /* insertion into pick[0..np): ascending cost, ties lower unit */
+            if (at == g && single[p] >= single[pick[g - 1]]) continue;
             if (at == g) at = g - 1;
-            while (at > 0 && single[pick[at - 1]] > single[u]) pick[at] = pick[at - 1], at--;
-            pick[at] = u;
+            while (at > 0 && single[pick[at - 1]] > single[p]) pick[at] = pick[at - 1], at--;
+            pick[at] = p;
         }
         if (rc) break;
         int k = np * bs;
-        for (int p = 0; p < np; p++)
-            for (int b = 0; b < bs; b++) idx[p * bs + b] = pick[p] * bs + b;
+        for (int q = 0; q < np; q++)
+            for (int b = 0; b < bs; b++) idx[q * bs + b] = pick[q] * bs + b;
+        for (int a = 0; a < k; a++) {
+            for (int b = 0; b < k; b++) S[a * k + b] = Hi[idx[a] * c + idx[b]];
+            memcpy(T + a * c, Hi + idx[a] * c, (size_t)c * sizeof *T); /* H⁻¹[B, :] */
+        }
+        for (int64_t i = 0; i < m; i++)
+            for (int a = 0; a < k; a++) Y[i * k + a] = W[i * c + idx[a]]; /* W_B */
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, k, m, 1.0, Y, k, Y, k, 0.0, G, k);
         double joint, sum = 0, part = 0;
-        if (block_cost(W, m, n, Hi, idx, k, Sf, Y, X, &joint)) {
+        if (trace_solve(S, G, k, &joint)) {
             rc = -1;
             break;
         }
-        for (int p = 0; p < np; p++) sum += single[pick[p]];
-        for (int p = 0; p < np; p++) {
-            part += sum > 0 ? single[pick[p]] / sum : 1.0 / np;
-            score[pick[p]] = cum + joint * part;
-            gone[pick[p]] = true;
+        memcpy(X, T, (size_t)k * c * sizeof *X);
+        LAPACKE_dpotrs(LAPACK_ROW_MAJOR, 'L', k, (int)c, S, k, X, (int)c); /* X = [H⁻¹]_BB⁻¹ H⁻¹[B, :] */
+        for (int q = 0; q < np; q++) sum += single[pick[q]];
+        for (int q = 0; q < np; q++) {
+            part += sum > 0 ? single[pick[q]] / sum : 1.0 / np;
+            score[unit[pick[q]]] = cum + joint * part;
         }
-        cum += joint, left -= np;
-        /* W -= W_B S⁻¹ H⁻¹[B, :];  H⁻¹ -= H⁻¹[:, B] S⁻¹ H⁻¹[B, :]  (H⁻¹[:, B] = H⁻¹[B, :]ᵀ) */
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, -1.0, Y, k, X, n, 1.0, W, n);
-        for (int a = 0; a < k; a++)
-            for (int64_t j = 0; j < n; j++) T[(int64_t)a * n + j] = Hi[(int64_t)idx[a] * n + j];
-        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, n, k, -1.0, T, n, X, n, 1.0, Hi, n);
-        for (int a = 0; a < k; a++) { /* exactly gone (they are zero up to rounding) */
-            for (int64_t i = 0; i < m; i++) W[i * n + idx[a]] = 0;
-            for (int64_t j = 0; j < n; j++) Hi[(int64_t)idx[a] * n + j] = Hi[j * n + idx[a]] = 0;
+        cum += joint;
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, (int)c, k, -1.0, Y, k, X, (int)c, 1.0, W, (int)c);
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)c, (int)c, k, -1.0, T, (int)c, X, (int)c, 1.0, Hi,
+                    (int)c);
+        /* compact in place (new offsets never pass the old ones): the columns and units that remain */
+        int nk = 0, nn = 0;
+        for (int p = 0; p < na; p++) {
+            bool out = false;
+            for (int q = 0; q < np; q++) out |= pick[q] == p;
+            if (out) continue;
+            unit[nn++] = unit[p];
+            for (int b = 0; b < bs; b++) keep[nk++] = p * bs + b;
         }
+        for (int64_t i = 0; i < m; i++)
+            for (int a = 0; a < nk; a++) W[i * nk + a] = W[i * c + keep[a]];
+        for (int a = 0; a < nk; a++)
+            for (int b = 0; b < nk; b++) Hi[(int64_t)a * nk + b] = Hi[keep[a] * c + keep[b]];
+        na = nn;
     }
-    if (rc) err_set("obs: a block of the inverse Hessian (%d x %d) is not positive definite", bs, bs);
-    free(Hi), free(W), free(single), free(pick), free(idx), free(gone), free(Sf), free(Y), free(X), free(T);
+    if (rc) err_set("obs: a block of the inverse Hessian is not positive definite");
+    free(Hi), free(W), free(single), free(Gd), free(S), free(G), free(Y), free(X), free(T);
+    free(unit), free(pick), free(idx), free(keep);
     return rc;
 }
 
