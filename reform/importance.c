@@ -61,6 +61,12 @@ static int col_saliency(const double *W, int m, int n, const double *H, double *
 /* 2 tr(S⁻¹ G) for S, G (k, k) symmetric, S positive definite; S is overwritten by its Cholesky
  * factor and G by S⁻¹ G. -1 when S is not positive definite. */
 static int trace_solve(double *S, double *G, int k, double *cost) {
+    if (k == 1) { /* the channels' case, once per unit and step: no LAPACKE call */
+        if (!(S[0] > 0)) return -1;
+        G[0] /= S[0], S[0] = sqrt(S[0]);
+        *cost = 2 * G[0];
+        return 0;
+    }
     if (LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'L', k, S, k) != 0) return -1;
     LAPACKE_dpotrs(LAPACK_ROW_MAJOR, 'L', k, k, S, k, G, k);
     double t = 0;

@@ -4,7 +4,8 @@
  * (2 tr(W_R (H_RR - H_RS H_SS⁻¹ H_SR) W_Rᵀ), H damped as the saliency damps it, computed here
  * independently), each step removes the unit whose removal then costs least, the first unit
  * removed is the one of lowest saliency, and with more than 255 units (the batched steps) the
- * scores still equal those errors at the batch boundaries and end at the error of removing all. */
+ * scores still equal those errors at the batch boundaries and end at the error of removing all; a
+ * Hessian that is not positive definite is an error. */
 #include <cblas.h>
 #include <lapacke.h>
 #include <math.h>
@@ -161,6 +162,15 @@ START_TEST(test_obs_batched) {
 }
 END_TEST
 
+/* A Hessian that is not positive definite (even after the damping) is an error, not a score. */
+START_TEST(test_obs_bad_hessian) {
+    double W[2 * 4] = {1, 2, 3, 4, 5, 6, 7, 8}, H[16] = {0}, score[4];
+    for (int i = 0; i < 4; i++) H[i * 4 + i] = -1;
+    ck_assert_int_eq(importance_obs(W, 2, 4, 1, H, score), -1);
+    ck_assert_str_eq(err_get(), "obs: input Hessian (4 x 4) not positive definite (info 1)");
+}
+END_TEST
+
 START_TEST(test_obs_names) {
     ImpMethod m;
     ck_assert_int_eq(imp_method_parse("obs", &m), 0);
@@ -178,6 +188,7 @@ int main(void) {
     tcase_add_test(tc, test_obs_exact_channels);
     tcase_add_test(tc, test_obs_exact_heads);
     tcase_add_test(tc, test_obs_batched);
+    tcase_add_test(tc, test_obs_bad_hessian);
     tcase_add_test(tc, test_obs_names);
     suite_add_tcase(s, tc);
     return run_suite(s);
