@@ -619,6 +619,7 @@ static int random_baseline(Ctx *c) {
         int rc = store_begin(e->st);
         c->gen_new = 0;
         double best = INFINITY;
+        int best_stage = -1;
         for (int i = 0; i < K && !rc; i++) { /* draw all, then score them as one batch */
             for (int t = 0; t < MAX_TRIES && !v[i].s; t++) {
                 Subnet *s = genome_random(e->gs, &r);
@@ -637,7 +638,8 @@ static int random_baseline(Ctx *c) {
         if (!rc && ga) rc = stage_up(c, v, K, &K, 1);
         for (int i = 0; i < K && !rc; i++) {
             rc = store_baseline_put(e->st, e->run_id, b, i, v[i].id);
-            if (!rc && v[i].fit < best) best = v[i].fit;
+            if (!rc && (v[i].stage > best_stage || (v[i].stage == best_stage && v[i].fit < best)))
+                best = v[i].fit, best_stage = v[i].stage;
         }
         if (!rc) rc = store_commit(e->st);
         indiv_free(v, K);
@@ -775,11 +777,13 @@ static int finals(Ctx *c, Indiv **pops) {
         if (!rc) rc = store_baseline_get(e->st, e->run_id, b, &ids, &k);
         int64_t rbest = 0;
         double rfit = INFINITY;
+        int rstage = -1; /* ranked as the search ranks: the stage reached, then fitness */
         for (int i = 0; i < k && !rc; i++) {
             CandRow row;
             bool found;
             rc = store_cand_get(e->st, ids[i], false, &row, &found);
-            if (!rc && found && row.fitness < rfit) rfit = row.fitness, rbest = ids[i];
+            if (!rc && found && (row.fit_stage > rstage || (row.fit_stage == rstage && row.fitness < rfit)))
+                rfit = row.fitness, rstage = row.fit_stage, rbest = ids[i];
         }
         free(ids);
         /* their final evaluations as one batch */
