@@ -2,9 +2,9 @@
  * calibration perplexity exp(mean NLL) of the subnet, or its mean KL from the dense model, over
  * the config's N sampled windows of L tokens (a prefix of them, shuffled, per selection stage);
  * the initial population's importance scores are the reform module's (space.importance: saliency
- * by default, or greedy OBS) from dense calibration statistics on those windows; the final step reforms the subnet (one-shot
- * least squares from the same statistics) and measures held-out perplexity over consecutive
- * windows of the eval text; the optional final re-ranking scores the top members on a second
+ * by default, or greedy OBS) from dense calibration statistics on those windows; the final step
+ * reforms the subnet (one-shot least squares from the same statistics) and measures held-out
+ * perplexity over consecutive windows of the eval text; the optional final re-ranking scores the top members on a second
  * calibration sample (seed + 1) after the same reformation. With space.levels the genome space is
  * the level grid (reform/levels.h) and, when fitness.reform, a candidate's reformed model for the
  * fitness and the re-ranking is stitched from the level database (bit-identical to its one-shot
