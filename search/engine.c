@@ -204,6 +204,10 @@ static int stage_up(Ctx *c, Indiv *v, int n, const int *gn, int ng) {
     return rc ? -1 : 0;
 }
 
+/* The 0-based selection stage of a stored candidate's fitness (fit_stage is 1-based, 0 = NULL in an
+ * older database: the first stage). */
+static int row_stage(const CandRow *row) { return row->fit_stage > 0 ? row->fit_stage - 1 : 0; }
+
 /* Load stored candidate `id` as an individual. */
 static int load_indiv(Ctx *c, int64_t id, Indiv *v) {
     CandRow row;
@@ -213,7 +217,7 @@ static int load_indiv(Ctx *c, int64_t id, Indiv *v) {
     int rc = subnet_from_json(row.subnet, c->e->gs->m, "database", &v->s);
     if (rc == 0) {
         v->hash = row.hash, v->id = row.id, v->fit = row.fitness, v->cost = row.cost_ratio;
-        v->stage = row.fit_stage > 0 ? row.fit_stage - 1 : 0;
+        v->stage = row_stage(&row);
         v->rank = 0, v->crowd = 0;
     }
     cand_row_free(&row);
@@ -618,8 +622,6 @@ static int random_baseline(Ctx *c) {
         Indiv *v = xcalloc((size_t)K, sizeof *v);
         int rc = store_begin(e->st);
         c->gen_new = 0;
-        double best = INFINITY;
-        int best_stage = -1;
         for (int i = 0; i < K && !rc; i++) { /* draw all, then score them as one batch */
             for (int t = 0; t < MAX_TRIES && !v[i].s; t++) {
                 Subnet *s = genome_random(e->gs, &r);
@@ -636,11 +638,12 @@ static int random_baseline(Ctx *c) {
         }
         if (!rc) rc = evaluate_batch(c, v, K, -1);
         if (!rc && ga) rc = stage_up(c, v, K, &K, 1);
+        int bi = -1; /* the best member as the search ranks (cmp_fit) */
         for (int i = 0; i < K && !rc; i++) {
             rc = store_baseline_put(e->st, e->run_id, b, i, v[i].id);
-            if (!rc && (v[i].stage > best_stage || (v[i].stage == best_stage && v[i].fit < best)))
-                best = v[i].fit, best_stage = v[i].stage;
+            if (!rc && (bi < 0 || cmp_fit(&v[i], &v[bi]) < 0)) bi = i;
         }
+        double best = bi >= 0 ? v[bi].fit : INFINITY;
         if (!rc) rc = store_commit(e->st);
         indiv_free(v, K);
         free(v);
@@ -776,14 +779,14 @@ static int finals(Ctx *c, Indiv **pops) {
         int k = 0;
         if (!rc) rc = store_baseline_get(e->st, e->run_id, b, &ids, &k);
         int64_t rbest = 0;
-        double rfit = INFINITY;
-        int rstage = -1; /* ranked as the search ranks: the stage reached, then fitness */
+        Indiv rb = {0}; /* the best member as the search ranks (cmp_fit) */
         for (int i = 0; i < k && !rc; i++) {
             CandRow row;
             bool found;
             rc = store_cand_get(e->st, ids[i], false, &row, &found);
-            if (!rc && found && (row.fit_stage > rstage || (row.fit_stage == rstage && row.fitness < rfit)))
-                rfit = row.fitness, rstage = row.fit_stage, rbest = ids[i];
+            if (rc || !found) continue;
+            Indiv m = {.hash = row.hash, .fit = row.fitness, .stage = row_stage(&row)};
+            if (!rbest || cmp_fit(&m, &rb) < 0) rb = m, rbest = ids[i];
         }
         free(ids);
         /* their final evaluations as one batch */
@@ -838,9 +841,8 @@ int engine_run(Engine *e) {
     int n;
     if (store_cand_list(e->st, e->run_id, &rows, &n)) return -1;
     for (int i = 0; i < n; i++) {
-        int st = rows[i].fit_stage > 0 ? rows[i].fit_stage - 1 : 0;
-        cache_put(&c.cache, (CacheEntry){rows[i].hash, rows[i].id, rows[i].fitness, rows[i].cost_ratio, st,
-                                         rows[i].fit_windows});
+        cache_put(&c.cache, (CacheEntry){rows[i].hash, rows[i].id, rows[i].fitness, rows[i].cost_ratio,
+                                         row_stage(&rows[i]), rows[i].fit_windows});
         c.tokens += (int64_t)rows[i].fit_windows * e->cfg->calib_len;
     }
     free(rows);

@@ -4,11 +4,12 @@
  * the initial population's importance scores are the reform module's (space.importance: saliency
  * by default, or greedy OBS) from dense calibration statistics on those windows; the final step
  * reforms the subnet (one-shot least squares from the same statistics) and measures held-out
- * perplexity over consecutive windows of the eval text; the optional final re-ranking scores the top members on a second
- * calibration sample (seed + 1) after the same reformation. With space.levels the genome space is
- * the level grid (reform/levels.h) and, when fitness.reform, a candidate's reformed model for the
- * fitness and the re-ranking is stitched from the level database (bit-identical to its one-shot
- * reformation, without a solve); the final step reforms as always. */
+ * perplexity over consecutive windows of the eval text; the optional final re-ranking scores the
+ * top members on a second calibration sample (seed + 1) after the same reformation. With
+ * space.levels the genome space is the level grid (reform/levels.h) and, when fitness.reform, a
+ * candidate's reformed model for the fitness and the re-ranking is stitched from the level
+ * database (bit-identical to its one-shot reformation, without a solve); the final step reforms
+ * as always. */
 #include "search/job.h"
 
 #include <math.h>
@@ -381,8 +382,9 @@ static int window_groups(Job *j, const SearchConfig *cfg) {
 
 /* The search space with its importance (space.importance from the statistics, the paper's saliency
  * by default: the initial population, the level grid's order and unit_bias's ranks); with
- * space.levels the grid and, when the fitness reforms, the level database. Every rank of a run that is not done: the ranks score shares of the
- * importance's layers together (a collective), and with levels every rank stitches candidates. */
+ * space.levels the grid and, when the fitness reforms, the level database. Every rank of a run
+ * that is not done: the ranks score shares of the importance's layers together (a collective),
+ * and with levels every rank stitches candidates. */
 static int open_space(Job *j, bool quiet) {
     const SearchConfig *cfg = j->cfg;
     genome_space_init(&j->gs, j->m, &cfg->space, cfg->algo.overlap, cfg->algo.depth_prob,
