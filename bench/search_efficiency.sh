@@ -43,8 +43,9 @@
 # Environment: CARVE (default ./carve), CARVE_SHARED (a directory with data/tinystories and
 # data/wikitext-2, default: the tree's data/), EFF_OPTIONS, EFF_SEEDS, EFF_TARGETS,
 # EFF_GENERATIONS, EFF_POPULATION, EFF_MUTATIONS, EFF_CROSSOVERS, EFF_PARENTS, EFF_CHECKPOINTS,
-# EFF_COMBO, EFF_EVAL_WINDOWS, EFF_LEVELS, EFF_BIAS, EFF_MACHINE (the report's machine line) (the defaults of the options; the defaults below keep a run on the
-# project's 2-core machine to about half an hour), TMPDIR.
+# EFF_COMBO, EFF_EVAL_WINDOWS, EFF_LEVELS, EFF_BIAS (the defaults of the options; the defaults
+# below keep a run on the project's 2-core machine to about half an hour), EFF_MACHINE (the
+# report's machine line), TMPDIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -78,7 +79,7 @@ while [ $# -gt 0 ]; do
     --out) OUT=$2; shift 2 ;;
     --report-only) REPORT_ONLY=1; shift ;;
     --results) RESULTS=1; shift ;;
-    -h|--help) sed -n '2,43p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
     *) echo "bench/search_efficiency.sh: unknown option '$1'" >&2; exit 1 ;;
     esac
 done

@@ -233,7 +233,8 @@ START_TEST(test_space_importance) {
     ck_assert_ptr_null(strstr(js, "importance"));
     free(js);
     config_batch_free(&b);
-    expect_error("space:\n  importance: obd\n", "configs/x.yaml:2:15: 'importance' in 'space' must be saliency or magnitude or flap or obs, got 'obd'");
+    expect_error("space:\n  importance: obd\n",
+                 "configs/x.yaml:2:15: 'importance' in 'space' must be saliency or magnitude or flap or obs, got 'obd'");
 }
 END_TEST
 
