@@ -40,7 +40,7 @@ while [ $# -gt 0 ]; do
     --methods) METHODS=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
     --jobs) SEARCH_JOBS=$2; shift 2 ;;
-    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
     *) echo "bench/quality.sh: unknown option '$1'" >&2; exit 1 ;;
     esac
 done

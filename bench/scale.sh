@@ -27,7 +27,7 @@ with7b=0
 for a in "$@"; do
     case $a in
     --with-7b) with7b=1 ;;
-    -h | --help) sed -n '2,24p' "$0"; exit 0 ;;
+    -h | --help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
     *) echo "bench/scale.sh: unknown argument $a" >&2; exit 1 ;;
     esac
 done

@@ -11,7 +11,7 @@ ONLY="forward reform export"
 while [ $# -gt 0 ]; do
     case $1 in
     --only) ONLY=$2; shift 2 ;;
-    -h|--help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
     *) echo "bench/speed.sh: unknown option '$1'" >&2; exit 1 ;;
     esac
 done

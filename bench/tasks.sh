@@ -27,7 +27,7 @@ while [ $# -gt 0 ]; do
     --speed-items) SPEED_ITEMS=$2; shift 2 ;;
     --skip-full) FULL=0; shift ;;
     --out) OUT=$2; shift 2 ;;
-    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
     *) echo "bench/tasks.sh: unknown option '$1'" >&2; exit 1 ;;
     esac
 done
