@@ -67,11 +67,11 @@ ppl() { sed -E 's/^ppl=([^ ]+) .*/\1/'; }
 
 # one candidate: DIR/cand/HASH.txt = "ts wt cppl" and HASH.met = the logit measures
 score() { # db id
-    local h f m ts wt cp
+    local h f ts wt cp
     h=$(sqlite3 "$1" "SELECT hash FROM candidates WHERE id = $2")
     f=$OUT/cand/$h
     echo "$h"
-    # done when scored and measured with every measure of this version (the first, "hard", is the newest)
+    # done when scored and measured (a .met without `hard`, written before that measure existed, is redone)
     [ -s "$f.txt" ] && grep -q '^hard=' "$f.met" 2>/dev/null && return
     "$CARVE" subnet "$1" "$2" --out "$f.json" >/dev/null
     "$CARVE" reform --model "$MODEL" --subnet "$f.json" --calib "$CALIB" --n 96 --len 128 --seed 1 \
@@ -113,7 +113,7 @@ if [ $REPORT_ONLY = 0 ]; then
                 role=${id%%[ :]*} h=$(score "$db" "${id##*[ :]}")
                 echo "$g $role $h" >>"$OUT/groups.tsv"
             done
-            echo "$g: $(($(wc -l <"$OUT/groups.tsv"))) candidates so far, $((SECONDS - t0)) s" >&2
+            echo "$g: $(wc -l <"$OUT/groups.tsv") candidates so far, $((SECONDS - t0)) s" >&2
         done
     done
 fi
