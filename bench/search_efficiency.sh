@@ -29,6 +29,8 @@
 # Options (fragments of the run's YAML on top of the base, configs/stories260k.yaml's settings):
 #   ppl     fitness {reform: true}                    (the main job before its stages: "today")
 #   kl      fitness {kind: kl, reform: true}
+#   klw     fitness {kind: kl, worst: 0.25, reform: true} (klwQ: worst Q): the mean KL of the quarter
+#           of windows with the largest KL (search/fitness.h)
 #   stages  selection stages [{windows: 16, keep: 8}, {windows: 48, keep: 6}, {windows: 96}]
 #   fast    selection stages [{windows: 8, keep: 6}, {windows: 32, keep: 3}, {windows: 96}]
 #           (the main job's now: about 0.27 of ppl's fitness tokens at the main job's shape)
@@ -104,6 +106,7 @@ fragment() { # option -> YAML lines overriding the base
     case $1 in
     ppl) ;;
     kl) echo "fitness: {kind: kl, reform: true}" ;;
+    klw*) local q=${1#klw}; echo "fitness: {kind: kl, worst: ${q:-0.25}, reform: true}" ;;
     stages) echo "selection: {stages: [{windows: 16, keep: 8}, {windows: 48, keep: 6}, {windows: $N}]}" ;;
     fast) echo "selection: {stages: [{windows: 8, keep: 6}, {windows: 32, keep: 3}, {windows: $N}]}" ;;
     levels) echo "space_levels: $LEVELS" ;;
@@ -111,7 +114,7 @@ fragment() { # option -> YAML lines overriding the base
     obs) echo "space_importance: obs" ;;
     combo) fragments "$COMBO" ;;
     *+*) fragments "${1//+/ }" ;;
-    *) die "unknown option '$1' (ppl kl stages fast levels bias obs combo)" ;;
+    *) die "unknown option '$1' (ppl kl klw stages fast levels bias obs combo)" ;;
     esac
 }
 fragments() { # "option option ..." -> their fragments together (combo among them is skipped)

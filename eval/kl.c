@@ -38,6 +38,8 @@ typedef struct {
     Ent *heap;               /* build: (rows, K) the top K so far, a heap per row */
     int *cnt;                /* build: heap size; KL: next ref entry */
     double *out;             /* KL: divergence of each row of the chunk */
+    double *win;             /* KL, optional: per-window sums, entry 0 = window win0 */
+    int win0;
     double sum;              /* KL: sum over the batch, row order */
     int64_t n;
 } Pass;
@@ -175,6 +177,8 @@ static void kl_tile(void *ud, const int32_t *rows, int k, int v0, int vb, const 
     }
     if (last) {
         for (int i = 0; i < k; i++) p->sum += p->out[i];
+        if (p->win)
+            for (int i = 0; i < k; i++) p->win[p->w0 - p->win0 + rows[i] / p->T] += p->out[i];
         p->n += k;
     }
 }
@@ -240,8 +244,8 @@ size_t dense_ref_bytes(const DenseRef *r) {
     return pos * r->k * (sizeof *r->ids + sizeof *r->lp) + pos * sizeof *r->rest;
 }
 
-int evaluator_kl_sums(Evaluator *ev, const DenseRef *ref, const Model *model, const Subnet *s, int w0, int w1,
-                      KlSums *out) {
+static int kl_over(Evaluator *ev, const DenseRef *ref, const Model *model, const Subnet *s, int w0, int w1,
+                   KlSums *out, double *win) {
     *out = (KlSums){0};
     const Windows *w = evaluator_windows(ev);
     if (w0 < 0 || w1 < w0 || w1 > w->n)
@@ -250,8 +254,19 @@ int evaluator_kl_sums(Evaluator *ev, const DenseRef *ref, const Model *model, co
         return err_set("KL: the dense reference was built over other windows (%d x %d) than these (%d x %d)", ref->n,
                        ref->len, w->n, w->len);
     if (w0 == w1) return 0;
-    Pass p = {.K = ref->k, .ref = (DenseRef *)ref}; /* kl_tile only reads it */
+    Pass p = {.K = ref->k, .ref = (DenseRef *)ref, .win = win, .win0 = w0}; /* kl_tile only reads ref */
+    if (win) memset(win, 0, (size_t)(w1 - w0) * sizeof *win);
     return over_batches(ev, model, s, w0, w1, kl_tile, &p, &out->kl_sum, &out->n_scored);
+}
+
+int evaluator_kl_sums(Evaluator *ev, const DenseRef *ref, const Model *model, const Subnet *s, int w0, int w1,
+                      KlSums *out) {
+    return kl_over(ev, ref, model, s, w0, w1, out, NULL);
+}
+
+int evaluator_kl_windows(Evaluator *ev, const DenseRef *ref, const Model *model, const Subnet *s, int w0, int w1,
+                         KlSums *out, double *win) {
+    return kl_over(ev, ref, model, s, w0, w1, out, win);
 }
 
 int eval_kl_of(const KlSums *sums, const char *what, double *kl) {

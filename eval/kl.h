@@ -50,6 +50,10 @@ typedef struct {
  * ref must have been built over ev's windows (the same token ids; an error otherwise). */
 int evaluator_kl_sums(Evaluator *ev, const DenseRef *ref, const Model *model, const Subnet *s, int w0, int w1,
                       KlSums *out);
+/* As evaluator_kl_sums, and win[i] (w1 - w0 entries, overwritten) = the summed divergence of window
+ * w0 + i's scored positions, in row order (*out's sums are the same as evaluator_kl_sums'). */
+int evaluator_kl_windows(Evaluator *ev, const DenseRef *ref, const Model *model, const Subnet *s, int w0, int w1,
+                         KlSums *out, double *win);
 /* kl_sum / n_scored; an error naming `what` when nothing was scored. */
 int eval_kl_of(const KlSums *sums, const char *what, double *kl);
 

@@ -251,6 +251,7 @@ static const ConfigKey KEYS[] = {
     {"fitness",     "reform",          K_BOOL,    C(fitness_reform),      0, 0, false, "false", NULL, 0, 0},
     {"fitness",     "kind",            K_ENUM,    C(fitness_kind),        0, 0, false, "ppl", FITNESS_KINDS, JSON_IF_SET, 0},
     {"fitness",     "top_k",           K_INT,     C(fitness_top_k),       1, 1 << 20, false, "256", NULL, JSON_IF_SET, 0},
+    {"fitness",     "worst",           K_DOUBLE,  C(fitness_worst),       0, 1, false, "1", NULL, JSON_IF_SET, 0},
     {"selection",   "stages",          K_STAGES,  C(n_stages),            1, 1 << 20, false, NULL, NULL, JSON_IF_SET | HAS_MARK, offsetof(SearchConfig, stages_at)},
     {"final",       "reform",          K_BOOL,    C(final_reform),        0, 0, false, "true", NULL, 0, 0},
     {"final",       "eval",            K_BOOL,    C(final_eval),          0, 0, false, "true", NULL, 0, 0},
@@ -501,6 +502,11 @@ static int validate(const char *what, const SearchConfig *c) {
     if (c->space.levels && a->unit_bias > 0)
         return err_set("%s: run '%s': algorithm unit_bias applies to the free space only (the level space keeps "
                        "units in importance order; set unit_bias: 0 or levels: 0)", what, c->name);
+    if (!(c->fitness_worst > 0))
+        return err_set("%s: run '%s': fitness worst must be in (0, 1], got 0", what, c->name);
+    if (c->fitness_worst < 1 && c->fitness_kind != FIT_KL)
+        return err_set("%s: run '%s': fitness worst applies to kind kl only (the worst windows' mean KL; set kind: kl "
+                       "or worst: 1)", what, c->name);
     if (!c->space.heads && !c->space.channels && !c->space.sublayers && !c->space.layers)
         return err_set("%s: run '%s': the search space is empty (heads, channels, sublayers and layers all false)",
                        what, c->name);

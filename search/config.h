@@ -79,6 +79,8 @@ typedef struct {
     int fitness_kind;               /* FitnessKind: calibration perplexity, or the mean KL divergence
                                        from the dense model's next-token distribution (eval/kl.h) */
     int fitness_top_k;              /* kl: dense entries kept per position (+ the rest of the mass) */
+    double fitness_worst;           /* kl: the mean over this share of the windows, those of the largest KL
+                                       (search/fitness.h); 1 = all windows: the plain mean */
     /* Staged selection (ga; selection.stages): offspring are scored on stage 0's windows, the best
      * stage_keep[s] of a population at stage s are scored again on stage s + 1's; the windows of
      * stage s are the first stage_windows[s] of the calibration sample in a fixed shuffled order

@@ -1,6 +1,7 @@
 /* fitness — perplexity or KL of a candidate over a prefix of a window set (see fitness.h). */
 #include "search/fitness.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,7 +29,7 @@ static void shuffled(const Windows *w, uint64_t seed, Windows *dst) {
 int fitness_open(FitnessSet *fs, const SearchConfig *cfg, const Model *m, const Windows *w, bool shuffle,
                  uint64_t seed, Evaluator *owner, const EvalSplit *split, const char *what) {
     memset(fs, 0, sizeof *fs);
-    fs->kind = cfg->fitness_kind, fs->what = what;
+    fs->kind = cfg->fitness_kind, fs->worst = cfg->fitness_worst, fs->what = what;
     if (shuffle) shuffled(w, seed, &fs->own);
     EvalOptions eo = {.what = what, .share = owner, .split = fs->kind == FIT_KL ? NULL : split};
     int rc = evaluator_create(m, shuffle ? &fs->own : w, &eo, &fs->ev);
@@ -37,9 +38,33 @@ int fitness_open(FitnessSet *fs, const SearchConfig *cfg, const Model *m, const 
     return rc;
 }
 
+static int desc(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x < y) - (x > y);
+}
+
+/* The mean KL of the ceil(worst * n) windows of the largest KL among the first n (fitness.h). */
+static int worst_kl(FitnessSet *fs, const Model *model, const Subnet *s, int n, double *out) {
+    double *win = xmalloc((size_t)n * sizeof *win);
+    KlSums ks;
+    int rc = evaluator_kl_windows(fs->ev, fs->ref, model, s, 0, n, &ks, win);
+    if (!rc && ks.n_scored <= 0) rc = err_set("%s: no scored tokens", fs->what ? fs->what : "fitness");
+    if (!rc) {
+        int k = (int)ceil(fs->worst * n - 1e-9);
+        if (k < 1) k = 1;
+        qsort(win, (size_t)n, sizeof *win, desc);
+        double sum = 0.0;
+        for (int i = 0; i < k; i++) sum += win[i];
+        *out = sum / ((double)ks.n_scored / n * k); /* every window scores the same number of positions */
+    }
+    free(win);
+    return rc;
+}
+
 int fitness_score(FitnessSet *fs, const Model *model, const Subnet *s, int n, double *out) {
     int all = evaluator_windows(fs->ev)->n;
     if (n <= 0 || n > all) n = all;
+    if (fs->kind == FIT_KL && fs->worst < 1) return worst_kl(fs, model, s, n, out);
     if (fs->kind == FIT_KL) {
         KlSums ks;
         if (evaluator_kl_sums(fs->ev, fs->ref, model, s, 0, n, &ks)) return -1;

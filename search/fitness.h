@@ -2,6 +2,8 @@
  * perplexity exp(mean NLL), or with `kind: kl` the mean KL divergence from the dense model's
  * next-token distribution (eval/kl.h; the dense reference, top_k entries per position + the rest
  * of the mass, is computed once when the set is opened: n * (len - 1) * (8 top_k + 4) bytes).
+ * With `worst` q < 1 (kind kl) the fitness is the mean KL of the ceil(q n) windows of the largest
+ * KL among the n scored (ties: any, the sum is the same), a distributionally robust variant.
  * A score covers the first n windows of the set, so selection stages (search/stages.h) use
  * prefixes of one set. With `shuffle` the set is the given windows in a fixed random order
  * (Fisher-Yates, PCG32 seeded (seed, 55)): calibration windows are sorted by position in the
@@ -19,6 +21,7 @@
 
 typedef struct {
     int kind;            /* FitnessKind */
+    double worst;        /* kl: the share of windows (largest KL) the mean is over; 1 = all */
     Windows own;         /* the shuffled copy (shuffle), else empty */
     Evaluator *ev;       /* over the set, on the owner's forward pass */
     DenseRef *ref;       /* kind kl */

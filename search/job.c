@@ -285,6 +285,7 @@ static void print_plan(const Job *j, const SearchConfig *cfg, FILE *out) {
     fprintf(out, "  evaluations  at most %lld (identical subnets are evaluated once)\n", max_evals);
     fprintf(out, "  fitness      %s", cfg->fitness_kind == FIT_KL ? "mean KL from the dense model" : "perplexity");
     if (cfg->fitness_kind == FIT_KL) fprintf(out, " (top %d + the rest per position)", cfg->fitness_top_k);
+    if (cfg->fitness_worst < 1) fprintf(out, " over the worst %g of the windows", cfg->fitness_worst);
     fprintf(out, "%s\n", cfg->fitness_reform ? cfg->space.levels ? ", after one-shot reformation (stitched from the level database)"
                                                                    : ", after one-shot reformation"
                                             : "");

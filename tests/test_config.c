@@ -142,7 +142,7 @@ START_TEST(test_out_of_range) {
 }
 END_TEST
 
-/* fitness.kind / top_k and selection.stages: values, messages, and the settings JSON (the new keys
+/* fitness.kind / top_k / worst and selection.stages: values, messages, and the settings JSON (the new keys
  * appear only when set, so runs at their defaults resume databases of before). */
 START_TEST(test_fitness_and_stages) {
     const char *y = "calibration: {n: 40}\n"
@@ -171,8 +171,22 @@ START_TEST(test_fitness_and_stages) {
     ck_assert_ptr_null(strstr(js, "\"kind\":\"ppl\""));
     ck_assert_ptr_null(strstr(js, "top_k"));
     ck_assert_ptr_null(strstr(js, "selection"));
+    ck_assert_ptr_null(strstr(js, "worst"));
+    ck_assert(b.runs[0].fitness_worst == 1);
     free(js);
     config_batch_free(&b);
+    const char *w = "fitness: {kind: kl, worst: 0.25}\n";
+    ck_assert_msg(config_parse(w, strlen(w), "t.yaml", &b) == 0, "%s", err_get());
+    ck_assert(b.runs[0].fitness_worst == 0.25);
+    js = config_to_json(&b.runs[0]);
+    ck_assert_ptr_nonnull(strstr(js, "\"kind\":\"kl\",\"worst\":0.25"));
+    free(js);
+    config_batch_free(&b);
+    expect_error("fitness: {worst: 0.5}\n", "configs/x.yaml: run 'x': fitness worst applies to kind kl only (the worst windows' "
+                 "mean KL; set kind: kl or worst: 1)");
+    expect_error("fitness: {kind: kl, worst: 0}\n", "configs/x.yaml: run 'x': fitness worst must be in (0, 1], got 0");
+    expect_error("fitness: {kind: kl, worst: 1.5}\n",
+                 "configs/x.yaml:1:28: 'worst' in 'fitness' must be in [0, 1], got 1.5");
     expect_error("fitness:\n  kind: nll\n", "configs/x.yaml:2:9: 'kind' in 'fitness' must be ppl or kl, got 'nll'");
     expect_error("fitness:\n  top_k: 0\n", "configs/x.yaml:2:10: 'top_k' in 'fitness' must be in [1, 1048576], got 0");
     expect_error("selection:\n  stages: 4\n",

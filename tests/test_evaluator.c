@@ -1,8 +1,9 @@
 /* test_evaluator — eval/evaluator.h on stories260K: the same bits as the batched forward_nll
  * loops it replaced (dense, subnet, another model), model switching with freed models, shared
  * forward passes, window ranges that add up exactly (evaluator_sums_add chunk by chunk), a
- * window split (EvalSplit, simulated in one process) giving an unsplit call's bits, and the
- * empty-input rule. */
+ * window split (EvalSplit, simulated in one process) giving an unsplit call's bits, the
+ * empty-input rule, and the KL's per-window sums with the search's worst-windows fitness
+ * (search/fitness.h) built on them. */
 #include <check.h>
 #include <math.h>
 #include <stdlib.h>
@@ -11,6 +12,8 @@
 #include "runtime/formats/model_open.h"
 #include "eval/calib.h"
 #include "eval/evaluator.h"
+#include "eval/kl.h"
+#include "search/fitness.h"
 #include "runtime/forward/forward.h"
 #include "runtime/model/extract.h"
 #include "tests/testutil.h"
@@ -220,6 +223,83 @@ START_TEST(test_refusals) {
 }
 END_TEST
 
+static int desc(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x < y) - (x > y);
+}
+
+/* evaluator_kl_windows: the same totals as evaluator_kl_sums, each window's sum that of the window
+ * scored alone (to rounding: another batch), over a range not starting at 0 too; fitness worst q
+ * = the mean KL of the ceil(q n) windows of the largest sums, worst 1 = the plain mean. */
+START_TEST(test_kl_windows_and_worst) {
+    SKIP_WITHOUT_STORIES(model);
+    char *tp = shared_path("data/tinystories/calib.txt");
+    int32_t *ids;
+    size_t nid;
+    Windows ws; /* 40 windows of 64 tokens, in batches of 7 */
+    ck_assert_int_eq(text_tokenize_file(model->tokenizer, tp, &ids, &nid), 0);
+    ck_assert_int_eq(windows_sample(ids, nid, 40, 64, 3, tp, &ws), 0);
+    free(ids), free(tp);
+    Evaluator *ev;
+    DenseRef *ref;
+    EvalOptions eo = {.batch = 7};
+    ck_assert_int_eq(evaluator_create(model, &ws, &eo, &ev), 0);
+    ck_assert_int_eq(dense_ref_build(ev, 64, &ref), 0);
+    Subnet *s = some_subnet();
+    int n = ws.n, T1 = ws.len - 1;
+    double *w = malloc((size_t)n * sizeof *w);
+    KlSums a, b;
+    ck_assert_int_eq(evaluator_kl_sums(ev, ref, NULL, s, 0, n, &a), 0);
+    ck_assert_int_eq(evaluator_kl_windows(ev, ref, NULL, s, 0, n, &b, w), 0);
+    ck_assert(a.kl_sum == b.kl_sum && a.n_scored == b.n_scored);
+    double tot = 0, lo = INFINITY, hi = 0;
+    for (int i = 0; i < n; i++) tot += w[i], lo = fmin(lo, w[i]), hi = fmax(hi, w[i]);
+    ck_assert_double_eq_tol(tot, a.kl_sum, 1e-9 * a.kl_sum);
+    ck_assert(lo > 0 && hi > 2 * lo); /* windows differ: the worst share is not the mean */
+    for (int i = 5; i < n; i += 6) {
+        KlSums one;
+        ck_assert_int_eq(evaluator_kl_sums(ev, ref, NULL, s, i, i + 1, &one), 0);
+        ck_assert_int_eq(one.n_scored, T1);
+        ck_assert_double_eq_tol(w[i], one.kl_sum, 1e-6 * one.kl_sum);
+    }
+    double *part = malloc(20 * sizeof *part);
+    if (evaluator_kl_windows(ev, ref, NULL, s, 13, 33, &b, part)) ck_abort_msg("%s", err_get());
+    for (int i = 0; i < 20; i++) ck_assert_double_eq_tol(part[i], w[13 + i], 1e-6 * w[13 + i]);
+    free(part);
+    /* the fitness over the first m windows, unshuffled, as the search scores a stage */
+    SearchConfig cfg = {.fitness_kind = FIT_KL, .fitness_top_k = 64, .fitness_worst = 1};
+    FitnessSet fs;
+    int m = 10;
+    ck_assert_int_eq(fitness_open(&fs, &cfg, model, &ws, false, 0, ev, NULL, "calib"), 0);
+    double v, want;
+    ck_assert_int_eq(fitness_score(&fs, NULL, s, m, &v), 0);
+    KlSums first;
+    ck_assert_int_eq(evaluator_kl_sums(ev, ref, NULL, s, 0, m, &first), 0);
+    want = first.kl_sum / (double)first.n_scored; /* the set's own evaluator batches by its default: rounding */
+    ck_assert_double_eq_tol(v, want, 1e-12 * want);
+    fitness_close(&fs);
+    qsort(w, (size_t)m, sizeof *w, desc);
+    for (int k = 0; k < 3; k++) {
+        double q = (double[]){0.25, 0.05, 0.3}[k];      /* ceil: 3, 1 and 3 windows of 10 */
+        int keep = (int[]){3, 1, 3}[k];
+        cfg.fitness_worst = q;
+        ck_assert_int_eq(fitness_open(&fs, &cfg, model, &ws, false, 0, ev, NULL, "calib"), 0);
+        ck_assert_int_eq(fitness_score(&fs, NULL, s, m, &v), 0);
+        want = 0;
+        for (int i = 0; i < keep; i++) want += w[i];
+        want /= (double)keep * T1;
+        ck_assert_double_eq_tol(v, want, 1e-6 * want);
+        ck_assert(v > first.kl_sum / (double)first.n_scored);
+        fitness_close(&fs);
+    }
+    free(w);
+    subnet_free(s);
+    dense_ref_free(ref);
+    evaluator_free(ev);
+    windows_free(&ws);
+}
+END_TEST
+
 int main(void) {
     Suite *su = suite_create("evaluator");
     TCase *tc = tcase_create("stories260K");
@@ -228,6 +308,7 @@ int main(void) {
     tcase_add_test(tc, test_ranges_and_sharing);
     tcase_add_test(tc, test_split);
     tcase_add_test(tc, test_refusals);
+    tcase_add_test(tc, test_kl_windows_and_worst);
     suite_add_tcase(su, tc);
     return run_suite(su);
 }
