@@ -37,6 +37,8 @@
 #   levels  space levels 16 (EFF_LEVELS)
 #   bias    algorithm unit_bias 4 (EFF_BIAS; biasB: unit_bias B): the free space's mutation and
 #           offspring repair prefer important units
+#   core    space core 0.75 (coreA: core A): in the free space a sublayer keeping k units keeps its
+#           ceil(A k) most important ones; the rest are searched (search/genome.h)
 #   obs     space importance obs: units ordered by greedy OBS elimination (reform/importance.h)
 #           instead of saliency (the init, the level grid and unit_bias follow it)
 #   combo   the options --combo names together (default "kl stages levels")
@@ -112,9 +114,10 @@ fragment() { # option -> YAML lines overriding the base
     levels) echo "space_levels: $LEVELS" ;;
     bias*) local v=${1#bias}; echo "unit_bias: ${v:-$BIAS}" ;;
     obs) echo "space_importance: obs" ;;
+    core*) local a=${1#core}; echo "space_core: ${a:-0.75}" ;;
     combo) fragments "$COMBO" ;;
     *+*) fragments "${1//+/ }" ;;
-    *) die "unknown option '$1' (ppl kl klw stages fast levels bias obs combo)" ;;
+    *) die "unknown option '$1' (ppl kl klw stages fast levels bias obs core combo)" ;;
     esac
 }
 fragments() { # "option option ..." -> their fragments together (combo among them is skipped)
@@ -122,20 +125,21 @@ fragments() { # "option option ..." -> their fragments together (combo among the
     for o in $1; do [ "$o" = combo ] || fragment "$o"; done
 }
 config() { # option seed dir
-    local frag fitness selection levels bias importance
+    local frag fitness selection levels bias importance core
     frag=$(fragment "$1")
     bias=$(sed -n 's/^unit_bias: //p' <<<"$frag")
     fitness=$(grep '^fitness:' <<<"$frag" || echo "fitness: {reform: true}")
     selection=$(grep '^selection:' <<<"$frag" || true)
     levels=$(sed -n 's/^space_levels: //p' <<<"$frag")
     importance=$(sed -n 's/^space_importance: //p' <<<"$frag")
+    core=$(sed -n 's/^space_core: //p' <<<"$frag")
     cat >"$3/run.yaml" <<YAML
 model: $MODEL
 calibration: {text: $CALIB, n: $N, len: $LEN, seed: 1}
 eval: {text: $VALID, seq_len: 256, max_windows: $EVAL_WINDOWS}
 space: {heads: true, channels: true, channel_multiple: 4, sublayers: true, layers: false,
         attn_ratio: [0.25, 1.0], mlp_ratio: [0.2, 1.0], levels: ${levels:-0},
-        importance: ${importance:-saliency}}
+        importance: ${importance:-saliency}${core:+, core: $core}}
 budget: {kind: params, targets: [$(echo $TARGETS | sed 's/ /, /g')], tolerance: $TOL}
 algorithm: {kind: ga, population: $POPULATION, generations: $GENERATIONS, parents: $PARENTS,
             mutations: $MUTATIONS, crossovers: $CROSSOVERS, mutation_prob: [0.6, 0.3],

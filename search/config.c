@@ -232,6 +232,7 @@ static const ConfigKey KEYS[] = {
     {"space",       "mlp_ratio",       K_RANGE,   SP(mlp_ratio),          0, 1, false, "0 1", NULL, 0, 0},
     {"space",       "levels",          K_INT,     SP(levels),             0, 1 << 16, false, "0", NULL, JSON_IF_SET, 0},
     {"space",       "importance",      K_ENUM,    SP(importance),         0, 0, false, "saliency", IMP_METHOD_NAMES, JSON_IF_SET, 0},
+    {"space",       "core",            K_DOUBLE,  SP(core),               0, 1, false, "0", NULL, JSON_IF_SET, 0},
     {"budget",      "kind",            K_ENUM,    C(budget_kind),         0, 0, false, "params", BUDGET_KINDS, 0, 0},
     {"budget",      "targets",         K_TARGETS, C(targets),             0, 1, true, "0.9 0.8 0.7 0.6 0.5", NULL, 0, 0},
     {"budget",      "tolerance",       K_DOUBLE,  C(tolerance),           0, 0.5, false, "0.02", NULL, 0, 0},
@@ -502,6 +503,9 @@ static int validate(const char *what, const SearchConfig *c) {
     if (c->space.levels && a->unit_bias > 0)
         return err_set("%s: run '%s': algorithm unit_bias applies to the free space only (the level space keeps "
                        "units in importance order; set unit_bias: 0 or levels: 0)", what, c->name);
+    if (c->space.levels && c->space.core > 0)
+        return err_set("%s: run '%s': space core applies to the free space only (the level space keeps units in "
+                       "importance order; set core: 0 or levels: 0)", what, c->name);
     if (!(c->fitness_worst > 0))
         return err_set("%s: run '%s': fitness worst must be in (0, 1], got 0", what, c->name);
     if (c->fitness_worst < 1 && c->fitness_kind != FIT_KL)

@@ -33,6 +33,8 @@ typedef struct {
                                those ranges; 0 = off (every allowed count) */
     int importance;         /* ImpMethod (reform/importance.h) of the unit scores that order the units:
                                importance init, the level grid, unit_bias (default saliency) */
+    double core;            /* free space: a running sublayer keeping k units keeps its ceil(core * k) most
+                               important ones (search/genome.h); 0 = off (any set), 1 = its top k */
 } SpaceConfig;
 
 typedef struct {

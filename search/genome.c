@@ -4,6 +4,7 @@
  * reaches 1; a sublayer the space does not search keeps everything. */
 #include "search/genome.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -353,9 +354,47 @@ Subnet *genome_random(const GenomeSpace *gs, Pcg32 *r) {
     return s;
 }
 
-int genome_repair(const GenomeSpace *gs, Pcg32 *r, Subnet *s, double lo, double hi, GenomeDraw how) {
-    if (gs->levels) return genome_levels_repair(gs, r, s, lo, hi);
-    subnet_canonicalize(s);
+/* The core of one kept set (space.core, genome.h): its ceil(core * k) most important units are
+ * kept; each one missing comes in for the least important kept unit outside the core. The count,
+ * and so the cost, stays. */
+static bool core_project(uint8_t *keep, int n, double core, const float *score) {
+    int k = count_kept(keep, n), c = (int)ceil(core * k - 1e-9);
+    bool changed = false;
+    if (c <= 0) return false;
+    UnitRank *rk = xmalloc((size_t)n * sizeof *rk);
+    units_by_score(score, n, rk);
+    int out = n - 1; /* rk[out..n) holds no kept unit outside the core */
+    for (int i = 0; i < c; i++) {
+        if (keep[rk[i].idx]) continue;
+        while (!keep[rk[out].idx]) out--;
+        assert(out >= c); /* k kept, fewer than c of them in the core: one lies beyond it */
+        keep[rk[out].idx] = 0;
+        keep[rk[i].idx] = 1;
+        changed = true;
+    }
+    free(rk);
+    return changed;
+}
+
+/* Every running searchable sublayer of s brought to the space's core (genome.h); whether any
+ * unit moved. */
+static bool genome_core(const GenomeSpace *gs, Subnet *s) {
+    bool changed = false;
+    if (!(gs->space.core > 0)) return false;
+    for (int l = 0; l < s->n_layers; l++) {
+        SubnetLayer *L = &s->layers[l];
+        Units hu = head_units(gs, L), cu = chan_units(gs, L);
+        if (L->attn_on && hu.searchable)
+            changed |= core_project(L->head_keep, L->n_heads, gs->space.core, gs->head_score[l]);
+        if (L->mlp_on && cu.searchable)
+            changed |= core_project(L->chan_keep, L->hidden_dim, gs->space.core, gs->chan_score[l]);
+    }
+    return changed;
+}
+
+/* genome_repair's unit steps: one step of a random sublayer that can move at a time until the
+ * cost is in [lo, hi] or nothing can move. Returns the cost reached. */
+static double repair_steps(const GenomeSpace *gs, Pcg32 *r, Subnet *s, double lo, double hi, GenomeDraw how) {
     int total = 0;
     for (int l = 0; l < s->n_layers; l++) total += s->layers[l].n_heads + s->layers[l].hidden_dim;
     int *opt = xmalloc((size_t)(2 * s->n_layers + 1) * sizeof *opt);
@@ -389,6 +428,22 @@ int genome_repair(const GenomeSpace *gs, Pcg32 *r, Subnet *s, double lo, double 
         c = genome_cost(gs, s);
     }
     free(opt);
+    return c;
+}
+
+int genome_repair(const GenomeSpace *gs, Pcg32 *r, Subnet *s, double lo, double hi, GenomeDraw how) {
+    if (gs->levels) return genome_levels_repair(gs, r, s, lo, hi);
+    subnet_canonicalize(s);
+    double c = repair_steps(gs, r, s, lo, hi, how);
+    /* The core's swaps keep every count, but a head moved to another KV group can change the KV
+     * heads kept and so the cost: then the steps again, and the core again. */
+    for (int round = 0; round < 4 && genome_core(gs, s); round++) {
+        c = genome_cost(gs, s);
+        if (c <= hi && c >= lo) break;
+        c = repair_steps(gs, r, s, lo, hi, how);
+        if (round == 3) c = INFINITY; /* the core may not hold: dropped */
+    }
+    subnet_canonicalize(s);
     return c <= hi && c >= lo ? 0 : -1;
 }
 

@@ -10,6 +10,11 @@
  * GenomeSpace.levels set, every subnet is one level per sublayer of that grid; importance init,
  * repair (by whole level steps) and random subnets keep to the grid, crossover (layer-wise) does
  * by itself, and genome_level_switch replaces genome_mutate.
+ * The core (config space.core = a > 0, free space only): genome_repair, which every offspring and
+ * random subnet passes, brings each running sublayer that keeps k units to keep its ceil(a k)
+ * most important ones (each one missing swapped in for the least important kept unit outside
+ * them; the count stays), so only the rest of its kept set is searched: a = 1 keeps every
+ * sublayer's top k (the counts are searched, not which units), a = 0 (default) is the paper's space.
  * Owns: GenomeSpace (the space + the importance scores) and the operators. */
 #ifndef CARVE_GENOME_H
 #define CARVE_GENOME_H
@@ -62,7 +67,7 @@ Subnet *genome_crossover(const GenomeSpace *gs, Pcg32 *r, const Subnet *a, const
 Subnet *genome_random(const GenomeSpace *gs, Pcg32 *r);
 /* Bring s's cost ratio into [lo, hi] by removing (too costly) or adding (too cheap) one unit
  * (a head, or channel_multiple channels) at a time in a random sublayer that still can —
- * which units as `how` says (GenomeDraw). Sublayers are
+ * which units as `how` says (GenomeDraw) — then to the space's core (above). Sublayers are
  * never switched on or off here. Returns 0 on success, -1 when s cannot be brought into range
  * (the caller drops it). s is canonicalized. */
 int genome_repair(const GenomeSpace *gs, Pcg32 *r, Subnet *s, double lo, double hi, GenomeDraw how);

@@ -11,6 +11,22 @@ static void expect_error(const char *yaml, const char *message) {
     ck_assert_str_eq(err_get(), message);
 }
 
+/* A key written to the settings JSON only when set: config `set` parses and its JSON holds `has`
+ * (the value); config `unset` (the default value) parses and its JSON lacks `key`. */
+static void json_if_set(const char *set, const char *has, const char *unset, const char *key) {
+    ConfigBatch b;
+    ck_assert_msg(config_parse(set, strlen(set), "t.yaml", &b) == 0, "%s", err_get());
+    char *js = config_to_json(&b.runs[0]);
+    ck_assert_msg(strstr(js, has), "%s", js);
+    free(js);
+    config_batch_free(&b);
+    ck_assert_msg(config_parse(unset, strlen(unset), "t.yaml", &b) == 0, "%s", err_get());
+    js = config_to_json(&b.runs[0]);
+    ck_assert_msg(!strstr(js, key), "%s", js);
+    free(js);
+    config_batch_free(&b);
+}
+
 START_TEST(test_defaults_and_overrides) {
     const char *y = "model: m.bin\n"
                     "budget:\n"
@@ -210,19 +226,7 @@ END_TEST
 
 /* space.levels: the value, the settings JSON only when set (0 keeps today's), and its messages. */
 START_TEST(test_space_levels) {
-    const char *y = "space: {levels: 8}\n";
-    ConfigBatch b;
-    ck_assert_msg(config_parse(y, strlen(y), "t.yaml", &b) == 0, "%s", err_get());
-    ck_assert_int_eq(b.runs[0].space.levels, 8);
-    char *js = config_to_json(&b.runs[0]);
-    ck_assert_ptr_nonnull(strstr(js, "\"mlp_ratio\":[0.0,1.0],\"levels\":8}"));
-    free(js);
-    config_batch_free(&b);
-    ck_assert_int_eq(config_parse("space: {levels: 0}\n", 19, "t.yaml", &b), 0);
-    js = config_to_json(&b.runs[0]);
-    ck_assert_ptr_null(strstr(js, "levels"));
-    free(js);
-    config_batch_free(&b);
+    json_if_set("space: {levels: 8}\n", "\"mlp_ratio\":[0.0,1.0],\"levels\":8}", "space: {levels: 0}\n", "levels");
     expect_error("space:\n  levels: 1\n", "configs/x.yaml: run 'x': space levels must be 0 (off) or at least 2, got 1");
     expect_error("space:\n  levels: -2\n", "configs/x.yaml:2:11: 'levels' in 'space' must be in [0, 65536], got -2");
     expect_error("space: {levels: 4, layers: true, sublayers: false}\n",
@@ -233,20 +237,8 @@ END_TEST
 
 /* space.importance: the method, the settings JSON only when not saliency, and a bad name. */
 START_TEST(test_space_importance) {
-    const char *y = "space: {importance: obs}\n";
-    ConfigBatch b;
-    ck_assert_msg(config_parse(y, strlen(y), "t.yaml", &b) == 0, "%s", err_get());
-    ck_assert_int_eq(b.runs[0].space.importance, IMP_OBS);
-    char *js = config_to_json(&b.runs[0]);
-    ck_assert_msg(strstr(js, "\"mlp_ratio\":[0.0,1.0],\"importance\":\"obs\"}"), "%s", js);
-    free(js);
-    config_batch_free(&b);
-    ck_assert_int_eq(config_parse("space: {importance: saliency}\n", 30, "t.yaml", &b), 0);
-    ck_assert_int_eq(b.runs[0].space.importance, IMP_SALIENCY);
-    js = config_to_json(&b.runs[0]);
-    ck_assert_ptr_null(strstr(js, "importance"));
-    free(js);
-    config_batch_free(&b);
+    json_if_set("space: {importance: obs}\n", "\"mlp_ratio\":[0.0,1.0],\"importance\":\"obs\"}",
+                "space: {importance: saliency}\n", "importance");
     expect_error("space:\n  importance: obd\n",
                  "configs/x.yaml:2:15: 'importance' in 'space' must be saliency or magnitude or flap or obs, got 'obd'");
 }
@@ -254,24 +246,23 @@ END_TEST
 
 /* algorithm.unit_bias: the value, the settings JSON only when set (0 keeps today's), and its messages. */
 START_TEST(test_unit_bias) {
-    const char *y = "algorithm: {unit_bias: 4}\n";
-    ConfigBatch b;
-    ck_assert_msg(config_parse(y, strlen(y), "t.yaml", &b) == 0, "%s", err_get());
-    ck_assert_double_eq(b.runs[0].algo.unit_bias, 4.0);
-    char *js = config_to_json(&b.runs[0]);
-    ck_assert_msg(strstr(js, "\"unit_bias\":4.0,\"seed\":1}"), "%s", js);
-    free(js);
-    config_batch_free(&b);
-    ck_assert_int_eq(config_parse("algorithm: {unit_bias: 0}\n", 26, "t.yaml", &b), 0);
-    js = config_to_json(&b.runs[0]);
-    ck_assert_ptr_null(strstr(js, "unit_bias"));
-    free(js);
-    config_batch_free(&b);
+    json_if_set("algorithm: {unit_bias: 4}\n", "\"unit_bias\":4.0,\"seed\":1}", "algorithm: {unit_bias: 0}\n",
+                "unit_bias");
     expect_error("algorithm:\n  unit_bias: -1\n",
                  "configs/x.yaml:2:14: 'unit_bias' in 'algorithm' must be in [0, 64], got -1");
     expect_error("space: {levels: 8}\nalgorithm: {unit_bias: 2}\n",
                  "configs/x.yaml: run 'x': algorithm unit_bias applies to the free space only (the level space keeps "
                  "units in importance order; set unit_bias: 0 or levels: 0)");
+}
+END_TEST
+
+/* space.core: the value, the settings JSON only when set, and its messages. */
+START_TEST(test_core) {
+    json_if_set("space: {core: 0.75}\n", "\"core\":0.75}", "space: {core: 0}\n", "core");
+    expect_error("space:\n  core: 1.5\n", "configs/x.yaml:2:9: 'core' in 'space' must be in [0, 1], got 1.5");
+    expect_error("space: {levels: 8, core: 0.5}\n",
+                 "configs/x.yaml: run 'x': space core applies to the free space only (the level space keeps units in "
+                 "importance order; set core: 0 or levels: 0)");
 }
 END_TEST
 
@@ -342,6 +333,7 @@ int main(void) {
     tcase_add_test(tc, test_fitness_and_stages);
     tcase_add_test(tc, test_space_levels);
     tcase_add_test(tc, test_unit_bias);
+    tcase_add_test(tc, test_core);
     tcase_add_test(tc, test_space_importance);
     tcase_add_test(tc, test_missing_files);
     tcase_add_test(tc, test_shipped_configs_parse);

@@ -3,7 +3,8 @@
  * the uniform operators (the same subnets from the same generator state); a bias keeps the
  * overlap constraint and the space, and the units that biased mutation and repair keep are more
  * important (a lower mean importance rank) than the uniform operators' and less so than the
- * importance order itself. */
+ * importance order itself. The core (space.core): every repaired subnet keeps each running
+ * sublayer's ceil(core k) most important units, in the budget, with the counts repair gave. */
 #include <math.h>
 
 #include "reform/levels.h"
@@ -24,12 +25,26 @@ static Model *tiny_model(const char *dir) {
     return m;
 }
 
-static void space_open(GenomeSpace *gs, const Model *m, double bias) {
+static void space_open_core(GenomeSpace *gs, const Model *m, double bias, double core) {
     SpaceConfig sp = {.heads = true, .channels = true, .channel_multiple = 4, .sublayers = true, .layers = false,
-                      .attn_ratio = {0.25, 1.0}, .mlp_ratio = {0.2, 1.0}, .levels = 0};
+                      .attn_ratio = {0.25, 1.0}, .mlp_ratio = {0.2, 1.0}, .levels = 0, .core = core};
     genome_space_init(gs, m, &sp, 0.8, 0.0, COST_PARAMS, 32);
     ck_assert_int_eq(importance_fill(gs, NULL, IMP_MAGNITUDE, NULL), 0);
     gs->unit_bias = bias;
+}
+
+static void space_open(GenomeSpace *gs, const Model *m, double bias) { space_open_core(gs, m, bias, 0.0); }
+
+/* Whether the kept set of n units holds its ceil(core * k) most important ones. */
+static bool holds_core(const uint8_t *keep, int n, const float *score, double core) {
+    UnitRank *rk = xmalloc((size_t)n * sizeof *rk);
+    units_by_score(score, n, rk);
+    int k = 0;
+    for (int i = 0; i < n; i++) k += keep[i] != 0;
+    bool ok = true;
+    for (int i = 0; i < (int)ceil(core * k - 1e-9); i++) ok = ok && keep[rk[i].idx];
+    free(rk);
+    return ok;
 }
 
 /* Mean importance rank share (0 = the most important unit, 1 = the least) of the kept channels
@@ -126,12 +141,62 @@ START_TEST(test_bias_prefers_important) {
 }
 END_TEST
 
+/* space.core: repaired offspring keep the core, in the budget; beside the same offspring
+ * repaired without a core (the same generator state) it moves units. */
+START_TEST(test_core) {
+    char *dir = test_tmpdir("genomecore");
+    Model *m = tiny_model(dir);
+    const double cores[] = {0.5, 0.75, 1.0};
+    for (int ci = 0; ci < 3; ci++) {
+        GenomeSpace gs, g0;
+        space_open_core(&gs, m, 0.0, cores[ci]);
+        space_open(&g0, m, 0.0);
+        Subnet *init = genome_importance_init(&gs, 0.6, 0.58, 0.6);
+        ck_assert_ptr_nonnull(init);
+        Pcg32 r;
+        pcg32_seed(&r, 13, 1 + ci);
+        int kept = 0, moved = 0;
+        for (int t = 0; t < 200; t++) {
+            Subnet *s = genome_mutate(&gs, &r, init, 1.0);
+            Subnet *free_s = subnet_clone(s);
+            Pcg32 r2 = r;
+            int rc = genome_repair(&gs, &r, s, 0.48, 0.5, DRAW_RANDOM);
+            int rc0 = genome_repair(&g0, &r2, free_s, 0.48, 0.5, DRAW_RANDOM);
+            if (rc) {
+                subnet_free(s), subnet_free(free_s);
+                continue;
+            }
+            kept++;
+            double c = genome_cost(&gs, s);
+            ck_assert(c >= 0.48 - 1e-12 && c <= 0.5 + 1e-12);
+            bool same = rc0 == 0 && subnet_hash(s) == subnet_hash(free_s);
+            for (int l = 0; l < s->n_layers; l++) {
+                const SubnetLayer *L = &s->layers[l];
+                if (L->attn_on) ck_assert(holds_core(L->head_keep, L->n_heads, gs.head_score[l], cores[ci]));
+                if (L->mlp_on) ck_assert(holds_core(L->chan_keep, L->hidden_dim, gs.chan_score[l], cores[ci]));
+            }
+            moved += !same;
+            subnet_free(s), subnet_free(free_s);
+        }
+        ck_assert_int_gt(kept, 100);
+        ck_assert_int_gt(moved, 0); /* the core did move units */
+        subnet_free(init);
+        genome_space_free(&gs);
+        genome_space_free(&g0);
+    }
+    model_free(m);
+    test_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("genome");
     TCase *tc = tcase_create("genome");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_bias_zero_is_uniform);
     tcase_add_test(tc, test_bias_prefers_important);
+    tcase_add_test(tc, test_core);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

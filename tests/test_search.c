@@ -371,14 +371,15 @@ END_TEST
 START_TEST(test_resume_same_rows) {
     char *dir = test_tmpdir("resume");
     char *plain_rows = NULL;
-    for (int k = 0; k < 5; k++) { /* ga, nsga2, both in the level space, then ga with unit_bias */
+    for (int k = 0; k < 6; k++) { /* ga, nsga2, both in the level space, ga with unit_bias, ga with a core */
         SearchConfig cfg = small_config(k % 2 ? ALGO_NSGA2 : ALGO_GA, 11);
         cfg.space.levels = k == 2 || k == 3 ? 6 : 0;
         cfg.algo.unit_bias = k == 4 ? 6 : 0;
+        cfg.space.core = k == 5 ? 0.5 : 0;
         static const char *const part_of[3] = {"w", "p", "w2"}; /* whole, parts, whole again */
         char names[3][8];
         for (int i = 0; i < 3; i++)
-            snprintf(names[i], sizeof names[i], "%c%c%s.db", "ppllb"[k], k % 2 ? 'n' : 'g', part_of[i]);
+            snprintf(names[i], sizeof names[i], "%c%c%s.db", "ppllbc"[k], k % 2 ? 'n' : 'g', part_of[i]);
         char *whole = run_to_db(dir, names[0], &cfg, 0, NULL);
         /* stop after 1 and 2 more generations, then finish; calls in the resumed parts
          * must not re-evaluate stored candidates */
