@@ -48,8 +48,10 @@
 # data/wikitext-2, default: the tree's data/), EFF_OPTIONS, EFF_SEEDS, EFF_TARGETS,
 # EFF_GENERATIONS, EFF_POPULATION, EFF_MUTATIONS, EFF_CROSSOVERS, EFF_PARENTS, EFF_CHECKPOINTS,
 # EFF_COMBO, EFF_EVAL_WINDOWS, EFF_LEVELS, EFF_BIAS (the defaults of the options; the defaults
-# below keep a run on the project's 2-core machine to about half an hour), EFF_MACHINE (the
-# report's machine line), TMPDIR.
+# below keep a run on the project's 2-core machine to about half an hour), EFF_CALIB_SEED (the
+# calibration sample's seed, default 1; `seed`: each run's is its algorithm seed, so the
+# importance init, the reformation and the fitness windows change with the seed too — the
+# one-shot baseline rows stay at 1), EFF_MACHINE (the report's machine line), TMPDIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -67,6 +69,7 @@ COMBO=${EFF_COMBO:-"kl stages levels"}
 EVAL_WINDOWS=${EFF_EVAL_WINDOWS:-200}
 LEVELS=${EFF_LEVELS:-16}
 BIAS=${EFF_BIAS:-4}
+CALIB_SEED=${EFF_CALIB_SEED:-1}
 OUT=""
 REPORT_ONLY=0
 RESULTS=0
@@ -104,6 +107,9 @@ fi
 mkdir -p "$OUT/eval"
 export CARVE_CACHE_DIR=$OUT/cache
 
+cseed() { # algorithm seed -> the run's calibration seed
+    if [ "$CALIB_SEED" = seed ]; then echo "$1"; else echo "$CALIB_SEED"; fi
+}
 fragment() { # option -> YAML lines overriding the base
     case $1 in
     ppl) ;;
@@ -135,7 +141,7 @@ config() { # option seed dir
     core=$(sed -n 's/^space_core: //p' <<<"$frag")
     cat >"$3/run.yaml" <<YAML
 model: $MODEL
-calibration: {text: $CALIB, n: $N, len: $LEN, seed: 1}
+calibration: {text: $CALIB, n: $N, len: $LEN, seed: $(cseed "$2")}
 eval: {text: $VALID, seq_len: 256, max_windows: $EVAL_WINDOWS}
 space: {heads: true, channels: true, channel_multiple: 4, sublayers: true, layers: false,
         attn_ratio: [0.25, 1.0], mlp_ratio: [0.2, 1.0], levels: ${levels:-0},
@@ -151,11 +157,13 @@ baselines: {random: 0}
 output: $3/run.db
 YAML
 }
-# held-out ppl of a subnet file after reformation, TinyStories and WikiText-2, once per key
-score_file() { # key subnet.json -> "ts ood"
+# held-out ppl of a subnet file after reformation (calibration seed cs), TinyStories and
+# WikiText-2, once per key and seed
+score_file() { # key subnet.json cs -> "ts ood"
     local f=$OUT/eval/$1 ts ood
+    [ "${3:-1}" = 1 ] || f=$f-c$3
     if [ ! -s "$f" ]; then
-        "$CARVE" reform --model "$MODEL" --subnet "$2" --calib "$CALIB" --n $N --len $LEN --seed 1 \
+        "$CARVE" reform --model "$MODEL" --subnet "$2" --calib "$CALIB" --n $N --len $LEN --seed "${3:-1}" \
             --out "$f.model" --force >/dev/null 2>>"$OUT/eval/log"
         ts=$("$CARVE" eval --model "$f.model" --text "$VALID" --seq-len 256 --max-windows "$EVAL_WINDOWS" |
              sed -E 's/^ppl=([^ ]+) .*/\1/')
@@ -168,15 +176,16 @@ score_file() { # key subnet.json -> "ts ood"
     fi
     cat "$f"
 }
-score() { # db id -> "ts ood" (a stored candidate, by its hash)
+score() { # db id cs -> "ts ood" (a stored candidate, by its hash)
     local h
     h=$(sqlite3 "$1" "SELECT hash FROM candidates WHERE id = $2")
-    [ -s "$OUT/eval/$h" ] || "$CARVE" subnet "$1" "$2" --out "$OUT/eval/$h.json" >/dev/null
-    score_file "$h" "$OUT/eval/$h.json"
+    [ -s "$OUT/eval/$h.json" ] || "$CARVE" subnet "$1" "$2" --out "$OUT/eval/$h.json" >/dev/null
+    score_file "$h" "$OUT/eval/$h.json" "$3"
 }
 # the points of one finished run: option seed target kind generation tokens rerank_tokens id ts ood
 points() { # option seed dir
-    local opt=$1 s=$2 dir=$3 db=$3/run.db b=0 t lo inb g id tok rr ts ood
+    local opt=$1 s=$2 dir=$3 db=$3/run.db b=0 t lo inb g id tok rr ts ood cs
+    cs=$(cseed "$s")
     for t in $TARGETS; do
         lo=$(awk -v t="$t" -v d=$TOL 'BEGIN { printf "%.9f", t - d - 1e-9 }')
         inb="cost_ratio >= $lo AND cost_ratio <= $t + 1e-9"
@@ -185,18 +194,18 @@ points() { # option seed dir
                  WHERE p.budget = $b AND p.generation = $g ORDER BY c.fit_stage DESC, c.fitness, c.hash LIMIT 1")
             [ -n "$id" ] || continue
             tok=$(sqlite3 "$db" "SELECT sum(fit_windows) * $LEN FROM candidates WHERE generation <= $g AND $inb")
-            echo "$opt $s $t gen $g $tok 0 $id $(score "$db" "$id")"
+            echo "$opt $s $t gen $g $tok 0 $id $(score "$db" "$id" "$cs")"
         done
         tok=$(sqlite3 "$db" "SELECT sum(fit_windows) * $LEN FROM candidates WHERE $inb")
         rr=$(grep "budget $(printf '%.2f' "$t"): re-ranked" "$dir/log" | tail -1 | sed 's/.*rescore)://; s/->.*//' | wc -w)
         id=$(sqlite3 "$db" "SELECT candidate_id FROM finals WHERE budget = $b AND role = 'best'")
-        read -r ts ood <<<"$(score "$db" "$id")"
+        read -r ts ood <<<"$(score "$db" "$id" "$cs")"
         awk -v a="$(sqlite3 "$db" "SELECT eval_ppl FROM candidates WHERE id = $id")" -v b="$ts" \
             'BEGIN { exit !(a - b < 1e-5 * b && b - a < 1e-5 * b) }' ||
             die "$db: candidate $id: carve reform + eval gives $ts, the final step stored another held-out ppl"
         echo "$opt $s $t final $GENERATIONS $tok $((rr * RERANK_WINDOWS * LEN)) $id $ts $ood"
         id=$(sqlite3 "$db" "SELECT candidate_id FROM finals WHERE budget = $b AND role = 'init'")
-        echo "$opt $s $t init 0 0 0 $id $(score "$db" "$id")"
+        echo "$opt $s $t init 0 0 0 $id $(score "$db" "$id" "$cs")"
         b=$((b + 1))
     done
 }
@@ -207,11 +216,14 @@ if [ $REPORT_ONLY = 0 ]; then
     mkdir -p "$OUT/warm" && config ppl 1 "$OUT/warm"
     sed -i "s/generations: $GENERATIONS,/generations: 1,/" "$OUT/warm/run.yaml"
     "$CARVE" search --quiet "$OUT/warm/run.yaml" >/dev/null
-    # saliency+reform with this run's calibration keys (the margin table's baseline, re-run cheaply)
+    # saliency+reform (the margin table's baseline, re-run cheaply) and obs+reform (the greedy OBS
+    # order as a one-shot method) with this run's calibration keys
     for t in $TARGETS; do
-        "$CARVE" prune --method saliency --model "$MODEL" --budget "$t" --calib "$CALIB" --n $N --len $LEN --seed 1 \
-            --out "$OUT/eval/saliency-$t.json" >/dev/null
-        echo "$t $(score_file "saliency-$t" "$OUT/eval/saliency-$t.json")"
+        for m in saliency obs; do
+            "$CARVE" prune --method $m --model "$MODEL" --budget "$t" --calib "$CALIB" --n $N --len $LEN \
+                --seed "$(cseed 1)" --out "$OUT/eval/$m-$t.json" >/dev/null
+            echo "$t $(score_file "$m-$t" "$OUT/eval/$m-$t.json" "$(cseed 1)") $m+reform"
+        done
     done >"$OUT/baseline.tsv"
     for s in $SEEDS; do # seed-major: a run cut short still has every option
         for opt in $OPTIONS; do
@@ -229,7 +241,7 @@ fi
 cat "$OUT"/*-seed*/points >"$OUT/points.tsv"
 for d in "$OUT"/*-seed*/; do [ -f "$d/search_s" ] && echo "$(basename "$d") $(cat "$d/search_s")"; done >"$OUT/search_s.tsv"
 args=(--points "$OUT/points.tsv" --baseline "$OUT/baseline.tsv" --search-s "$OUT/search_s.tsv" --svg bench/search_efficiency.svg
-      --shape "targets [$TARGETS], population $POPULATION, generations $GENERATIONS, parents $PARENTS, mutations $MUTATIONS, crossovers $CROSSOVERS, calibration $N x $LEN (seed 1), re-ranking top $RERANK on $RERANK_WINDOWS windows, random baseline off; held-out: first $EVAL_WINDOWS windows of 256 tokens; combo = $COMBO; levels $LEVELS; checkpoints: generations $CHECKPOINTS $((GENERATIONS - 1)) and the final result")
+      --shape "targets [$TARGETS], population $POPULATION, generations $GENERATIONS, parents $PARENTS, mutations $MUTATIONS, crossovers $CROSSOVERS, calibration $N x $LEN (seed $([ "$CALIB_SEED" = seed ] && echo "= the algorithm seed" || echo "$CALIB_SEED")), re-ranking top $RERANK on $RERANK_WINDOWS windows, random baseline off; held-out: first $EVAL_WINDOWS windows of 256 tokens; combo = $COMBO; levels $LEVELS; checkpoints: generations $CHECKPOINTS $((GENERATIONS - 1)) and the final result")
 [ $RESULTS = 0 ] || args+=(--results bench/RESULTS.md)
 MACHINE=${EFF_MACHINE:-"$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')"}
 args+=(--machine "$MACHINE")
