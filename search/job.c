@@ -290,6 +290,8 @@ static void print_plan(const Job *j, const SearchConfig *cfg, FILE *out) {
                                                                    : ", after one-shot reformation"
                                             : "");
     if (cfg->space.levels) fprintf(out, "  space        %d keep-levels per sublayer over its ratio range\n", cfg->space.levels);
+    else if (cfg->space.core > 0)
+        fprintf(out, "  space        free; a sublayer keeping k units keeps its ceil(%g k) most important\n", cfg->space.core);
     if (cfg->n_stages) {
         fprintf(out, "  selection    stages (windows, advancing):");
         for (int s = 0; s < cfg->n_stages; s++)
