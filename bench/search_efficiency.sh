@@ -50,8 +50,8 @@
 # EFF_COMBO, EFF_EVAL_WINDOWS, EFF_LEVELS, EFF_BIAS (the defaults of the options; the defaults
 # below keep a run on the project's 2-core machine to about half an hour), EFF_CALIB_SEED (the
 # calibration sample's seed, default 1; `seed`: each run's is its algorithm seed, so the
-# importance init, the reformation and the fitness windows change with the seed too — the
-# one-shot baseline rows stay at 1), EFF_MACHINE (the report's machine line), TMPDIR.
+# importance init, the reformation and the fitness windows change with the seed too, and the
+# one-shot baselines are run on every seed's sample), EFF_MACHINE (the report's machine line), TMPDIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -217,12 +217,14 @@ if [ $REPORT_ONLY = 0 ]; then
     sed -i "s/generations: $GENERATIONS,/generations: 1,/" "$OUT/warm/run.yaml"
     "$CARVE" search --quiet "$OUT/warm/run.yaml" >/dev/null
     # saliency+reform (the margin table's baseline, re-run cheaply) and obs+reform (the greedy OBS
-    # order as a one-shot method) with this run's calibration keys
-    for t in $TARGETS; do
-        for m in saliency obs; do
-            "$CARVE" prune --method $m --model "$MODEL" --budget "$t" --calib "$CALIB" --n $N --len $LEN \
-                --seed "$(cseed 1)" --out "$OUT/eval/$m-$t.json" >/dev/null
-            echo "$t $(score_file "$m-$t" "$OUT/eval/$m-$t.json" "$(cseed 1)") $m+reform"
+    # order as a one-shot method) with this run's calibration keys: each seed's with EFF_CALIB_SEED=seed
+    for cs in $(if [ "$CALIB_SEED" = seed ]; then echo "$SEEDS"; else echo "$CALIB_SEED"; fi); do
+        for t in $TARGETS; do
+            for m in saliency obs; do
+                "$CARVE" prune --method $m --model "$MODEL" --budget "$t" --calib "$CALIB" --n $N --len $LEN \
+                    --seed "$cs" --out "$OUT/eval/$m-$t-s$cs.json" >/dev/null
+                echo "$t $(score_file "$m-$t" "$OUT/eval/$m-$t-s$cs.json" "$cs") $m+reform $cs"
+            done
         done
     done >"$OUT/baseline.tsv"
     for s in $SEEDS; do # seed-major: a run cut short still has every option
