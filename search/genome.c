@@ -437,11 +437,14 @@ int genome_repair(const GenomeSpace *gs, Pcg32 *r, Subnet *s, double lo, double 
     double c = repair_steps(gs, r, s, lo, hi, how);
     /* The core's swaps keep every count, but a head moved to another KV group can change the KV
      * heads kept and so the cost: then the steps again, and the core again. */
-    for (int round = 0; round < 4 && genome_core(gs, s); round++) {
+    for (int round = 0; genome_core(gs, s); round++) {
         c = genome_cost(gs, s);
         if (c <= hi && c >= lo) break;
         c = repair_steps(gs, r, s, lo, hi, how);
-        if (round == 3) c = INFINITY; /* the core may not hold: dropped */
+        if (round == 3) { /* the core may not hold after these steps: dropped */
+            subnet_canonicalize(s);
+            return -1;
+        }
     }
     subnet_canonicalize(s);
     return c <= hi && c >= lo ? 0 : -1;
