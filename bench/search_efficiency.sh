@@ -51,7 +51,9 @@
 # below keep a run on the project's 2-core machine to about half an hour), EFF_CALIB_SEED (the
 # calibration sample's seed, default 1; `seed`: each run's is its algorithm seed, so the
 # importance init, the reformation and the fitness windows change with the seed too, and the
-# one-shot baselines are run on every seed's sample), EFF_MACHINE (the report's machine line), TMPDIR.
+# one-shot baselines are run on every seed's sample), EFF_SCRAMBLE (calibration.scramble of
+# every run, and --scramble of the reformation before held-out scoring, baselines' included:
+# their importance order, like the search's, comes from the text as is; default 0), EFF_MACHINE (the report's machine line), TMPDIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -70,6 +72,7 @@ EVAL_WINDOWS=${EFF_EVAL_WINDOWS:-200}
 LEVELS=${EFF_LEVELS:-16}
 BIAS=${EFF_BIAS:-4}
 CALIB_SEED=${EFF_CALIB_SEED:-1}
+SCRAMBLE=${EFF_SCRAMBLE:-0}
 OUT=""
 REPORT_ONLY=0
 RESULTS=0
@@ -141,7 +144,7 @@ config() { # option seed dir
     core=$(sed -n 's/^space_core: //p' <<<"$frag")
     cat >"$3/run.yaml" <<YAML
 model: $MODEL
-calibration: {text: $CALIB, n: $N, len: $LEN, seed: $(cseed "$2")}
+calibration: {text: $CALIB, n: $N, len: $LEN, seed: $(cseed "$2")$([ "$SCRAMBLE" = 0 ] || echo ", scramble: $SCRAMBLE")}
 eval: {text: $VALID, seq_len: 256, max_windows: $EVAL_WINDOWS}
 space: {heads: true, channels: true, channel_multiple: 4, sublayers: true, layers: false,
         attn_ratio: [0.25, 1.0], mlp_ratio: [0.2, 1.0], levels: ${levels:-0},
@@ -162,9 +165,10 @@ YAML
 score_file() { # key subnet.json cs -> "ts ood"
     local f=$OUT/eval/$1 ts ood
     [ "${3:-1}" = 1 ] || f=$f-c$3
+    [ "$SCRAMBLE" = 0 ] || f=$f-x$SCRAMBLE
     if [ ! -s "$f" ]; then
         "$CARVE" reform --model "$MODEL" --subnet "$2" --calib "$CALIB" --n $N --len $LEN --seed "${3:-1}" \
-            --out "$f.model" --force >/dev/null 2>>"$OUT/eval/log"
+            --scramble "$SCRAMBLE" --out "$f.model" --force >/dev/null 2>>"$OUT/eval/log"
         ts=$("$CARVE" eval --model "$f.model" --text "$VALID" --seq-len 256 --max-windows "$EVAL_WINDOWS" |
              sed -E 's/^ppl=([^ ]+) .*/\1/')
         ood=$("$CARVE" eval --model "$f.model" --text "$OOD" --seq-len 256 --max-windows "$EVAL_WINDOWS" |
@@ -243,7 +247,7 @@ fi
 cat "$OUT"/*-seed*/points >"$OUT/points.tsv"
 for d in "$OUT"/*-seed*/; do [ -f "$d/search_s" ] && echo "$(basename "$d") $(cat "$d/search_s")"; done >"$OUT/search_s.tsv"
 args=(--points "$OUT/points.tsv" --baseline "$OUT/baseline.tsv" --search-s "$OUT/search_s.tsv" --svg bench/search_efficiency.svg
-      --shape "targets [$TARGETS], population $POPULATION, generations $GENERATIONS, parents $PARENTS, mutations $MUTATIONS, crossovers $CROSSOVERS, calibration $N x $LEN (seed $([ "$CALIB_SEED" = seed ] && echo "= the algorithm seed" || echo "$CALIB_SEED")), re-ranking top $RERANK on $RERANK_WINDOWS windows, random baseline off; held-out: first $EVAL_WINDOWS windows of 256 tokens; combo = $COMBO; levels $LEVELS; checkpoints: generations $CHECKPOINTS $((GENERATIONS - 1)) and the final result")
+      --shape "targets [$TARGETS], population $POPULATION, generations $GENERATIONS, parents $PARENTS, mutations $MUTATIONS, crossovers $CROSSOVERS, calibration $N x $LEN (seed $([ "$CALIB_SEED" = seed ] && echo "= the algorithm seed" || echo "$CALIB_SEED")$([ "$SCRAMBLE" = 0 ] || echo ", reformation statistics on the text with $SCRAMBLE of its words scrambled")), re-ranking top $RERANK on $RERANK_WINDOWS windows, random baseline off; held-out: first $EVAL_WINDOWS windows of 256 tokens; combo = $COMBO; levels $LEVELS; checkpoints: generations $CHECKPOINTS $((GENERATIONS - 1)) and the final result")
 [ $RESULTS = 0 ] || args+=(--results bench/RESULTS.md)
 MACHINE=${EFF_MACHINE:-"$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')"}
 args+=(--machine "$MACHINE")

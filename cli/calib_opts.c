@@ -19,7 +19,7 @@ int calib_opts_windows(const CalibOpts *c, const Model *m, Windows *w) {
     if (!m->tokenizer) return err_set("%s: no tokenizer found with the model", m->path);
     int32_t *ids = NULL;
     size_t n = 0;
-    if (text_tokenize_file(m->tokenizer, c->calib, &ids, &n) != 0) return -1;
+    if (calib_tokenize_file(m->tokenizer, c->calib, c->so.scramble, c->so.seed, &ids, &n) != 0) return -1;
     int rc = windows_sample(ids, n, c->so.N, c->so.L, c->so.seed, c->calib, w);
     free(ids);
     return rc;

@@ -30,7 +30,8 @@ typedef struct {
     const char *db, *id, *model, *tokenizer, *subnet, *format, *out, *name, *manifest, *dtype;
     bool force, no_reform;
     const char *calib;
-    StatsOptions so;   /* N, L, seed: -1 / UINT64_MAX until given (a DB run's settings apply first) */
+    StatsOptions so;   /* N, L, seed, scramble: -1 / UINT64_MAX / -1 until given (a DB run's settings apply
+                          first) */
 } Args;
 
 static int parse_args(int argc, char **argv, Args *a) {
@@ -77,17 +78,18 @@ static int parse_args(int argc, char **argv, Args *a) {
     return 0;
 }
 
-/* The run's calibration settings ({"calibration": {"text", "n", "len", "seed"}}) where no option
- * gave them. */
+/* The run's calibration settings ({"calibration": {"text", "n", "len", "seed", "scramble"}}) where
+ * no option gave them (a run without "scramble" used the text as is). */
 static void run_calibration(Args *a, const char *settings, char **text) {
     json_t *root = json_loads(settings, 0, NULL), *c = json_object_get(root, "calibration");
     if (json_is_object(c)) {
         json_t *t = json_object_get(c, "text"), *n = json_object_get(c, "n"), *l = json_object_get(c, "len"),
-               *sd = json_object_get(c, "seed");
+               *sd = json_object_get(c, "seed"), *sc = json_object_get(c, "scramble");
         if (!a->calib && json_is_string(t)) a->calib = *text = xstrdup(json_string_value(t));
         if (a->so.N < 0 && json_is_integer(n)) a->so.N = (int)json_integer_value(n);
         if (a->so.L < 0 && json_is_integer(l)) a->so.L = (int)json_integer_value(l);
         if (a->so.seed == UINT64_MAX && json_is_integer(sd)) a->so.seed = (uint64_t)json_integer_value(sd);
+        if (a->so.scramble < 0 && json_is_number(sc)) a->so.scramble = json_number_value(sc);
     }
     json_decref(root);
 }
@@ -117,7 +119,7 @@ out:
 }
 
 int cmd_export(int argc, char **argv) {
-    Args a = {.so = {.N = -1, .L = -1, .seed = UINT64_MAX}};
+    Args a = {.so = {.N = -1, .L = -1, .seed = UINT64_MAX, .scramble = -1}};
     int prc = parse_args(argc, argv, &a);
     if (prc != 0) return prc < 0 ? 0 : prc;
     if (export_check_out(a.out, a.force) != 0) return cli_fail(); /* before any slow step */
@@ -140,6 +142,7 @@ int cmd_export(int argc, char **argv) {
     if (a.so.N < 0) a.so.N = dflt.N;
     if (a.so.L < 0) a.so.L = dflt.L;
     if (a.so.seed == UINT64_MAX) a.so.seed = dflt.seed;
+    if (a.so.scramble < 0) a.so.scramble = dflt.scramble;
     a.so.quiet = !cli_verbose;
     ExportOptions eo = {!strcmp(a.format, "gguf") ? EXPORT_GGUF : EXPORT_HF, a.out, a.force, a.dtype != NULL,
                         DT_F32, a.no_reform, a.calib, a.so, a.name, a.manifest};

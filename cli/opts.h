@@ -42,6 +42,8 @@ typedef struct {
     {"n", 0, OT_INT, &(so)->N, 1, 1 << 20, "N", "calibration windows (default 32)"},                       \
     {"len", 0, OT_INT, &(so)->L, 2, 1 << 20, "L", "tokens per calibration window (default 256)"},          \
     {"seed", 0, OT_U64, &(so)->seed, 0, 2147483647.0, "S", "window sampling seed (default 1)"},            \
+    {"scramble", 0, OT_NUM, &(so)->scramble, 0, 1, "P", "share of the text's words whose letters are shuffled\n"   \
+                                                        "(seeded by --seed; default 0: the text as is)"},          \
     {"cache-dir", 0, OT_STR, &(so)->cache_dir, 0, 0, "DIR",                                                 \
      "statistics cache (default $CARVE_CACHE_DIR or ~/.cache/carve)"},                                      \
     {"rebuild-stats", 0, OT_FLAG, &(so)->rebuild, 0, 0, NULL, "recompute the statistics even when cached"}

@@ -1,13 +1,41 @@
 /* calib — evaluation windows (perplexity protocol) and sampled calibration windows. See calib.h. */
 #include "eval/calib.h"
 
+#include <assert.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "runtime/base/util.h"
 #include "runtime/base/pcg32.h"
 
-int text_tokenize_file(const Tokenizer *t, const char *path, int32_t **ids, size_t *n) {
+static bool is_letter(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+
+void text_scramble(char *text, size_t len, double p, uint64_t seed) {
+    assert(p >= 0 && p <= 1);
+    if (p <= 0) return;
+    Pcg32 r;
+    pcg32_seed(&r, seed, 55u);
+    for (size_t i = 0; i < len;) {
+        if (!is_letter(text[i])) {
+            i++;
+            continue;
+        }
+        size_t j = i;
+        while (j < len && is_letter(text[j])) j++;
+        size_t w = j - i; /* the word text[i, j) */
+        if (w >= 2 && w <= 0xffffffffu && pcg32_double(&r) < p)
+            for (size_t k = w - 1; k > 0; k--) { /* Fisher-Yates */
+                size_t q = pcg32_below(&r, (uint32_t)k + 1);
+                char c = text[i + k];
+                text[i + k] = text[i + q];
+                text[i + q] = c;
+            }
+        i = j;
+    }
+}
+
+int calib_tokenize_file(const Tokenizer *t, const char *path, double p, uint64_t seed, int32_t **ids, size_t *n) {
     *ids = NULL;
     *n = 0;
     size_t len;
@@ -17,10 +45,15 @@ int text_tokenize_file(const Tokenizer *t, const char *path, int32_t **ids, size
         free(text);
         return err_set("%s: empty text", path);
     }
+    text_scramble(text, len, p, seed);
     int rc = tokenizer_encode(t, text, len, true, ids, n);
     free(text);
     if (rc != 0) return err_prefix("%s", path);
     return 0;
+}
+
+int text_tokenize_file(const Tokenizer *t, const char *path, int32_t **ids, size_t *n) {
+    return calib_tokenize_file(t, path, 0, 0, ids, n);
 }
 
 int windows_consecutive(const int32_t *ids, size_t n, int seq_len, int max_windows, const char *what,

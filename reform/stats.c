@@ -524,6 +524,7 @@ int stats_open(const Model *m, const char *calib_path, const StatsOptions *o, St
     if (!text) return err_set("%s: cannot read: %s", calib_path, strerror(errno));
     uint64_t th = fnv1a64(FNV64_INIT, text, len);
     free(text);
+    if (o->scramble > 0) th = fnv1a64(fnv1a64(th, "scramble", 8), &o->scramble, sizeof o->scramble);
     uint64_t key = fnv1a64(fnv1a64(FNV64_INIT, &m->identity, 8), &th, 8);
     int32_t nl2[2] = {o->N, o->L};
     key = fnv1a64(fnv1a64(fnv1a64(key, nl2, 8), &o->seed, 8), &(const int32_t){STATS_VALUES_REV}, 4);
@@ -550,7 +551,7 @@ int stats_open(const Model *m, const char *calib_path, const StatsOptions *o, St
     int32_t *ids = NULL;
     size_t n_ids = 0;
     Windows w = {0};
-    if (text_tokenize_file(m->tokenizer, calib_path, &ids, &n_ids) != 0 ||
+    if (calib_tokenize_file(m->tokenizer, calib_path, o->scramble, o->seed, &ids, &n_ids) != 0 ||
         windows_sample(ids, n_ids, o->N, o->L, o->seed, calib_path, &w) != 0) {
         free(ids);
         stats_close(sf);

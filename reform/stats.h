@@ -68,6 +68,8 @@ typedef struct {
     const char *cache_dir; /* NULL: $CARVE_CACHE_DIR, else $XDG_CACHE_HOME/carve, else ~/.cache/carve */
     bool rebuild;          /* ignore an existing cache */
     bool quiet;            /* no progress lines on stderr */
+    double scramble;       /* share of the text's words scrambled before tokenizing (eval/calib.h;
+                              0 = the text as is); part of the cache key */
 } StatsOptions;
 
 /* Open the statistics of dense model m on calib_path: from the cache when valid, else computed

@@ -220,6 +220,7 @@ static const ConfigKey KEYS[] = {
     {"calibration", "n",               K_INT,     C(calib_n),             1, 1 << 20, false, "32", NULL, 0, 0},
     {"calibration", "len",             K_INT,     C(calib_len),           2, 1 << 20, false, "256", NULL, 0, 0}, /* = carve --len */
     {"calibration", "seed",            K_U64,     C(calib_seed),          0, 0, false, "1", NULL, 0, 0},
+    {"calibration", "scramble",        K_DOUBLE,  C(calib_scramble),      0, 1, false, "0", NULL, JSON_IF_SET, 0},
     {"eval",        "text",            K_STR,     C(eval_text),           0, 0, false, "data/tinystories/valid.txt", NULL, HAS_MARK, offsetof(SearchConfig, eval_text_at)},
     {"eval",        "seq_len",         K_INT,     C(eval_seq_len),        2, 1 << 20, false, "256", NULL, 0, 0},
     {"eval",        "max_windows",     K_INT,     C(eval_max_windows),    0, 1 << 30, false, "0", NULL, 0, 0},

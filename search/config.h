@@ -68,6 +68,9 @@ typedef struct {
     char calib_text[CFG_PATH_MAX];
     int calib_n, calib_len;
     uint64_t calib_seed;
+    double calib_scramble;          /* > 0: the one-shot reformation's statistics are those of the calibration
+                                       text with this share of its words scrambled (eval/calib.h); the
+                                       importance order, the fitness and the re-ranking use the text as is */
     char eval_text[CFG_PATH_MAX];
     int eval_seq_len;
     int eval_max_windows;           /* 0 = all */

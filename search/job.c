@@ -41,7 +41,10 @@ typedef struct {
     const SearchConfig *cfg;
     Model *m;
     Tokenizer *tok;       /* the model's, or the config's in its place (model_open_tok) */
-    StatsFile *sf;        /* dense calibration statistics (saliency, one-shot reformation) */
+    StatsFile *sf;        /* dense calibration statistics (the importance order; the reformation's too
+                             unless calibration.scramble) */
+    StatsFile *sf_reform; /* those of the one-shot reformation: sf, or with calibration.scramble the
+                             statistics of the scrambled text (eval/calib.h) */
     Windows calib;
     Evaluator *calib_ev;  /* owns the forward pass that every evaluator below shares */
     FitnessSet fit;       /* the fitness over the calibration windows (shuffled with stages) */
@@ -72,7 +75,7 @@ static void search_reform_options(ReformOptions *ro) { reform_defaults(ro); }
 static int reformed_model(Job *j, const Subnet *s, Model **out) {
     ReformOptions ro;
     search_reform_options(&ro);
-    return reform_oneshot(j->m, s, j->sf, &ro, out);
+    return reform_oneshot(j->m, s, j->sf_reform, &ro, out);
 }
 
 /* Fitness on the first n windows of fs (0: all) of s, or of s's one-shot reformation when `reform`
@@ -244,6 +247,7 @@ static void job_free(Job *j) {
     windows_free(&j->calib);
     windows_free(&j->eval);
     windows_free(&j->rerank);
+    if (j->sf_reform && j->sf_reform != j->sf) stats_close(j->sf_reform);
     if (j->sf) stats_close(j->sf);
     model_free(j->m);
 }
@@ -268,8 +272,11 @@ static void print_plan(const Job *j, const SearchConfig *cfg, FILE *out) {
             m->cfg.vocab_size);
     fprintf(out, "  dense cost   %lld non-embedding params, %.4g layer FLOPs/token\n", (long long)dense.params_layers,
             dense.flops_layers);
-    fprintf(out, "  calibration  %s: %d windows x %d tokens, seed %llu\n", cfg->calib_text, cfg->calib_n,
+    fprintf(out, "  calibration  %s: %d windows x %d tokens, seed %llu", cfg->calib_text, cfg->calib_n,
             cfg->calib_len, (unsigned long long)cfg->calib_seed);
+    if (cfg->calib_scramble > 0)
+        fprintf(out, "; reformation statistics on the text with %g of its words scrambled", cfg->calib_scramble);
+    fputc('\n', out);
     fprintf(out, "  budgets      %s:", cfg->budget_kind ? "flops" : "params");
     for (int i = 0; i < cfg->n_targets; i++) fprintf(out, " %.2f", cfg->targets[i]);
     fprintf(out, " (tolerance %.3f)\n", cfg->tolerance);
@@ -407,7 +414,7 @@ static int open_space(Job *j, bool quiet) {
     if (!cfg->fitness_reform) return 0;
     ReformOptions ro;
     search_reform_options(&ro);
-    return level_db_build(j->m, j->grid, j->sf, &ro, quiet, &j->db);
+    return level_db_build(j->m, j->grid, j->sf_reform, &ro, quiet, &j->db);
 }
 
 /* Rank 0 (the only rank of a plain run): the search. */
@@ -468,9 +475,16 @@ int job_run(const SearchConfig *cfg, const char *config_text, const JobOptions *
     }
     /* dense calibration statistics on the same windows (cached by the reform module): built by
      * rank 0, then read from its cache file by the other ranks (CARVE_CACHE_DIR shared) */
-    StatsOptions so = {cfg->calib_n, cfg->calib_len, cfg->calib_seed, NULL, false, opt->quiet || !is_root()};
+    StatsOptions so = {.N = cfg->calib_n, .L = cfg->calib_len, .seed = cfg->calib_seed, .quiet = opt->quiet || !is_root()};
     if (!rc) rc = agree(is_root() ? stats_open(j.m, cfg->calib_text, &so, &j.sf) : 0);
     if (!rc) rc = agree(is_root() ? 0 : stats_open(j.m, cfg->calib_text, &so, &j.sf));
+    j.sf_reform = j.sf;
+    if (cfg->calib_scramble > 0) { /* the reformation's: N x L drawn the same way from the scrambled text */
+        j.sf_reform = NULL;
+        so.scramble = cfg->calib_scramble;
+        if (!rc) rc = agree(is_root() ? stats_open(j.m, cfg->calib_text, &so, &j.sf_reform) : 0);
+        if (!rc) rc = agree(is_root() ? 0 : stats_open(j.m, cfg->calib_text, &so, &j.sf_reform));
+    }
     if (!rc) rc = agree(!done ? open_space(&j, opt->quiet || !is_root()) : 0); /* every rank: a collective */
     bool serving = !rc; /* every rank is here with rc == 0 */
     /* a finished run comes this far only to score final.tasks it lacks */

@@ -257,6 +257,15 @@ START_TEST(test_unit_bias) {
 END_TEST
 
 /* space.core: the value, the settings JSON only when set, and its messages. */
+/* calibration.scramble: the value, the settings JSON only when set, and its range message. */
+START_TEST(test_scramble) {
+    json_if_set("calibration: {scramble: 0.25}\n", "\"seed\":1,\"scramble\":0.25}", "calibration: {scramble: 0}\n",
+                "scramble");
+    expect_error("calibration:\n  scramble: -0.1\n",
+                 "configs/x.yaml:2:13: 'scramble' in 'calibration' must be in [0, 1], got -0.1");
+}
+END_TEST
+
 START_TEST(test_core) {
     json_if_set("space: {core: 0.75}\n", "\"core\":0.75}", "space: {core: 0}\n", "core");
     expect_error("space:\n  core: 1.5\n", "configs/x.yaml:2:9: 'core' in 'space' must be in [0, 1], got 1.5");
@@ -334,6 +343,7 @@ int main(void) {
     tcase_add_test(tc, test_space_levels);
     tcase_add_test(tc, test_unit_bias);
     tcase_add_test(tc, test_core);
+    tcase_add_test(tc, test_scramble);
     tcase_add_test(tc, test_space_importance);
     tcase_add_test(tc, test_missing_files);
     tcase_add_test(tc, test_shipped_configs_parse);

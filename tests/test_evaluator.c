@@ -2,8 +2,8 @@
  * loops it replaced (dense, subnet, another model), model switching with freed models, shared
  * forward passes, window ranges that add up exactly (evaluator_sums_add chunk by chunk), a
  * window split (EvalSplit, simulated in one process) giving an unsplit call's bits, the
- * empty-input rule, and the KL's per-window sums with the search's worst-windows fitness
- * (search/fitness.h) built on them. */
+ * empty-input rule, the KL's per-window sums with the search's worst-windows fitness
+ * (search/fitness.h) built on them, and the calibration text's scrambling (eval/calib.h). */
 #include <check.h>
 #include <math.h>
 #include <stdlib.h>
@@ -300,6 +300,59 @@ START_TEST(test_kl_windows_and_worst) {
 }
 END_TEST
 
+/* text_scramble (eval/calib.h): p 0 leaves the text as is; otherwise only runs of ASCII letters
+ * move, each within itself (every other byte, UTF-8 included, stays in place; a word keeps its
+ * letters), the same (p, seed) gives the same text and another seed another; p 1 scrambles every
+ * word of two or more letters (a few come out unchanged by chance), p 0.25 about a quarter. */
+static int cmp_char(const void *a, const void *b) { return *(const char *)a - *(const char *)b; }
+
+START_TEST(test_scramble) {
+    const char *src = "Once upon a time, Lily saw a big dog. \"Hello!\" said the caf\xc3\xa9 owner, 42 times.\n";
+    size_t len = strlen(src), n_words = 0;
+    char *t = xmalloc(len + 1), *u = xmalloc(len + 1);
+    memcpy(t, src, len + 1);
+    text_scramble(t, len, 0, 7);
+    ck_assert_str_eq(t, src);
+    text_scramble(t, len, 1, 7);
+    ck_assert_str_ne(t, src);
+    memcpy(u, src, len + 1);
+    text_scramble(u, len, 1, 7);
+    ck_assert_str_eq(t, u); /* deterministic */
+    memcpy(u, src, len + 1);
+    text_scramble(u, len, 1, 8);
+    ck_assert_str_ne(t, u);
+    for (size_t i = 0; i < len;) {
+        bool letter = (src[i] >= 'a' && src[i] <= 'z') || (src[i] >= 'A' && src[i] <= 'Z');
+        if (!letter) {
+            ck_assert_int_eq(t[i], src[i]);
+            i++;
+            continue;
+        }
+        size_t j = i;
+        while (j < len && ((src[j] >= 'a' && src[j] <= 'z') || (src[j] >= 'A' && src[j] <= 'Z'))) j++;
+        char a[64], b[64];
+        ck_assert_uint_lt(j - i, sizeof a);
+        memcpy(a, src + i, j - i), memcpy(b, t + i, j - i);
+        qsort(a, j - i, 1, cmp_char), qsort(b, j - i, 1, cmp_char);
+        ck_assert(memcmp(a, b, j - i) == 0);
+        n_words += j - i >= 2;
+        i = j;
+    }
+    ck_assert_uint_eq(n_words, 13);
+    free(t), free(u);
+    /* the share: 4000 words of 8 distinct letters, p 0.25 */
+    enum { W = 4000 };
+    char *big = xmalloc(W * 9 + 1);
+    for (int i = 0; i < W; i++) memcpy(big + 9 * i, "abcdefgh ", 9);
+    big[W * 9] = 0;
+    text_scramble(big, W * 9, 0.25, 1);
+    int changed = 0;
+    for (int i = 0; i < W; i++) changed += memcmp(big + 9 * i, "abcdefgh", 8) != 0;
+    ck_assert_msg(changed > 0.22 * W && changed < 0.28 * W, "%d of %d words scrambled", changed, W);
+    free(big);
+}
+END_TEST
+
 int main(void) {
     Suite *su = suite_create("evaluator");
     TCase *tc = tcase_create("stories260K");
@@ -309,6 +362,7 @@ int main(void) {
     tcase_add_test(tc, test_split);
     tcase_add_test(tc, test_refusals);
     tcase_add_test(tc, test_kl_windows_and_worst);
+    tcase_add_test(tc, test_scramble);
     suite_add_tcase(su, tc);
     return run_suite(su);
 }

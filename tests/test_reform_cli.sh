@@ -56,6 +56,7 @@ expect_err 2 "calib.txt" $CARVE reform --model "$M" --subnet "$T/s.json" --calib
 expect_err 2 "calib.txt" $CARVE importance --model "$M" --calib "$C" --n 100000 --len 256
 expect_err 2 "nope.txt" $CARVE importance --model "$M" --calib "$T/nope.txt"
 expect_err 1 "budget" $CARVE prune --model "$M" --budget 1.5 $CAL --out "$T/x.json"
+expect_err 1 "scramble expects a number in \[0, 1\]" $CARVE reform --model "$M" --subnet "$T/s.json" $CAL --scramble 1.5 --out "$T/X"
 expect_err 1 "one-shot" $CARVE reform --model "$M" --subnet "$T/s.json" $CAL --method admm --mode sequential --out "$T/X"
 expect_err 2 "needs about .* MiB" env CARVE_MEMORY_MB=1 $CARVE reform --model "$M" --subnet "$T/s.json" $CAL --mode sequential --out "$T/X"
 expect_err 2 "budget" $CARVE prune --model "$M" --method magnitude --budget 0.0001 --out "$T/x.json"

@@ -3,7 +3,8 @@
  * bit for bit, both the packed upper triangles in the file and the matrices recomputed here
  * from the forward pass; a corrupted or truncated triangle block and an old-format "CARVST01"
  * file are each reported in one line and rebuilt; a block corrupted after verification is
- * refused by stats_layer. */
+ * refused by stats_layer; the statistics of the scrambled text (StatsOptions.scramble) are its
+ * windows' and cached apart. */
 #include <cblas.h>
 #include <math.h>
 
@@ -76,9 +77,10 @@ static void assert_one_line(const char *msg, const char *path, const char *why) 
     ck_assert_msg(nl && nl[1] == 0, "not one line: %s", msg);
 }
 
-/* Open (building) the statistics; returns the file's bytes in *data. */
-static StatsFile *open_fresh(char **data, size_t *len) {
+/* Open (building) the statistics of the text scrambled with p; returns the file's bytes in *data. */
+static StatsFile *open_fresh(double p, char **data, size_t *len) {
     StatsOptions o = opts();
+    o.scramble = p;
     StatsFile *sf = NULL;
     ck_assert_int_eq(stats_open(model, calib_path, &o, &sf), 0);
     *data = read_file(sf->path, len);
@@ -121,11 +123,11 @@ static void assert_equals_lower(const double *full, const double *lower, int w) 
         }
 }
 
-START_TEST(test_round_trip_exact) {
-    NEED_SHARED;
+/* The file's matrices against those recomputed on the windows of the text scrambled with p. */
+static void round_trip(double p) {
     char *data;
     size_t len;
-    StatsFile *sf = open_fresh(&data, &len);
+    StatsFile *sf = open_fresh(p, &data, &len);
     int nl = sf->n_layers, D = sf->dim;
     /* the file is the packed format's size: header, blocks, boundary cosines */
     size_t want = 8 + 8 + 8 + 8 + 8 + 12 + 8 * (size_t)nl + 8 + 8 * (size_t)(nl + 1) * (nl + 1) + 8;
@@ -136,7 +138,7 @@ START_TEST(test_round_trip_exact) {
     int32_t *ids;
     size_t n_ids;
     Windows w = {0};
-    ck_assert_int_eq(text_tokenize_file(model->tokenizer, calib_path, &ids, &n_ids), 0);
+    ck_assert_int_eq(calib_tokenize_file(model->tokenizer, calib_path, p, 1, &ids, &n_ids), 0);
     ck_assert_int_eq(windows_sample(ids, n_ids, N, L, 1, calib_path, &w), 0);
     free(ids);
     Recalc rc = {xcalloc(nl, sizeof(double *)), xcalloc(nl, sizeof(double *))};
@@ -179,13 +181,40 @@ START_TEST(test_round_trip_exact) {
     free(rc.H_o), free(rc.H_d), free(data);
     stats_close(sf);
 }
+
+START_TEST(test_round_trip_exact) {
+    NEED_SHARED;
+    round_trip(0);
+}
+END_TEST
+
+/* calibration.scramble / --scramble: the statistics of the scrambled text are those of its
+ * windows, in a cache file of their own (both kept: reopening either finds its own), and differ
+ * from the plain text's. */
+START_TEST(test_scramble) {
+    NEED_SHARED;
+    round_trip(0.25);
+    StatsOptions o = opts();
+    StatsFile *a = NULL, *b = NULL;
+    ck_assert_int_eq(stats_open(model, calib_path, &o, &a), 0);
+    o.scramble = 0.25;
+    ck_assert_int_eq(stats_open(model, calib_path, &o, &b), 0);
+    ck_assert_str_ne(a->path, b->path);
+    ck_assert(a->text_hash != b->text_hash);
+    LayerStats x, y;
+    ck_assert_int_eq(stats_layer(a, 0, &x), 0);
+    ck_assert_int_eq(stats_layer(b, 0, &y), 0);
+    ck_assert(x.n_tok == y.n_tok && memcmp(x.H_d, y.H_d, (size_t)x.f * x.f * sizeof(double)) != 0);
+    layer_stats_free(&x), layer_stats_free(&y);
+    stats_close(a), stats_close(b);
+}
 END_TEST
 
 START_TEST(test_corrupt_triangle) {
     NEED_SHARED;
     char *data, msg[4096];
     size_t len;
-    StatsFile *sf = open_fresh(&data, &len);
+    StatsFile *sf = open_fresh(0, &data, &len);
     int64_t off[4];
     tri_offsets(sf, 3, off);
     /* a flipped bit in the middle of layer 3's H_d triangle: reported, rebuilt identically */
@@ -215,7 +244,7 @@ START_TEST(test_truncated) {
     NEED_SHARED;
     char *data, msg[4096];
     size_t len;
-    StatsFile *sf = open_fresh(&data, &len), *sf2 = NULL;
+    StatsFile *sf = open_fresh(0, &data, &len), *sf2 = NULL;
     int64_t off[4];
     tri_offsets(sf, 2, off);
     /* cut inside layer 2's H_m triangle */
@@ -255,7 +284,7 @@ START_TEST(test_old_format_rebuilt) {
     NEED_SHARED;
     char *data, msg[4096];
     size_t len;
-    StatsFile *sf = open_fresh(&data, &len), *sf2 = NULL;
+    StatsFile *sf = open_fresh(0, &data, &len), *sf2 = NULL;
     int nl = sf->n_layers;
     /* a genuine "CARVST01" file of the same key: the same header under the old magic, then the
      * full (unpacked) matrices of every layer, each block and the trailer checksummed */
@@ -291,6 +320,7 @@ int main(void) {
     TCase *tc = tcase_create("cache-format");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_round_trip_exact);
+    tcase_add_test(tc, test_scramble);
     tcase_add_test(tc, test_corrupt_triangle);
     tcase_add_test(tc, test_truncated);
     tcase_add_test(tc, test_old_format_rebuilt);
