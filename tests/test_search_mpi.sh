@@ -46,11 +46,12 @@ dump() { dump_rows "$1" | sed "s|$T/$2.db|DB|g" | grep -v '^parallel: '; } # db 
 
 # wide NAME [GROUP]: a ga run (reformed fitness, re-ranking, random baseline, final step) whose
 # window sets span several forward batches (3 calibration, 2 held-out, 2 re-ranking), so that a
-# window group really splits them; GROUP: its parallel.group
+# window group really splits them, and whose reformation takes scrambled statistics (every rank
+# reads both statistics files from rank 0's cache); GROUP: its parallel.group
 wide() {
   cat > "$T/$1.yaml" <<YAML
 model: $M
-calibration: {text: $CARVE_SHARED/data/tinystories/calib.txt, n: 257, len: 32, seed: 3}
+calibration: {text: $CARVE_SHARED/data/tinystories/calib.txt, n: 257, len: 32, seed: 3, scramble: 0.5}
 eval: {text: $CARVE_SHARED/data/tinystories/valid.txt, seq_len: 64, max_windows: 65}
 space: {channel_multiple: 4, sublayers: true}
 budget: {targets: [0.7], tolerance: 0.03}
