@@ -69,6 +69,7 @@ int cmd_importance(int argc, char **argv) {
         json_object_set_new(root, "n", json_integer(co.so.N));
         json_object_set_new(root, "len", json_integer(co.so.L));
         json_object_set_new(root, "seed", json_integer((json_int_t)co.so.seed));
+        if (co.so.scramble > 0) json_object_set_new(root, "scramble", json_real(co.so.scramble));
         for (int l = 0; l < nl; l++) {
             json_t *e = json_object();
             json_object_set_new(e, "block_influence", json_real(bi[l]));
@@ -92,8 +93,10 @@ int cmd_importance(int argc, char **argv) {
         free(s);
         json_decref(root);
     } else {
-        printf("calibration: %s, %d windows x %d tokens, seed %llu\n", co.calib, co.so.N, co.so.L,
+        printf("calibration: %s, %d windows x %d tokens, seed %llu", co.calib, co.so.N, co.so.L,
                (unsigned long long)co.so.seed);
+        if (co.so.scramble > 0) printf(", %g of the words scrambled", co.so.scramble);
+        printf("\n");
         printf("%5s %9s %9s %9s  %-32s %-32s\n", "layer", "BI", "attn", "mlp", "head saliency min/mean/max",
                "channel saliency min/mean/max");
         for (int l = 0; l < nl; l++) {
