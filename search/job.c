@@ -417,6 +417,14 @@ static int open_space(Job *j, bool quiet) {
     return level_db_build(j->m, j->grid, j->sf_reform, &ro, quiet, &j->db);
 }
 
+/* The dense statistics of the calibration text under so on every rank: built (or found) by rank 0,
+ * then read from its cache file by the others. A collective. */
+static int open_stats(const Job *j, const StatsOptions *so, StatsFile **out) {
+    int rc = agree(is_root() ? stats_open(j->m, j->cfg->calib_text, so, out) : 0);
+    if (!rc) rc = agree(is_root() ? 0 : stats_open(j->m, j->cfg->calib_text, so, out));
+    return rc;
+}
+
 /* Rank 0 (the only rank of a plain run): the search. */
 static int run_engine(Job *j, Store *st, int64_t run_id, const JobOptions *opt) {
     const SearchConfig *cfg = j->cfg;
@@ -476,14 +484,12 @@ int job_run(const SearchConfig *cfg, const char *config_text, const JobOptions *
     /* dense calibration statistics on the same windows (cached by the reform module): built by
      * rank 0, then read from its cache file by the other ranks (CARVE_CACHE_DIR shared) */
     StatsOptions so = {.N = cfg->calib_n, .L = cfg->calib_len, .seed = cfg->calib_seed, .quiet = opt->quiet || !is_root()};
-    if (!rc) rc = agree(is_root() ? stats_open(j.m, cfg->calib_text, &so, &j.sf) : 0);
-    if (!rc) rc = agree(is_root() ? 0 : stats_open(j.m, cfg->calib_text, &so, &j.sf));
+    if (!rc) rc = open_stats(&j, &so, &j.sf);
     j.sf_reform = j.sf;
     if (cfg->calib_scramble > 0) { /* the reformation's: N x L drawn the same way from the scrambled text */
         j.sf_reform = NULL;
         so.scramble = cfg->calib_scramble;
-        if (!rc) rc = agree(is_root() ? stats_open(j.m, cfg->calib_text, &so, &j.sf_reform) : 0);
-        if (!rc) rc = agree(is_root() ? 0 : stats_open(j.m, cfg->calib_text, &so, &j.sf_reform));
+        if (!rc) rc = open_stats(&j, &so, &j.sf_reform);
     }
     if (!rc) rc = agree(!done ? open_space(&j, opt->quiet || !is_root()) : 0); /* every rank: a collective */
     bool serving = !rc; /* every rank is here with rc == 0 */

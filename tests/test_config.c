@@ -256,7 +256,6 @@ START_TEST(test_unit_bias) {
 }
 END_TEST
 
-/* space.core: the value, the settings JSON only when set, and its messages. */
 /* calibration.scramble: the value, the settings JSON only when set, and its range message. */
 START_TEST(test_scramble) {
     json_if_set("calibration: {scramble: 0.25}\n", "\"seed\":1,\"scramble\":0.25}", "calibration: {scramble: 0}\n",
@@ -266,6 +265,7 @@ START_TEST(test_scramble) {
 }
 END_TEST
 
+/* space.core: the value, the settings JSON only when set, and its messages. */
 START_TEST(test_core) {
     json_if_set("space: {core: 0.75}\n", "\"core\":0.75}", "space: {core: 0}\n", "core");
     expect_error("space:\n  core: 1.5\n", "configs/x.yaml:2:9: 'core' in 'space' must be in [0, 1], got 1.5");

@@ -305,6 +305,7 @@ END_TEST
  * letters), the same (p, seed) gives the same text and another seed another; p 1 scrambles every
  * word of two or more letters (a few come out unchanged by chance), p 0.25 about a quarter. */
 static int cmp_char(const void *a, const void *b) { return *(const char *)a - *(const char *)b; }
+static bool ascii_letter(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 
 START_TEST(test_scramble) {
     const char *src = "Once upon a time, Lily saw a big dog. \"Hello!\" said the caf\xc3\xa9 owner, 42 times.\n";
@@ -322,14 +323,13 @@ START_TEST(test_scramble) {
     text_scramble(u, len, 1, 8);
     ck_assert_str_ne(t, u);
     for (size_t i = 0; i < len;) {
-        bool letter = (src[i] >= 'a' && src[i] <= 'z') || (src[i] >= 'A' && src[i] <= 'Z');
-        if (!letter) {
+        if (!ascii_letter(src[i])) {
             ck_assert_int_eq(t[i], src[i]);
             i++;
             continue;
         }
         size_t j = i;
-        while (j < len && ((src[j] >= 'a' && src[j] <= 'z') || (src[j] >= 'A' && src[j] <= 'Z'))) j++;
+        while (j < len && ascii_letter(src[j])) j++;
         char a[64], b[64];
         ck_assert_uint_lt(j - i, sizeof a);
         memcpy(a, src + i, j - i), memcpy(b, t + i, j - i);
